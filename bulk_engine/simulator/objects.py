@@ -1,0 +1,523 @@
+"""Ad objects over HTTP: create on the ad-account edges, read with ``fields``, update, delete, list edges.
+
+S003 §Basic Ad Creation / §Ad Account * reference: ``POST /act_{id}/{campaigns,adsets,adcreatives,ads,
+adimages}`` returns ``{"id": …}``; ``POST /<id>`` updates and returns ``{"success": true}``; ``DELETE /<id>``
+deletes; reads return only ``id`` unless ``fields`` asks for more; edges return ``{"data", "paging"}``
+with cursors and hide ARCHIVED (unless filtered for) and DELETED objects (S003 §Manage Your Ad Object's
+Status). Rules live in ``validation.py`` and the status machine in ``status.py``; this module only wires
+them to the routes and renders nodes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from . import status, validation
+from .errors import GraphAPIError, invalid_param
+from .graph import CallContext, check_account_access
+from .params import split_fields
+from .routing import RouteTable
+from .store import (
+    AD,
+    AD_ACCOUNT,
+    ADSET,
+    CAMPAIGN,
+    CREATIVE,
+    IMAGE,
+    PAGE,
+    Node,
+    decode_cursor,
+    encode_cursor,
+)
+
+routes = RouteTable()
+
+Computed = Callable[[CallContext, Node], Any]
+
+# Fields a read may ask for, per node type (unknown fields → code 100 like Graph's
+# "Tried accessing nonexisting field"). Values come from stored data or the computed table below.
+KNOWN_FIELDS: dict[str, set[str]] = {
+    AD_ACCOUNT: {
+        "id",
+        "account_id",
+        "name",
+        "account_status",
+        "currency",
+        "timezone_name",
+        "amount_spent",
+        "business",
+        "capabilities",
+        "spend_cap",
+        "min_daily_budget",
+        "disable_reason",
+    },
+    CAMPAIGN: {
+        "id",
+        "account_id",
+        "name",
+        "objective",
+        "status",
+        "configured_status",
+        "effective_status",
+        "buying_type",
+        "bid_strategy",
+        "daily_budget",
+        "lifetime_budget",
+        "spend_cap",
+        "special_ad_categories",
+        "special_ad_category",
+        "special_ad_category_country",
+        "start_time",
+        "stop_time",
+        "created_time",
+        "updated_time",
+        "adlabels",
+        "promoted_object",
+        "smart_promotion_type",
+        "advantage_state_info",
+        "source_campaign_id",
+        "source_campaign",
+        "is_adset_budget_sharing_enabled",
+        "budget_remaining",
+        "topline_id",
+        "pacing_type",
+        "budget_schedule_specs",
+        "can_use_spend_cap",
+        "issues_info",
+        "recommendations",
+        "existing_customer_budget_percentage",
+        "is_message_campaign",
+        "is_direct_send_campaign",
+    },
+    ADSET: {
+        "id",
+        "account_id",
+        "campaign_id",
+        "campaign",
+        "name",
+        "status",
+        "configured_status",
+        "effective_status",
+        "daily_budget",
+        "lifetime_budget",
+        "budget_remaining",
+        "bid_amount",
+        "bid_strategy",
+        "bid_constraints",
+        "billing_event",
+        "optimization_goal",
+        "targeting",
+        "promoted_object",
+        "destination_type",
+        "start_time",
+        "end_time",
+        "created_time",
+        "updated_time",
+        "adlabels",
+        "source_adset_id",
+        "source_adset",
+        "daily_min_spend_target",
+        "daily_spend_cap",
+        "lifetime_min_spend_target",
+        "lifetime_spend_cap",
+        "existing_customer_budget_percentage",
+        "is_dynamic_creative",
+        "frequency_control_specs",
+        "attribution_spec",
+        "dsa_beneficiary",
+        "dsa_payor",
+        "pacing_type",
+        "time_start",
+        "time_stop",
+        "targeting_optimization_types",
+        "issues_info",
+        "recommendations",
+        "learning_stage_info",
+    },
+    CREATIVE: {
+        "id",
+        "account_id",
+        "name",
+        "status",
+        "object_story_spec",
+        "object_story_id",
+        "asset_feed_spec",
+        "degrees_of_freedom_spec",
+        "call_to_action",
+        "call_to_action_type",
+        "instagram_user_id",
+        "instagram_actor_id",
+        "object_id",
+        "page_welcome_message",
+        "image_hash",
+        "image_url",
+        "url_tags",
+        "authorization_category",
+        "contextual_multi_ads",
+        "adlabels",
+        "body",
+        "title",
+        "link_url",
+        "object_type",
+        "thumbnail_url",
+        "effective_object_story_id",
+        "source_instagram_media_id",
+        "creative_sourcing_spec",
+        "product_data",
+        "privacy_url",
+    },
+    AD: {
+        "id",
+        "account_id",
+        "adset_id",
+        "adset",
+        "campaign_id",
+        "campaign",
+        "name",
+        "status",
+        "configured_status",
+        "effective_status",
+        "creative",
+        "created_time",
+        "updated_time",
+        "adlabels",
+        "tracking_specs",
+        "conversion_domain",
+        "source_ad_id",
+        "source_ad",
+        "bid_amount",
+        "ad_schedule_start_time",
+        "ad_schedule_end_time",
+        "issues_info",
+        "recommendations",
+        "ad_review_feedback",
+        "creative_sourcing_spec",
+        "product_data",
+    },
+    IMAGE: {
+        "id",
+        "account_id",
+        "hash",
+        "name",
+        "url",
+        "url_128",
+        "width",
+        "height",
+        "status",
+        "created_time",
+    },
+    PAGE: {"id", "name", "instagram_business_account", "whatsapp_number"},
+}
+
+NODE_REFERENCE_FIELDS = {
+    "campaign": "campaign_id",
+    "adset": "adset_id",
+    "source_campaign": "source_campaign_id",
+    "source_adset": "source_adset_id",
+    "source_ad": "source_ad_id",
+}
+
+
+def _computed() -> dict[str, Computed]:
+    return {
+        "effective_status": lambda ctx, n: status.effective_status(ctx.store, n, ctx.now),
+        "configured_status": lambda ctx, n: n.status,
+        "advantage_state_info": lambda ctx, n: status.advantage_state_info(ctx.store, n),
+        "budget_remaining": lambda ctx, n: n.get("daily_budget") or n.get("lifetime_budget") or "0",
+    }
+
+
+COMPUTED = _computed()
+
+
+# --- rendering ------------------------------------------------------------------------------------
+def render(ctx: CallContext, node: Node, fields_spec: str | None) -> dict[str, Any]:
+    """Render ``node`` with the requested ``fields`` (``id`` only by default), incl. ``a{b,c}`` expansion."""
+    fields = split_fields(fields_spec) or ["id"]
+    known = KNOWN_FIELDS.get(node.type, set(node.data))
+    out: dict[str, Any] = {}
+    for spec in fields:
+        name, _, sub = spec.partition("{")
+        name = name.strip()
+        sub = sub.rstrip("}") if sub else ""
+        if name not in known and name not in node.data:
+            raise GraphAPIError(
+                code=100,
+                message=f"(#100) Tried accessing nonexisting field ({name}) on node type ({_type_label(node)})",
+                type="OAuthException",
+            )
+        if name in NODE_REFERENCE_FIELDS:
+            ref = node.get(NODE_REFERENCE_FIELDS[name])
+            target = ctx.store.get(str(ref)) if ref else None
+            if target is not None:
+                out[name] = render(ctx, target, sub or "id")
+            continue
+        if name in COMPUTED and (node.type in (CAMPAIGN, ADSET, AD) or name == "configured_status"):
+            value = COMPUTED[name](ctx, node)
+        else:
+            value = node.data.get(name)
+        if value is None:
+            continue
+        if sub and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k in split_fields(sub)}
+        out[name] = value
+    return out
+
+
+def _type_label(node: Node) -> str:
+    return {
+        AD_ACCOUNT: "AdAccount",
+        CAMPAIGN: "AdCampaignGroup",
+        ADSET: "AdCampaign",
+        CREATIVE: "AdCreative",
+        AD: "Adgroup",
+        IMAGE: "AdImage",
+        PAGE: "Page",
+    }.get(node.type, node.type)
+
+
+def list_edge(ctx: CallContext, items: list[Node], *, status_filterable: bool = True) -> dict[str, Any]:
+    """An edge answer with cursor pagination (S003 §Paginated Results) and status filtering."""
+    params = ctx.params
+    if status_filterable:
+        wanted = _status_filter(ctx)
+        items = [n for n in items if status.visible_in_edge(ctx.store, n, wanted, ctx.now)]
+    items = sorted(items, key=lambda n: n.seq, reverse=True)  # newest first, like Ads Manager lists
+    limit = params.int("limit", ctx.config.page_size_default) or ctx.config.page_size_default
+    if limit < 1:
+        raise invalid_param("Param limit must be a positive integer", "limit")
+    limit = min(limit, ctx.config.page_size_max)
+    start = 0
+    after, before = params.str("after"), params.str("before")
+    if after or before:
+        cursor_id = decode_cursor(after or before or "")
+        positions = {n.id: i for i, n in enumerate(items)}
+        if cursor_id is None or (cursor_id not in positions and cursor_id not in ctx.store):
+            which = "After" if after else "Before"
+            raise invalid_param(f"The {which} Cursor specified is invalid", "after" if after else "before")
+        if cursor_id in positions:
+            start = positions[cursor_id] + 1 if after else max(0, positions[cursor_id] - limit)
+        else:  # cursor object left the list (e.g. archived): resume from its place in creation order
+            cursor_seq = ctx.store.get(cursor_id).seq  # type: ignore[union-attr]
+            start = next((i for i, n in enumerate(items) if n.seq < cursor_seq), len(items))
+    page = items[start : start + limit]
+    body: dict[str, Any] = {"data": [render(ctx, n, params.str("fields")) for n in page]}
+    paging: dict[str, Any] = {}
+    if page:
+        paging["cursors"] = {"before": encode_cursor(page[0].id), "after": encode_cursor(page[-1].id)}
+        base = f"{ctx.request.base_url}/{ctx.version}/{ctx.request.path}"
+        query = {
+            k: v
+            for k, v in params.raw().items()
+            if k not in ("after", "before", "access_token", "appsecret_proof")
+        }
+        query = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in query.items()}
+        if start + limit < len(items):
+            paging["next"] = (
+                f"{base}?{urlencode({**query, 'limit': limit, 'after': paging['cursors']['after']})}"
+            )
+        if start > 0:
+            paging["previous"] = (
+                f"{base}?{urlencode({**query, 'limit': limit, 'before': paging['cursors']['before']})}"
+            )
+    body["paging"] = paging
+    summary = params.str("summary")
+    if summary and "total_count" in summary:
+        body["summary"] = {"total_count": len(items)}
+    return body
+
+
+def _status_filter(ctx: CallContext) -> set[str] | None:
+    raw = ctx.params.list("effective_status")
+    if raw is None:
+        filtering = ctx.params.json("filtering")
+        if isinstance(filtering, list):
+            for f in filtering:
+                if isinstance(f, dict) and str(f.get("field", "")).endswith("effective_status"):
+                    values = f.get("value")
+                    raw = values if isinstance(values, list) else [values]
+    if raw is None:
+        return None
+    allowed = status.EFFECTIVE_STATUS_FILTER_VALUES
+    wanted = {str(v).upper() for v in raw}
+    bad = sorted(wanted - allowed)
+    if bad:
+        raise invalid_param(
+            f"Param effective_status[0] must be one of {{{', '.join(sorted(allowed))}}} - got {bad[0]}",
+            "effective_status",
+        )
+    return wanted
+
+
+# --- reads ----------------------------------------------------------------------------------------
+def _read(ctx: CallContext, node: Node | None) -> Any:
+    assert node is not None
+    return render(ctx, node, ctx.params.str("fields"))
+
+
+for _type in (AD_ACCOUNT, CAMPAIGN, ADSET, CREATIVE, AD, IMAGE, PAGE):
+    routes.add("GET", _type)(_read)
+
+
+def _edge(parent_type: str, child_type: str, edge: str, status_filterable: bool = True) -> None:
+    def handler(ctx: CallContext, node: Node | None) -> Any:
+        assert node is not None
+        return list_edge(ctx, ctx.store.children(node.id, child_type), status_filterable=status_filterable)
+
+    routes.add("GET", parent_type, edge)(handler)
+
+
+for _parent, _child, _edge_name in (
+    (AD_ACCOUNT, CAMPAIGN, "campaigns"),
+    (AD_ACCOUNT, ADSET, "adsets"),
+    (AD_ACCOUNT, AD, "ads"),
+    (CAMPAIGN, ADSET, "adsets"),
+    (CAMPAIGN, AD, "ads"),
+    (ADSET, AD, "ads"),
+):
+    _edge(_parent, _child, _edge_name)
+_edge(AD_ACCOUNT, CREATIVE, "adcreatives", status_filterable=False)
+
+
+@routes.add("GET", AD_ACCOUNT, "adimages")
+def list_images(ctx: CallContext, node: Node | None) -> Any:
+    assert node is not None
+    images = ctx.store.children(node.id, IMAGE)
+    hashes = ctx.params.list("hashes")
+    if hashes is not None:
+        images = [i for i in images if i.get("hash") in set(map(str, hashes))]
+    return list_edge(ctx, images, status_filterable=False)
+
+
+@routes.add("GET", AD_ACCOUNT, "ads_volume")
+def ads_volume(ctx: CallContext, node: Node | None) -> Any:
+    """S003 §Ad Volume: ``{"data":[{"ads_running_or_in_review_count": N}]}``."""
+    assert node is not None
+    running = sum(
+        1
+        for ad in ctx.store.children(node.id, AD)
+        if ad.status == "ACTIVE"
+        and status.effective_status(ctx.store, ad, ctx.now) in ("ACTIVE", "PENDING_REVIEW")
+    )
+    return {"data": [{"ads_running_or_in_review_count": running}]}
+
+
+# --- creates --------------------------------------------------------------------------------------
+def _validate_only(ctx: CallContext) -> bool:
+    options = ctx.params.list("execution_options") or []
+    known = {"validate_only", "include_recommendations", "synchronous_ad_review"}
+    for opt in options:
+        if opt not in known:
+            raise invalid_param(
+                f"Param execution_options[0] must be one of {{{', '.join(sorted(known))}}} - got {opt}",
+                "execution_options",
+            )
+    if "include_recommendations" in options and "validate_only" not in options and len(options) == 1:
+        raise invalid_param("include_recommendations cannot be used by itself", "execution_options")
+    return "validate_only" in options
+
+
+def _create(ctx: CallContext, node: Node | None, type_: str) -> Any:
+    check_account_access(node)
+    assert node is not None
+    data, parent = validation.validate_create(ctx, node, type_)
+    if _validate_only(ctx):
+        return {"success": True}
+    if type_ == CREATIVE:
+        existing = validation.existing_creative_for_story(ctx, node, data)
+        if existing is not None:  # S003 §Ad Account Ad Creatives: reuse of object_story_id returns it
+            return {"id": existing.id}
+    data.setdefault("status", "ACTIVE")
+    data["account_id"] = node.id.removeprefix("act_")
+    created = ctx.store.add(
+        type_, data, now=ctx.now, account_id=node.id, parent_id=parent.id if parent is not None else None
+    )
+    created.data["created_time"] = _iso(ctx.now)
+    created.data["updated_time"] = created.data["created_time"]
+    status.after_create(ctx, created)
+    return {"id": created.id}
+
+
+for _type, _edge_name in ((CAMPAIGN, "campaigns"), (ADSET, "adsets"), (CREATIVE, "adcreatives"), (AD, "ads")):
+    routes.add("POST", AD_ACCOUNT, _edge_name)((lambda t: lambda ctx, node: _create(ctx, node, t))(_type))
+
+
+@routes.add("POST", AD_ACCOUNT, "adimages")
+def create_image(ctx: CallContext, node: Node | None) -> Any:
+    """S003 §Ad Account Ad Images: ``{"images": {"<name>": {"hash", "url"…}}}``; ``copy_from`` too."""
+    check_account_access(node)
+    assert node is not None
+    images: dict[str, Any] = {}
+    sources: list[tuple[str, bytes]] = list(ctx.request.files.items())
+    if ctx.params.has("bytes"):
+        sources.append((ctx.params.str("name") or "image", str(ctx.params.str("bytes")).encode()))
+    copy_from = ctx.params.json("copy_from")
+    if isinstance(copy_from, dict) and copy_from.get("hash"):
+        sources.append((str(copy_from["hash"]), str(copy_from["hash"]).encode()))
+    if ctx.params.has("filename") and not sources:
+        sources.append((str(ctx.params.str("filename")), str(ctx.params.str("filename")).encode()))
+    if not sources:
+        raise invalid_param("An image file, bytes or copy_from is required", "bytes")
+    for name, content in sources:
+        if len(content) > 8 * 1024 * 1024:
+            raise invalid_param("Image files must be 8 MB or smaller", "bytes")
+        digest = hashlib.md5(content).hexdigest()
+        existing = next((i for i in ctx.store.children(node.id, IMAGE) if i.get("hash") == digest), None)
+        image = existing or ctx.store.add(
+            IMAGE,
+            {
+                "hash": digest,
+                "name": name,
+                "url": f"https://scontent.example/{digest}.jpg",
+                "width": 1080,
+                "height": 1080,
+                "status": "ACTIVE",
+                "account_id": node.id.removeprefix("act_"),
+                "created_time": _iso(ctx.now),
+            },
+            now=ctx.now,
+            account_id=node.id,
+            node_id=f"{node.id.removeprefix('act_')}:{digest}",
+        )
+        images[name] = {
+            "hash": image.get("hash"),
+            "url": image.get("url"),
+            "name": name,
+            "width": 1080,
+            "height": 1080,
+        }
+    return {"images": images}
+
+
+# --- updates and deletes --------------------------------------------------------------------------
+def _update(ctx: CallContext, node: Node | None) -> Any:
+    assert node is not None
+    changes = validation.validate_update(ctx, node)
+    status.check_update(ctx, node, changes)
+    if _validate_only(ctx):
+        return {"success": True}
+    status.apply_update(ctx, node, changes)
+    node.data["updated_time"] = _iso(ctx.now)
+    return {"success": True}
+
+
+def _delete(ctx: CallContext, node: Node | None) -> Any:
+    assert node is not None
+    status.check_update(ctx, node, {"status": "DELETED"})
+    status.apply_update(ctx, node, {"status": "DELETED"})
+    return {"success": True}
+
+
+for _type in (CAMPAIGN, ADSET, AD, CREATIVE):
+    routes.add("POST", _type)(_update)
+    routes.add("DELETE", _type)(_delete)
+
+
+def _iso(ts: float) -> str:
+    import datetime as _dt
+
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
