@@ -1,0 +1,96 @@
+"""Explicit, frozen engine configuration. Secrets are ``SecretStr`` and never printed."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+
+class Credentials(BaseModel):
+    """The access token and optional app secret. ``repr``/``str`` show ``**********``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    access_token: SecretStr
+    app_secret: SecretStr | None = None
+
+    def appsecret_proof(self, token: str | None = None) -> str | None:
+        """HMAC-SHA256(app_secret, token) as hex (S003 §Verify Graph API Calls with appsecret_proof)."""
+        if self.app_secret is None:
+            return None
+        message = (token if token is not None else self.access_token.get_secret_value()).encode()
+        return hmac.new(self.app_secret.get_secret_value().encode(), message, hashlib.sha256).hexdigest()
+
+    def secrets(self) -> tuple[str, ...]:
+        """The raw secret values, for redaction filters."""
+        out = [self.access_token.get_secret_value()]
+        if self.app_secret is not None:
+            out.append(self.app_secret.get_secret_value())
+            proof = self.appsecret_proof()
+            if proof:
+                out.append(proof)
+        return tuple(s for s in out if s)
+
+
+class GovernorConfig(BaseModel):
+    """Pacing per (ad account, business use case) from the usage headers.
+
+    ``ceiling_pct``: usage above which the governor stops raising concurrency and paces sends at the
+    estimated quota rate, so usage plateaus under 100 % instead of tripping the throttle.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ceiling_pct: float = Field(90.0, gt=0, le=100)
+    slow_pct: float = Field(75.0, gt=0, le=100)
+    initial_concurrency: int = Field(4, ge=1)
+    max_concurrency: int = Field(16, ge=1)
+    max_total_concurrency: int = Field(64, ge=1)
+    default_park_s: float = Field(60.0, gt=0)
+    window_s: float = Field(3600.0, gt=0)
+
+
+class RetryConfig(BaseModel):
+    """Bounded exponential backoff with full jitter (transient errors, null entries, 5xx)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_attempts: int = Field(6, ge=1)
+    base_delay_s: float = Field(0.5, ge=0)
+    max_delay_s: float = Field(30.0, ge=0)
+    max_throttle_waits: int = Field(50, ge=0)
+
+
+class EngineConfig(BaseModel):
+    """Everything a :class:`~bulk_engine.BulkEngine` needs. Passed in explicitly; no module globals."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    credentials: Credentials
+    graph_url: str = "https://graph.facebook.com"
+    api_version: str = "v24.0"
+    governor: GovernorConfig = GovernorConfig()
+    retry: RetryConfig = RetryConfig()
+    request_timeout_s: float = Field(120.0, gt=0)
+    max_batch_ops: int = Field(50, ge=1, le=50)
+    max_ads_per_batch: int = Field(10, ge=1, le=50)
+    window_ops: int = Field(5000, ge=1)
+    seed: int | None = None
+
+    @field_validator("graph_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("graph_url must be an http(s) URL like https://graph.facebook.com")
+        return value.rstrip("/")
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not value.startswith("v") or "." not in value:
+            raise ValueError("api_version must look like v24.0")
+        return value

@@ -1,0 +1,325 @@
+"""The async shell: feed batches through the governor, retry, resolve references, emit outcomes.
+
+One :class:`Runner` runs one job. Its loop (single task, so the pure planning graph is never touched
+concurrently) pulls operations from the job in windows, asks the :class:`~bulk_engine.planning.batcher.
+Batcher` for batches of accounts that may send, starts one task per batch, and sleeps until a batch
+returns, a retry comes due or a parked account may send again. Batch tasks wait in the governor,
+POST the batch, and sort every entry into succeeded / retry / throttled / failed:
+
+- ``null`` entries and malformed entries (S003 §Batch Requests → Timeouts) are retried alone — their
+  successful siblings are never re-sent;
+- throttled entries park their (account, BUC) in the governor and go back to the queue without using a
+  retry attempt;
+- transient errors retry with bounded exponential backoff and full jitter;
+- auth errors (190/102…) fail the op and stop the job: every op not yet sent is skipped with the reason;
+- permanent errors fail the op with the full Graph error, and its dependents are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectSendStream
+
+from bulk_engine.config import EngineConfig
+from bulk_engine.errors import TransportError
+from bulk_engine.planning.batcher import Batcher, BatchLimits, PlannedBatch
+from bulk_engine.planning.graph import Cascade, DependencyGraph, Operation, OpState
+from bulk_engine.protocol.batch import BatchItemResult, decode_batch_response, encode_batch
+from bulk_engine.protocol.errors import ErrorClass, GraphError
+from bulk_engine.protocol.usage import parse_usage_headers
+from bulk_engine.results import JobStats, Outcome, OutcomeState
+
+from .clock import Clock
+from .governor import Governor
+from .retry import RetryPolicy
+from .transport import GraphTransport, HttpAnswer
+
+logger = logging.getLogger("bulk_engine.runner")
+
+BUC = "ads_management"
+_TERMINAL = (OpState.SUCCEEDED, OpState.FAILED, OpState.SKIPPED)
+
+
+class Runner:
+    def __init__(
+        self,
+        config: EngineConfig,
+        transport: GraphTransport,
+        governor: Governor,
+        clock: Clock,
+        retry: RetryPolicy,
+    ) -> None:
+        self.config = config
+        self.transport = transport
+        self.governor = governor
+        self.clock = clock
+        self.retry = retry
+        self.graph = DependencyGraph()
+        self.batcher = Batcher(
+            self.graph, BatchLimits(max_ops=config.max_batch_ops, max_ad_creates=config.max_ads_per_batch)
+        )
+        self.stats = JobStats()
+        self._sends: dict[str, int] = {}  # batches in progress per account
+        self._attempts: dict[str, int] = {}  # sends per op
+        self._failures: dict[str, int] = {}
+        self._throttle_waits: dict[str, int] = {}
+        self._tasks = 0
+        self._wake = anyio.Event()
+        self._wake_at = math.inf
+        self._stop_reason: str | None = None
+        self._out: MemoryObjectSendStream[Outcome] | None = None
+
+    # --- the loop --------------------------------------------------------------------------------
+    async def run(
+        self,
+        source: AsyncIterator[Operation],
+        out: MemoryObjectSendStream[Outcome],
+        *,
+        first: list[Operation],
+    ) -> None:
+        """Run every operation of ``first`` and ``source`` to a terminal state, sending outcomes to ``out``."""
+        self._out = out
+        await self._add(first)
+        exhausted = False
+        async with anyio.create_task_group() as tg:
+            while True:
+                if not exhausted and self.graph.unfinished < self.config.window_ops:
+                    exhausted = await self._refill(source)
+                if self._stop_reason is not None:
+                    await self._skip_ready()
+                else:
+                    self._dispatch(tg)
+                if exhausted and self.graph.is_finished and self._tasks == 0:
+                    break
+                await self._wait(tg)
+
+    async def _add(self, ops: list[Operation]) -> None:
+        if ops:
+            await self._emit_cascades(self.graph.add(ops))
+
+    async def _refill(self, source: AsyncIterator[Operation]) -> bool:
+        window: list[Operation] = []
+        room = self.config.window_ops - self.graph.unfinished
+        exhausted = False
+        while len(window) < room:
+            try:
+                window.append(await anext(source))
+            except StopAsyncIteration:
+                exhausted = True
+                break
+        await self._add(window)
+        return exhausted
+
+    def _dispatch(self, tg: TaskGroup) -> None:
+        for account in self.graph.ready_accounts():
+            parked = self.governor.parked_for(account, BUC)
+            if parked > 0:
+                self._schedule_wake(tg, parked)
+                continue
+            room = self.governor.pair(account, BUC).limit - self._sends.get(account, 0)
+            if room <= 0:
+                continue
+            for batch in self.batcher.next_batches(accounts=[account], flush=True, max_per_account=room):
+                self._sends[account] = self._sends.get(account, 0) + 1
+                self._tasks += 1
+                tg.start_soon(self._send, batch, tg)
+
+    async def _wait(self, tg: TaskGroup) -> None:
+        await self._wake.wait()
+        self._wake = anyio.Event()
+
+    def _wake_up(self) -> None:
+        self._wake.set()
+
+    def _schedule_wake(self, tg: TaskGroup, delay: float) -> None:
+        at = self.clock.monotonic() + delay
+        if at >= self._wake_at - 1e-6 and self._wake_at > self.clock.monotonic():
+            return
+        self._wake_at = at
+
+        async def wake_later() -> None:
+            await self.clock.sleep(delay)
+            self._wake_at = math.inf
+            self._wake_up()
+
+        tg.start_soon(wake_later)
+
+    # --- one batch ------------------------------------------------------------------------------
+    async def _send(self, batch: PlannedBatch, tg: TaskGroup) -> None:
+        account = batch.account_id
+        try:
+            await self.governor.acquire(account, len(batch), BUC)
+            try:
+                wire = self.batcher.render(batch)
+                payload = encode_batch(wire)
+                for op in batch.ops:
+                    self._sends_inc(op.op_id)
+                self.stats.http_requests += 1
+                self.stats.graph_calls += len(wire)
+                answer = await self.transport.post_batch(payload)
+            finally:
+                self.governor.release(account, BUC)
+            await self._handle(batch, answer, tg)
+        except TransportError as err:
+            # The request may or may not have run: retry each op alone (creates get reconciled by the
+            # journal layer before they are re-sent).
+            self.stats.unknown_outcomes += len(batch.ops) if err.sent else 0
+            for op in batch.ops:
+                await self._retry_or_fail(op, tg, None, f"transport: {err}")
+        except Exception:  # a bug must not strand ops in flight: fail them loudly
+            logger.exception("internal error while sending a batch of %d ops", len(batch.ops))
+            for op in batch.ops:
+                if self.graph.state(op.op_id) not in _TERMINAL:
+                    await self._fail(op, None, "internal error while sending (see logs)")
+        finally:
+            self._sends[account] -= 1
+            self._tasks -= 1
+            self._wake_up()
+
+    def _sends_inc(self, op_id: str) -> None:
+        self._attempts[op_id] = self._attempts.get(op_id, 0) + 1
+
+    async def _handle(self, batch: PlannedBatch, answer: HttpAnswer, tg: TaskGroup) -> None:
+        account = batch.account_id
+        envelope = parse_usage_headers(answer.headers, account_id=account)
+        if not envelope.is_empty:
+            self.governor.observe(account, envelope, BUC)
+        payload: Any = answer.body if answer.body is not None else answer.text
+        items = decode_batch_response(payload, len(batch.ops), http_status=answer.status)
+        throttled = False
+        for op, item in zip(batch.ops, items, strict=True):
+            if self.graph.state(op.op_id) in _TERMINAL:
+                continue  # skipped by a parent's failure earlier in this batch
+            usage = parse_usage_headers(item.headers, account_id=account)
+            if not usage.is_empty:
+                self.governor.observe(account, usage, BUC)
+            verdict = item.error_class
+            if verdict is ErrorClass.OK:
+                await self._succeed(op, item.body)
+            elif verdict is ErrorClass.THROTTLED:
+                if not throttled:
+                    parked = self.governor.throttled(account, BUC, usage)
+                    logger.warning("account %s throttled: parked for %.0f s", account, parked)
+                    throttled = True
+                self.stats.throttle_events += 1
+                await self._requeue_throttled(op, item.error)
+            elif self._waits_for_batch_parent(op, batch):
+                self.graph.requeue(op.op_id)  # its parent in this batch will be retried; so will it
+            elif verdict is ErrorClass.TRANSIENT:
+                if item.outcome_unknown:
+                    self.stats.unknown_outcomes += 1
+                await self._retry_or_fail(op, tg, item.error, _describe(item))
+            elif verdict is ErrorClass.AUTH:
+                await self._fail(op, item.error, "access token rejected: " + _describe(item))
+                self._stop_reason = (
+                    f"stopped: the access token was rejected (code {item.error.code if item.error else '?'}); "
+                    "get a new token and resume"
+                )
+            else:
+                await self._fail(op, item.error, _describe(item))
+
+    def _waits_for_batch_parent(self, op: Operation, batch: PlannedBatch) -> bool:
+        """True when ``op`` referenced an op of the same batch that did not succeed (and is not over)."""
+        for dep in op.dependencies:
+            if dep in batch.names and self.graph.state(dep) in (OpState.PENDING, OpState.IN_FLIGHT):
+                return True
+        return False
+
+    # --- transitions ----------------------------------------------------------------------------
+    async def _succeed(self, op: Operation, result: Any) -> None:
+        cascades = self.graph.mark_succeeded(op.op_id, result)
+        await self._emit(
+            Outcome(
+                op.op_id,
+                OutcomeState.SUCCEEDED,
+                op.account_id,
+                op.kind.value,
+                result=result,
+                attempts=self._attempts.get(op.op_id, 0),
+            )
+        )
+        await self._emit_cascades(cascades)
+
+    async def _fail(self, op: Operation, error: GraphError | None, reason: str) -> None:
+        cascades = self.graph.mark_failed(op.op_id, reason)
+        await self._emit(
+            Outcome(
+                op.op_id,
+                OutcomeState.FAILED,
+                op.account_id,
+                op.kind.value,
+                error=error,
+                reason=reason,
+                attempts=self._attempts.get(op.op_id, 0),
+            )
+        )
+        await self._emit_cascades(cascades)
+
+    async def _retry_or_fail(
+        self, op: Operation, tg: TaskGroup, error: GraphError | None, reason: str
+    ) -> None:
+        failures = self._failures.get(op.op_id, 0) + 1
+        self._failures[op.op_id] = failures
+        if not self.retry.should_retry(failures):
+            await self._fail(op, error, f"gave up after {failures} attempts: {reason}")
+            return
+        self.stats.retries += 1
+        delay = self.retry.delay(failures)
+        self._tasks += 1
+
+        async def requeue_later() -> None:
+            try:
+                await self.clock.sleep(delay)
+                if self.graph.state(op.op_id) is OpState.IN_FLIGHT:
+                    self.graph.requeue(op.op_id)
+            finally:
+                self._tasks -= 1
+                self._wake_up()
+
+        tg.start_soon(requeue_later)
+
+    async def _requeue_throttled(self, op: Operation, error: GraphError | None) -> None:
+        waits = self._throttle_waits.get(op.op_id, 0) + 1
+        self._throttle_waits[op.op_id] = waits
+        if waits > self.config.retry.max_throttle_waits:
+            await self._fail(op, error, f"still throttled after {waits - 1} waits")
+            return
+        self.graph.requeue(op.op_id)
+
+    async def _skip_ready(self) -> None:
+        reason = self._stop_reason or "stopped"
+        for op in self.graph.ready_ops():
+            if self.graph.state(op.op_id) is OpState.PENDING:
+                cascades = self.graph.mark_skipped(op.op_id, reason)
+                await self._emit(
+                    Outcome(op.op_id, OutcomeState.SKIPPED, op.account_id, op.kind.value, reason=reason)
+                )
+                await self._emit_cascades(cascades)
+
+    async def _emit_cascades(self, cascades: list[Cascade]) -> None:
+        for c in cascades:
+            op = self.graph.operation(c.op_id)
+            state = OutcomeState.FAILED if c.state is OpState.FAILED else OutcomeState.SKIPPED
+            await self._emit(Outcome(c.op_id, state, op.account_id, op.kind.value, reason=c.reason))
+
+    async def _emit(self, outcome: Outcome) -> None:
+        assert self._out is not None
+        await self._out.send(outcome)
+
+
+def _describe(item: BatchItemResult) -> str:
+    if item.is_null:
+        return "batch entry was null (partial timeout)"
+    if item.malformed:
+        return f"malformed batch entry: {item.malformed}"
+    err = item.error
+    if err is None:
+        return f"HTTP {item.status}"
+    sub = f"/{err.error_subcode}" if err.error_subcode else ""
+    return f"Graph error {err.code}{sub}: {err.message}"

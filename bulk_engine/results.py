@@ -1,0 +1,100 @@
+"""Per-operation outcomes and the job result. Every operation ends in exactly one terminal state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from bulk_engine.protocol.errors import GraphError
+
+
+class OutcomeState(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The terminal state of one operation.
+
+    ``result`` is the Graph answer (e.g. ``{"id": "…"}``) for ``succeeded``; ``error`` the full Graph
+    error (code, subcode, message, user title/msg, blame_field_specs, fbtrace_id) for ``failed`` when the
+    API answered; ``reason`` a human explanation for ``failed``/``skipped``.
+    """
+
+    op_id: str
+    state: OutcomeState
+    account_id: str
+    kind: str
+    result: Any = None
+    error: GraphError | None = None
+    reason: str | None = None
+    attempts: int = 0
+
+    @property
+    def graph_id(self) -> str | None:
+        if isinstance(self.result, dict):
+            for key in ("id", "copied_campaign_id", "copied_adset_id", "copied_ad_id"):
+                if self.result.get(key) is not None:
+                    return str(self.result[key])
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "op_id": self.op_id,
+            "state": self.state.value,
+            "account_id": self.account_id,
+            "kind": self.kind,
+            "graph_id": self.graph_id,
+            "result": self.result,
+            "error": self.error.to_dict() if self.error else None,
+            "reason": self.reason,
+            "attempts": self.attempts,
+        }
+
+
+@dataclass
+class JobStats:
+    """Counters the runner keeps while a job runs."""
+
+    http_requests: int = 0
+    graph_calls: int = 0
+    retries: int = 0
+    throttle_events: int = 0
+    unknown_outcomes: int = 0
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job_id: str
+    outcomes: tuple[Outcome, ...]
+    http_requests: int
+    graph_calls: int
+    retries: int
+    throttle_events: int
+    elapsed_s: float
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.counts.get("failed", 0) == 0 and self.counts.get("skipped", 0) == 0
+
+    def outcome(self, op_id: str) -> Outcome:
+        for outcome in self.outcomes:
+            if outcome.op_id == op_id:
+                return outcome
+        raise KeyError(op_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "counts": dict(self.counts),
+            "http_requests": self.http_requests,
+            "graph_calls": self.graph_calls,
+            "retries": self.retries,
+            "throttle_events": self.throttle_events,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "operations": [o.to_dict() for o in self.outcomes],
+        }
