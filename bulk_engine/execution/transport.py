@@ -9,7 +9,6 @@ the request body, so they cannot leak the token.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +69,7 @@ class GraphTransport:
                 status = resp.status
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError) as err:
             raise TransportError(f"connection lost after sending ({type(err).__name__})", sent=True) from None
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise TransportError("request timed out after sending", sent=True) from None
         except aiohttp.ClientConnectorError as err:
             raise TransportError(
