@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 AccessTier = Literal["development_access", "standard_access"]
+
+# Error codes the ``transient`` fault can inject (templates in ``faults.py``): the documented temporary
+# errors 1 and 2 (the default), throttling 4/17/341/613, policy block 368, token errors 190/102.
+INJECTABLE_CODES = (1, 2, 4, 17, 102, 190, 341, 368, 613)
 
 
 class FaultConfig(BaseModel):
@@ -16,7 +20,12 @@ class FaultConfig(BaseModel):
     ``null_rate`` turns a batch entry into ``null`` after committing it or before running it
     (S003 §Batch Requests → Timeouts: "Responses for requests that are not successful will be null");
     ``drop_after_commit_rate`` closes the connection after the request's writes were committed;
-    ``http_5xx_rate`` answers HTTP 500/503 without running the request.
+    ``http_5xx_rate`` answers HTTP 500/503 without running the request; ``throttle_burst_rate`` blocks the
+    call's ad account × use case for ``throttle_burst_s`` virtual seconds (answers 80004 meanwhile).
+    ``transient_codes`` picks which error codes ``transient_rate`` draws from (default: 1 and 2).
+    Latency is ``latency_ms`` ± a uniform ``latency_jitter_ms`` per HTTP request (never below 0).
+    Each kind of fault draws from its own random stream seeded by the run's seed, so a run reproduces and
+    turning one fault on does not change another's sequence.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -29,29 +38,62 @@ class FaultConfig(BaseModel):
     http_5xx_rate: float = Field(0.0, ge=0, le=1)
     throttle_burst_rate: float = Field(0.0, ge=0, le=1)
     throttle_burst_s: float = Field(60.0, ge=0)
+    transient_codes: tuple[int, ...] = (1, 2)
+
+    @field_validator("latency_ms", "latency_jitter_ms")
+    @classmethod
+    def _non_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must be >= 0")
+        return value
+
+    @field_validator("transient_codes")
+    @classmethod
+    def _known_codes(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value:
+            raise ValueError("needs at least one code")
+        unknown = sorted(set(value) - set(INJECTABLE_CODES))
+        if unknown:
+            raise ValueError(f"cannot inject codes {unknown}; injectable: {list(INJECTABLE_CODES)}")
+        return value
+
+    SPEC_ALIASES: ClassVar[dict[str, str]] = {
+        "transient": "transient_rate",
+        "null": "null_rate",
+        "drop": "drop_after_commit_rate",
+        "http5xx": "http_5xx_rate",
+        "throttle": "throttle_burst_rate",
+        "throttle_s": "throttle_burst_s",
+        "jitter_ms": "latency_jitter_ms",
+        "codes": "transient_codes",
+    }
 
     @classmethod
     def parse_spec(cls, spec: str) -> FaultConfig:
-        """Parse the CLI form ``transient=0.05,null=0.02,drop=0.02,http5xx=0.01,latency_ms=100``."""
-        aliases = {
-            "transient": "transient_rate",
-            "null": "null_rate",
-            "drop": "drop_after_commit_rate",
-            "http5xx": "http_5xx_rate",
-            "throttle": "throttle_burst_rate",
-            "jitter_ms": "latency_jitter_ms",
-        }
-        values: dict[str, float] = {}
+        """Parse the CLI form ``transient=0.05,null=0.02,drop=0.02,http5xx=0.01,latency_ms=100,jitter_ms=20``.
+
+        Keys are the aliases above or the field names; ``codes`` takes ``/``-separated error codes
+        (``transient=0.1,codes=1/2/613``). Unknown keys, repeated keys and bad values raise ValueError.
+        """
+        values: dict[str, object] = {}
         for part in filter(None, (p.strip() for p in spec.split(","))):
             key, sep, raw = part.partition("=")
-            if not sep:
+            key, raw = key.strip(), raw.strip()
+            if not sep or not key or not raw:
                 raise ValueError(f"fault spec item {part!r} is not KEY=VALUE")
-            name = aliases.get(key.strip(), key.strip())
+            name = cls.SPEC_ALIASES.get(key, key)
             if name not in cls.model_fields:
-                raise ValueError(
-                    f"unknown fault {key!r}; known: {sorted(set(aliases) | set(cls.model_fields))}"
-                )
-            values[name] = float(raw)
+                known = sorted(set(cls.SPEC_ALIASES) | set(cls.model_fields))
+                raise ValueError(f"unknown fault {key!r}; known: {known}")
+            if name in values:
+                raise ValueError(f"fault {key!r} given twice")
+            try:
+                if name == "transient_codes":
+                    values[name] = tuple(int(c) for c in raw.split("/") if c.strip())
+                else:
+                    values[name] = float(raw)
+            except ValueError:
+                raise ValueError(f"fault {key!r} has a non-numeric value {raw!r}") from None
         return cls.model_validate(values)
 
 
@@ -69,20 +111,27 @@ class SimulatorConfig(BaseModel):
     instagram_actor_ids: tuple[str, ...] = ("3000000001", "3000000002")
     currency: str = "USD"
     # Versions: S003 says v24.0 is the latest while S001/S002 show v25.0 (SPEC-DIGEST §9.3 #7):
-    # accept v19.0 … v26.0, answer unversioned calls as the default version.
-    min_version: int = 19
-    max_version: int = 26
-    default_version: str = "v24.0"
+    # accept v19.0 … v26.0, answer unversioned calls as ``default_version`` (S003's "latest", what an app
+    # dashboard would pin); versions outside the range or listed in ``deprecated_versions`` → code 2635.
+    min_version: int = Field(19, ge=1)
+    max_version: int = Field(26, ge=1)
+    default_version: str = Field("v24.0", pattern=r"^v\d+\.\d+$")
     deprecated_versions: tuple[str, ...] = ()
-    # Rate limits (S003 §Business Use Case Rate Limits).
+    # Rate limits (S003 §Rate Limits, §Business Use Case Rate Limits; model in ratelimit.py).
     access_tier: AccessTier = "development_access"
     rate_limits_enabled: bool = True
-    quota_override: int | None = None
-    window_s: float = 3600.0
+    quota_override: int | None = Field(None, ge=1)
+    window_s: float = Field(3600.0, gt=0)
+    app_users: int = Field(10_000, ge=1)  # Platform quota = 200 × users per window (X-App-Usage)
+    max_ids_per_request: int = Field(50, ge=1)  # ``?ids=a,b,…`` larger than this → code 100
     # Limits.
     max_batch_ops: int = 50
     max_async_batch_ops: int = 1000
     archived_limit: int = 100_000
+    # SPEC-DIGEST §9.3 #2 / #9 (status.py): ARCHIVED → ACTIVE/PAUSED refused unless this is set; an edge
+    # ``effective_status`` filter containing DELETED is an error unless ``deleted_filter_error`` is off.
+    archived_reactivation: bool = False
+    deleted_filter_error: bool = True
     sync_copy_limit: int = 3
     max_ads_for_migration: int = 150
     ad_review_s: float = 0.0
@@ -91,8 +140,11 @@ class SimulatorConfig(BaseModel):
     # Batch semantics the seeds leave open (SPEC-DIGEST §1.1): honour depends_on / omit_response_on_success.
     honour_depends_on: bool = True
     reject_sibling_adsets_in_batch: bool = True
+    omit_referenced_batch_responses: bool = True  # referenced ops answer null on success (batch.py)
+    # Async request sets (async_batch.py): requests finished per virtual second, in submission order.
+    async_requests_per_s: float = Field(10.0, gt=0)
     # Time and faults.
-    time_scale: float = 1.0
+    time_scale: float = Field(1.0, gt=0)  # virtual seconds per wall second (3600: an hour a second)
     start_time: float = 1_790_000_000.0
     seed: int = 0
     faults: FaultConfig = FaultConfig()

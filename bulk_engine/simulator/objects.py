@@ -227,6 +227,7 @@ def _computed() -> dict[str, Computed]:
         "effective_status": lambda ctx, n: status.effective_status(ctx.store, n, ctx.now),
         "configured_status": lambda ctx, n: n.status,
         "advantage_state_info": lambda ctx, n: status.advantage_state_info(ctx.store, n),
+        "smart_promotion_type": lambda ctx, n: status.smart_promotion_type(ctx.store, n),
         "budget_remaining": lambda ctx, n: n.get("daily_budget") or n.get("lifetime_budget") or "0",
     }
 
@@ -236,7 +237,7 @@ COMPUTED = _computed()
 
 # --- rendering ------------------------------------------------------------------------------------
 def render(ctx: CallContext, node: Node, fields_spec: str | None) -> dict[str, Any]:
-    """Render ``node`` with the requested ``fields`` (``id`` only by default), incl. ``a{b,c}`` expansion."""
+    """Render ``node`` with the requested ``fields`` (and always ``id``), incl. ``a{b,c}`` expansion."""
     fields = split_fields(fields_spec) or ["id"]
     known = KNOWN_FIELDS.get(node.type, set(node.data))
     out: dict[str, Any] = {}
@@ -265,6 +266,9 @@ def render(ctx: CallContext, node: Node, fields_spec: str | None) -> dict[str, A
         if sub and isinstance(value, dict):
             value = {k: v for k, v in value.items() if k in split_fields(sub)}
         out[name] = value
+    # Graph always answers a node's id, after the requested fields (seeds 000/002: ``GET /<AD_CAMPAIGN_ID>
+    # ?fields=name,status,objective`` → ``{name, status, objective, id}``); SDK cursors need it.
+    out.setdefault("id", node.id)
     return out
 
 
@@ -350,6 +354,7 @@ def _status_filter(ctx: CallContext) -> set[str] | None:
             f"Param effective_status[0] must be one of {{{', '.join(sorted(allowed))}}} - got {bad[0]}",
             "effective_status",
         )
+    status.check_status_filter(ctx, wanted)  # §9.3 #9: DELETED in an edge filter
     return wanted
 
 
@@ -498,6 +503,10 @@ def _update(ctx: CallContext, node: Node | None) -> Any:
     assert node is not None
     changes = validation.validate_update(ctx, node)
     status.check_update(ctx, node, changes)
+    if ctx.params.bool("migrate_to_advantage_plus"):  # S003 §Migrate Advantage+ …: in place (copies.py)
+        from .copies import migrate_in_place
+
+        migrate_in_place(ctx, node, dry_run=_validate_only(ctx))
     if _validate_only(ctx):
         return {"success": True}
     status.apply_update(ctx, node, changes)
