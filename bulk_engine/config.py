@@ -51,6 +51,7 @@ class GovernorConfig(BaseModel):
     max_total_concurrency: int = Field(64, ge=1)
     default_park_s: float = Field(60.0, gt=0)
     window_s: float = Field(3600.0, gt=0)
+    aging_margin_s: float = Field(5.0, ge=0)
 
 
 class RetryConfig(BaseModel):

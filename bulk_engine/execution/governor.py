@@ -39,7 +39,7 @@ class PairState:
     parked_until: float = 0.0
     last_pct: float | None = None
     quota_estimate: float | None = None
-    next_send_at: float = 0.0
+    in_flight_ops: int = 0
     throttle_events: int = 0
     sent: deque[tuple[float, int]] = field(default_factory=deque)  # (time, ops) in the window
     sent_total: int = 0
@@ -79,36 +79,77 @@ class Governor:
         state = self.pair(account_id, buc_type)
         while True:
             now = self.clock.monotonic()
-            wait = max(state.parked_until, state.next_send_at) - now
+            wait = state.parked_until - now
+            if wait <= 0:
+                wait = self._headroom_wait(state, ops, now)
             if wait > 0:
                 await self.clock.sleep(wait)
                 continue
-            if state.in_flight >= state.limit:
+            if state.in_flight >= self._limit(state):
                 await state.changed.wait()
                 continue
             break
-        await self._total.acquire()
+        # Book the send before any await, so concurrent acquirers see it in their checks.
         state.in_flight += 1
+        state.in_flight_ops += ops
         self._record_send(state, ops, now)
+        await self._total.acquire()
 
-    def release(self, account_id: str, buc_type: str = "ads_management") -> None:
+    def _limit(self, state: PairState) -> int:
+        """One batch at a time until the first usage reading tells us where the account stands."""
+        return 1 if state.last_pct is None else state.limit
+
+    def _headroom_wait(self, state: PairState, ops: int, now: float) -> float:
+        """How long until ``ops`` more calls fit under the ceiling of the rolling window.
+
+        Our own send log says when our calls leave the window; the quota estimate turns the ceiling
+        percentage into calls. Unknown quota → no wait (the first readings establish it).
+        """
+        quota = state.quota_estimate
+        if quota is None:
+            return 0.0
+        self._expire(state, now)
+        allowed = quota * self.config.ceiling_pct / 100.0
+        excess = state.sent_total + ops - allowed
+        if excess <= 0:
+            return 0.0
+        dropped = 0
+        for sent_at, count in state.sent:
+            dropped += count
+            if dropped >= excess:
+                return max(0.0, sent_at + self.config.window_s + self.config.aging_margin_s - now)
+        # Our log cannot explain the usage (other clients share the account): pace at the quota rate.
+        return ops * self.config.window_s / quota
+
+    def _expire(self, state: PairState, now: float) -> None:
+        horizon = now - self.config.window_s - self.config.aging_margin_s
+        while state.sent and state.sent[0][0] < horizon:
+            state.sent_total -= state.sent.popleft()[1]
+
+    def release(self, account_id: str, ops: int, buc_type: str = "ads_management") -> None:
         state = self.pair(account_id, buc_type)
         state.in_flight = max(0, state.in_flight - 1)
+        state.in_flight_ops = max(0, state.in_flight_ops - ops)
         self._total.release()
+        self._adjust_limit(state)
         state.notify()
+
+    def _adjust_limit(self, state: PairState) -> None:
+        """Additive increase while usage is low, decrease near the ceiling; once per answered batch."""
+        pct = state.last_pct
+        if pct is None:
+            return
+        if pct >= self.config.ceiling_pct:
+            state.limit = max(1, state.limit // 2)
+        elif pct >= self.config.slow_pct:
+            state.limit = max(1, state.limit - 1)
+        elif state.limit < self.config.max_concurrency:
+            state.limit += 1
 
     def _record_send(self, state: PairState, ops: int, now: float) -> None:
         state.sent.append((now, ops))
         state.sent_total += ops
-        horizon = now - self.config.window_s
-        while state.sent and state.sent[0][0] < horizon:
-            state.sent_total -= state.sent.popleft()[1]
-        pct = state.last_pct or 0.0
-        if pct >= self.config.ceiling_pct and state.quota_estimate:
-            # Steady state: send at the rate calls leave the rolling window.
-            state.next_send_at = now + ops * self.config.window_s / state.quota_estimate
-        elif pct >= self.config.slow_pct and state.quota_estimate:
-            state.next_send_at = now + ops * self.config.window_s / (2 * state.quota_estimate)
+        self._expire(state, now)
 
     def observe(self, account_id: str, usage: UsageSnapshot, buc_type: str = "ads_management") -> None:
         """Feed the usage headers of a response (success or error, outer or inner batch entry)."""
@@ -120,18 +161,19 @@ class Governor:
             self._park(state, now + regain)
         if pct is None:
             return
+        # Answers of concurrent batches arrive out of order; a reading lower than the previous one
+        # while other batches are in flight is stale, and would inflate the quota estimate.
+        fresh = state.last_pct is None or pct >= state.last_pct or state.in_flight == 0
+        if not fresh:
+            return
         state.last_pct = pct
-        if pct >= 1.0 and state.sent_total > 0:
-            estimate = state.sent_total * 100.0 / pct
+        self._expire(state, now)
+        acknowledged = state.sent_total - state.in_flight_ops  # calls the server has surely counted
+        if pct >= 1.0 and acknowledged > 0:
+            estimate = acknowledged * 100.0 / pct
             state.quota_estimate = (
                 estimate if state.quota_estimate is None else min(state.quota_estimate * 1.25, estimate)
             )
-        if pct >= self.config.slow_pct:
-            state.limit = (
-                max(1, state.limit // 2) if pct >= self.config.ceiling_pct else max(1, state.limit - 1)
-            )
-        elif state.limit < self.config.max_concurrency:
-            state.limit += 1
         state.notify()
 
     def throttled(self, account_id: str, buc_type: str, usage: UsageSnapshot | None) -> float:

@@ -164,7 +164,7 @@ class Runner:
                 self.stats.graph_calls += len(wire)
                 answer = await self.transport.post_batch(payload)
             finally:
-                self.governor.release(account, BUC)
+                self.governor.release(account, len(batch), BUC)
             await self._handle(batch, answer, tg)
         except TransportError as err:
             # The request may or may not have run: retry each op alone (creates get reconciled by the
@@ -193,12 +193,13 @@ class Runner:
         payload: Any = answer.body if answer.body is not None else answer.text
         items = decode_batch_response(payload, len(batch.ops), http_status=answer.status)
         throttled = False
+        latest = None  # the last entry's usage reflects the whole batch: one reading per batch
         for op, item in zip(batch.ops, items, strict=True):
-            if self.graph.state(op.op_id) in _TERMINAL:
-                continue  # skipped by a parent's failure earlier in this batch
             usage = parse_usage_headers(item.headers, account_id=account)
             if not usage.is_empty:
-                self.governor.observe(account, usage, BUC)
+                latest = usage
+            if self.graph.state(op.op_id) in _TERMINAL:
+                continue  # skipped by a parent's failure earlier in this batch
             verdict = item.error_class
             if verdict is ErrorClass.OK:
                 await self._succeed(op, item.body)
@@ -223,6 +224,8 @@ class Runner:
                 )
             else:
                 await self._fail(op, item.error, _describe(item))
+        if latest is not None:
+            self.governor.observe(account, latest, BUC)
 
     def _waits_for_batch_parent(self, op: Operation, batch: PlannedBatch) -> bool:
         """True when ``op`` referenced an op of the same batch that did not succeed (and is not over)."""
