@@ -1,0 +1,88 @@
+"""Sans-I/O Graph API wire format: batch encoding/decoding, references, errors, usage headers.
+
+Pure functions and frozen data only (DESIGN.md principle 1): no network, clock or concurrency.
+"""
+
+from bulk_engine.protocol.batch import (
+    MAX_BATCH_OPS,
+    BatchItemResult,
+    BatchOp,
+    BatchTooLargeError,
+    Headers,
+    batch_op_to_dict,
+    decode_batch_response,
+    encode_batch,
+    encode_form,
+    encode_value,
+)
+from bulk_engine.protocol.errors import (
+    ErrorClass,
+    GraphError,
+    classify,
+    classify_body,
+    parse_graph_error,
+    throttle_scope,
+)
+from bulk_engine.protocol.refs import (
+    InvalidRefPathError,
+    Ref,
+    UnresolvedReferenceError,
+    iter_refs,
+    render_ref,
+    resolve_path,
+    resolve_value,
+    substitute,
+)
+from bulk_engine.protocol.usage import (
+    AdAccountUsage,
+    AppUsage,
+    BucType,
+    BucUsage,
+    InsightsThrottle,
+    UsageSnapshot,
+    normalize_account_id,
+    parse_ad_account_usage,
+    parse_app_usage,
+    parse_buc_usage,
+    parse_insights_throttle,
+    parse_usage_headers,
+)
+
+__all__ = [
+    "MAX_BATCH_OPS",
+    "AdAccountUsage",
+    "AppUsage",
+    "BatchItemResult",
+    "BatchOp",
+    "BatchTooLargeError",
+    "BucType",
+    "BucUsage",
+    "ErrorClass",
+    "GraphError",
+    "Headers",
+    "InsightsThrottle",
+    "InvalidRefPathError",
+    "Ref",
+    "UnresolvedReferenceError",
+    "UsageSnapshot",
+    "batch_op_to_dict",
+    "classify",
+    "classify_body",
+    "decode_batch_response",
+    "encode_batch",
+    "encode_form",
+    "encode_value",
+    "iter_refs",
+    "normalize_account_id",
+    "parse_ad_account_usage",
+    "parse_app_usage",
+    "parse_buc_usage",
+    "parse_graph_error",
+    "parse_insights_throttle",
+    "parse_usage_headers",
+    "render_ref",
+    "resolve_path",
+    "resolve_value",
+    "substitute",
+    "throttle_scope",
+]
