@@ -193,11 +193,9 @@ class Runner:
         payload: Any = answer.body if answer.body is not None else answer.text
         items = decode_batch_response(payload, len(batch.ops), http_status=answer.status)
         throttled = False
-        latest = None  # the last entry's usage reflects the whole batch: one reading per batch
+        # The last entry with usage headers reflects the whole batch: one reading per batch, parsed once.
+        latest = next((item for item in reversed(items) if item.headers), None)
         for op, item in zip(batch.ops, items, strict=True):
-            usage = parse_usage_headers(item.headers, account_id=account)
-            if not usage.is_empty:
-                latest = usage
             if self.graph.state(op.op_id) in _TERMINAL:
                 continue  # skipped by a parent's failure earlier in this batch
             verdict = item.error_class
@@ -205,6 +203,7 @@ class Runner:
                 await self._succeed(op, item.body)
             elif verdict is ErrorClass.THROTTLED:
                 if not throttled:
+                    usage = parse_usage_headers(item.headers, account_id=account)
                     parked = self.governor.throttled(account, BUC, usage)
                     logger.warning("account %s throttled: parked for %.0f s", account, parked)
                     throttled = True
@@ -225,7 +224,7 @@ class Runner:
             else:
                 await self._fail(op, item.error, _describe(item))
         if latest is not None:
-            self.governor.observe(account, latest, BUC)
+            self.governor.observe(account, parse_usage_headers(latest.headers, account_id=account), BUC)
 
     def _waits_for_batch_parent(self, op: Operation, batch: PlannedBatch) -> bool:
         """True when ``op`` referenced an op of the same batch that did not succeed (and is not over)."""

@@ -1,0 +1,78 @@
+"""Shared bench helpers: a simulator in its own process, job builders, result printing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from bulk_engine import Operation, OpKind, Ref
+
+TARGETING = {"geo_locations": {"countries": ["US"]}}
+
+
+@contextmanager
+def simulator_process(*args: str) -> Iterator[dict[str, Any]]:
+    """``bulk-engine simulator --port 0 ARGS`` in another process; yields its start-line JSON."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bulk_engine", "simulator", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the simulator did not start")
+        info = json.loads(line)
+        info["pid"] = proc.pid
+        yield info
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def tree_ops(i: int, act: str, page_id: str) -> list[Operation]:
+    """One campaign → ad set → creative → ad tree, linked with symbolic references."""
+    c, a, cr, ad = f"c{i}", f"as{i}", f"cr{i}", f"ad{i}"
+    return [
+        Operation(op_id=c, method="POST", path=f"{act}/campaigns", account_id=act, kind=OpKind.CREATE_CAMPAIGN,
+                  params=campaign_params(i)),
+        Operation(op_id=a, method="POST", path=f"{act}/adsets", account_id=act, kind=OpKind.CREATE_ADSET,
+                  params={**adset_params(i), "campaign_id": Ref(c)}),
+        Operation(op_id=cr, method="POST", path=f"{act}/adcreatives", account_id=act,
+                  kind=OpKind.CREATE_CREATIVE, params=creative_params(i, page_id)),
+        Operation(op_id=ad, method="POST", path=f"{act}/ads", account_id=act, kind=OpKind.CREATE_AD,
+                  params={"name": f"Ad {i}", "adset_id": Ref(a), "creative": {"creative_id": Ref(cr)},
+                          "status": "PAUSED"}),
+    ]
+
+
+def campaign_params(i: int) -> dict[str, Any]:
+    return {"name": f"Campaign {i}", "objective": "OUTCOME_TRAFFIC", "special_ad_categories": [],
+            "status": "PAUSED"}
+
+
+def adset_params(i: int) -> dict[str, Any]:
+    return {"name": f"Ad set {i}", "billing_event": "IMPRESSIONS", "optimization_goal": "LINK_CLICKS",
+            "daily_budget": 1000, "targeting": TARGETING, "status": "PAUSED"}
+
+
+def creative_params(i: int, page_id: str) -> dict[str, Any]:
+    return {"name": f"Creative {i}", "object_story_spec": {
+        "page_id": page_id, "link_data": {"link": "https://example.com", "message": f"Hello {i}"}}}
+
+
+def table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows)
