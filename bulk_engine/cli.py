@@ -228,7 +228,24 @@ def _connect_url(host: str, port: int) -> str:
 
 
 # --- the command table -------------------------------------------------------------------------------
+def _configure_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--report", default="reports/demo-report.json", help="where to write the JSON report")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .demo import run_demo
+
+    return asyncio.run(run_demo(Path(args.report)))
+
+
 COMMANDS: dict[str, Command] = {
+    "demo": Command(
+        "run a demo bulk job end to end against the embedded simulator",
+        _configure_demo,
+        _run_demo,
+    ),
     "simulator": Command(
         help="serve the local Graph API simulator", configure=_configure_simulator, handler=_run_simulator
     ),
