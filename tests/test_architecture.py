@@ -14,7 +14,12 @@ ROOT = PACKAGE.parent
 
 # Inner layers may not import outer ones: protocol ← planning ← execution ← operations ← engine.
 LAYER_FORBIDS = {
-    "protocol": ("bulk_engine.planning", "bulk_engine.execution", "bulk_engine.operations", "bulk_engine.engine"),
+    "protocol": (
+        "bulk_engine.planning",
+        "bulk_engine.execution",
+        "bulk_engine.operations",
+        "bulk_engine.engine",
+    ),
     "planning": ("bulk_engine.execution", "bulk_engine.operations", "bulk_engine.engine"),
     "execution": ("bulk_engine.operations", "bulk_engine.engine", "bulk_engine.simulator"),
 }
