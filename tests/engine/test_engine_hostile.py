@@ -23,14 +23,19 @@ ACT = "act_1"
 CODES = st.sampled_from([1, 2, 4, 17, 100, 190, 200, 368, 613, 80004, 1885621, -1, 0, 99999])
 HEADER_VALUES = st.one_of(
     st.text(max_size=30),
-    st.just('{"1": [{"type": "ads_management", "call_count": "lots", "estimated_time_to_regain_access": 1}]}'),
+    st.just(
+        '{"1": [{"type": "ads_management", "call_count": "lots", "estimated_time_to_regain_access": 1}]}'
+    ),
     st.just("{'acc_id_util_pct': 9.67, 'reset_time_duration': 'x'}"),
     st.just('{"call_count": 101.5}'),
 )
 ERROR_BODY = st.builds(
-    lambda code, sub, transient: json.dumps({"error": {"code": code, "error_subcode": sub, "message": "x",
-                                                       "is_transient": transient}}),
-    CODES, st.one_of(st.none(), st.integers(-5, 3_000_000)), st.one_of(st.none(), st.booleans()),
+    lambda code, sub, transient: json.dumps(
+        {"error": {"code": code, "error_subcode": sub, "message": "x", "is_transient": transient}}
+    ),
+    CODES,
+    st.one_of(st.none(), st.integers(-5, 3_000_000)),
+    st.one_of(st.none(), st.booleans()),
 )
 ENTRY = st.one_of(
     st.none(),
@@ -40,8 +45,14 @@ ENTRY = st.one_of(
     st.just({"body": '{"id": "1"}'}),  # missing code
     st.just({"code": 200}),  # missing body
     st.just("not an object"),
-    st.builds(lambda v: {"code": 200, "headers": [{"name": "X-Business-Use-Case-Usage", "value": v}],
-                         "body": '{"id": "9"}'}, HEADER_VALUES),
+    st.builds(
+        lambda v: {
+            "code": 200,
+            "headers": [{"name": "X-Business-Use-Case-Usage", "value": v}],
+            "body": '{"id": "9"}',
+        },
+        HEADER_VALUES,
+    ),
 )
 ANSWER = st.one_of(
     st.builds(lambda entries: (200, json.dumps(entries)), st.lists(ENTRY, max_size=8)),
@@ -68,15 +79,38 @@ async def _run_against(answers: list[tuple[int, str]]) -> Any:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     ops = [
-        Operation(op_id="c", method="POST", path=f"{ACT}/campaigns", account_id=ACT,
-                  kind=OpKind.CREATE_CAMPAIGN, params={"name": "c"}),
-        Operation(op_id="a", method="POST", path=f"{ACT}/adsets", account_id=ACT, kind=OpKind.CREATE_ADSET,
-                  params={"campaign_id": Ref("c")}),
-        *[Operation(op_id=f"u{i}", method="POST", path=f"{i + 100}", account_id=ACT, kind=OpKind.UPDATE,
-                    params={"status": "PAUSED"}) for i in range(4)],
+        Operation(
+            op_id="c",
+            method="POST",
+            path=f"{ACT}/campaigns",
+            account_id=ACT,
+            kind=OpKind.CREATE_CAMPAIGN,
+            params={"name": "c"},
+        ),
+        Operation(
+            op_id="a",
+            method="POST",
+            path=f"{ACT}/adsets",
+            account_id=ACT,
+            kind=OpKind.CREATE_ADSET,
+            params={"campaign_id": Ref("c")},
+        ),
+        *[
+            Operation(
+                op_id=f"u{i}",
+                method="POST",
+                path=f"{i + 100}",
+                account_id=ACT,
+                kind=OpKind.UPDATE,
+                params={"status": "PAUSED"},
+            )
+            for i in range(4)
+        ],
     ]
     config = EngineConfig(
-        credentials=Credentials(access_token="t"), graph_url=f"http://127.0.0.1:{port}", seed=1,
+        credentials=Credentials(access_token="t"),
+        graph_url=f"http://127.0.0.1:{port}",
+        seed=1,
         retry=RetryConfig(max_attempts=3, base_delay_s=0.0, max_delay_s=0.0, max_throttle_waits=3),
         governor=GovernorConfig(default_park_s=1.0),
     )
