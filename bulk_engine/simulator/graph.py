@@ -296,13 +296,14 @@ class GraphCore:
                 if multi is not None:
                     return self._multi_read(request, params, version, multi[0], http_request, name)
             node, edge, node_type = self.locate(request.path)
-            route = self.route_for(method, node_type, edge)
             account_id = node.account_id if node is not None else None
-            buc_type = route.buc_type
+            route = self._routes.get((method, node_type, edge))
+            buc_type = route.buc_type if route is not None else "ads_management"
             now = self.clock.now()
             if account_id is not None and self.faults.throttle_burst():
                 self.rate_limiter.force_block(account_id, buc_type, self.faults.config.throttle_burst_s, now)
-            self.rate_limiter.charge(account_id, buc_type, 1, now)
+            self.rate_limiter.charge(account_id, buc_type, 1, now)  # "All calls count", unsupported ones too
+            route = self.route_for(method, node_type, edge)
             fault = self.faults.transient_error()
             if fault is not None:
                 raise fault

@@ -100,7 +100,7 @@ class Params(Mapping[str, Any]):
     def list(
         self, key: builtins.str, default: builtins.list[Any] | None = None, *, required: builtins.bool = False
     ) -> builtins.list[Any] | None:
-        """A list parameter: JSON array, or a comma-separated string like ``fields=a,b``."""
+        """A list parameter: JSON array, ``[a,b]`` without quotes, or a comma-separated ``a,b``."""
         value = self._values.get(key)
         if value is None or value == "":
             if required:
@@ -109,8 +109,14 @@ class Params(Mapping[str, Any]):
         if isinstance(value, list):
             return value
         text = str(value).strip()
+        if text.startswith("[") and not text.endswith("]"):
+            raise invalid_param(f"Param {key} must be a JSON object or array", key)
         if text.startswith("["):
-            parsed = self.json(key)
+            try:
+                parsed = json.loads(text)
+            except ValueError:  # ``[id1,id2]`` without quotes, as S003 writes ``?ids=[id1,id2]``
+                inner = text[1:-1]
+                return [p.strip().strip("'\"") for p in inner.split(",") if p.strip().strip("'\"")]
             if not isinstance(parsed, list):
                 raise invalid_param(f"Param {key} must be an array", key)
             return parsed
