@@ -320,6 +320,12 @@ def list_edge(ctx: CallContext, items: list[Node], *, status_filterable: bool = 
             if k not in ("after", "before", "access_token", "appsecret_proof")
         }
         query = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in query.items()}
+        # Graph's paging links carry the caller's token (and proof) so they can be followed as given —
+        # which is also why clients must never log or report raw edge answers.
+        if ctx.request.token:
+            query["access_token"] = ctx.request.token
+        if ctx.request.appsecret_proof:
+            query["appsecret_proof"] = ctx.request.appsecret_proof
         if start + limit < len(items):
             paging["next"] = (
                 f"{base}?{urlencode({**query, 'limit': limit, 'after': paging['cursors']['after']})}"

@@ -171,3 +171,15 @@ def test_child_edges_paginate_too(graph: Graph, act: str) -> None:
     rest = follow(page.body["paging"]["next"], graph.token)
     assert ids(rest) == adsets[2:]
     assert "next" not in rest.body["paging"]
+
+
+def test_next_links_carry_the_token_so_they_can_be_followed_as_given(graph: Graph, act: str) -> None:
+    """Graph's paging links include ``access_token``: a client that follows ``next`` verbatim works."""
+    for i in range(3):
+        make_campaign(graph, act, name=f"C{i}")
+    first = graph.get(f"{act}/campaigns", limit=2)
+    next_url = first.body["paging"]["next"]
+    assert parse_qs(urlsplit(next_url).query)["access_token"] == [graph.token]
+    split = urlsplit(next_url)
+    page = call(f"{split.scheme}://{split.netloc}", "GET", f"{split.path}?{split.query}")
+    assert page.status == 200 and len(page.body["data"]) == 1
