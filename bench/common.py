@@ -46,31 +46,74 @@ def tree_ops(i: int, act: str, page_id: str) -> list[Operation]:
     """One campaign → ad set → creative → ad tree, linked with symbolic references."""
     c, a, cr, ad = f"c{i}", f"as{i}", f"cr{i}", f"ad{i}"
     return [
-        Operation(op_id=c, method="POST", path=f"{act}/campaigns", account_id=act, kind=OpKind.CREATE_CAMPAIGN,
-                  params=campaign_params(i)),
-        Operation(op_id=a, method="POST", path=f"{act}/adsets", account_id=act, kind=OpKind.CREATE_ADSET,
-                  params={**adset_params(i), "campaign_id": Ref(c)}),
-        Operation(op_id=cr, method="POST", path=f"{act}/adcreatives", account_id=act,
-                  kind=OpKind.CREATE_CREATIVE, params=creative_params(i, page_id)),
-        Operation(op_id=ad, method="POST", path=f"{act}/ads", account_id=act, kind=OpKind.CREATE_AD,
-                  params={"name": f"Ad {i}", "adset_id": Ref(a), "creative": {"creative_id": Ref(cr)},
-                          "status": "PAUSED"}),
+        Operation(
+            op_id=c,
+            method="POST",
+            path=f"{act}/campaigns",
+            account_id=act,
+            kind=OpKind.CREATE_CAMPAIGN,
+            params=campaign_params(i),
+        ),
+        Operation(
+            op_id=a,
+            method="POST",
+            path=f"{act}/adsets",
+            account_id=act,
+            kind=OpKind.CREATE_ADSET,
+            params={**adset_params(i), "campaign_id": Ref(c)},
+        ),
+        Operation(
+            op_id=cr,
+            method="POST",
+            path=f"{act}/adcreatives",
+            account_id=act,
+            kind=OpKind.CREATE_CREATIVE,
+            params=creative_params(i, page_id),
+        ),
+        Operation(
+            op_id=ad,
+            method="POST",
+            path=f"{act}/ads",
+            account_id=act,
+            kind=OpKind.CREATE_AD,
+            params={
+                "name": f"Ad {i}",
+                "adset_id": Ref(a),
+                "creative": {"creative_id": Ref(cr)},
+                "status": "PAUSED",
+            },
+        ),
     ]
 
 
 def campaign_params(i: int) -> dict[str, Any]:
-    return {"name": f"Campaign {i}", "objective": "OUTCOME_TRAFFIC", "special_ad_categories": [],
-            "status": "PAUSED"}
+    return {
+        "name": f"Campaign {i}",
+        "objective": "OUTCOME_TRAFFIC",
+        "special_ad_categories": [],
+        "status": "PAUSED",
+    }
 
 
 def adset_params(i: int) -> dict[str, Any]:
-    return {"name": f"Ad set {i}", "billing_event": "IMPRESSIONS", "optimization_goal": "LINK_CLICKS",
-            "daily_budget": 1000, "targeting": TARGETING, "status": "PAUSED"}
+    return {
+        "name": f"Ad set {i}",
+        "billing_event": "IMPRESSIONS",
+        "optimization_goal": "LINK_CLICKS",
+        "daily_budget": 1000,
+        "targeting": TARGETING,
+        "status": "PAUSED",
+    }
 
 
 def creative_params(i: int, page_id: str) -> dict[str, Any]:
-    return {"name": f"Creative {i}", "object_story_spec": {
-        "page_id": page_id, "link_data": {"link": "https://example.com", "message": f"Hello {i}"}}}
+    return {
+        "name": f"Creative {i}",
+        "object_story_spec": {
+            "page_id": page_id,
+            "link_data": {"link": "https://example.com", "message": f"Hello {i}"},
+        },
+    }
 
 
 def table(rows: list[tuple[str, ...]]) -> str:

@@ -39,8 +39,13 @@ def engine_run(info: dict[str, Any], trees: int) -> dict[str, float]:
             result = await engine.run(ops)
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         assert result.counts["succeeded"] == len(ops), result.counts
-        return {"wall_s": wall, "cpu_s": cpu, "http_requests": result.http_requests,
-                "graph_calls": result.graph_calls, "throttle_events": result.throttle_events}
+        return {
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "http_requests": result.http_requests,
+            "graph_calls": result.graph_calls,
+            "throttle_events": result.throttle_events,
+        }
 
     return anyio.run(go)
 
@@ -63,6 +68,7 @@ def sdk_run(info: dict[str, Any], trees: int) -> dict[str, float]:
         for start in range(0, trees, 50):
             batch = api.new_batch()
             for i in range(start, min(trees, start + 50)):
+
                 def ok(resp: Any, i: int = i) -> None:
                     ids[i] = resp.json()["id"]
 
@@ -85,10 +91,17 @@ def sdk_run(info: dict[str, Any], trees: int) -> dict[str, float]:
     for start in range(0, trees, 10):
         batch = api.new_batch()
         for i in range(start, min(trees, start + 10)):
-            account.create_ad(params={"name": f"Ad {i}", "adset_id": adsets[i],
-                                      "creative": {"creative_id": creatives[i]}, "status": "PAUSED"},
-                              batch=batch, success=lambda r: None,
-                              failure=lambda r: (_ for _ in ()).throw(RuntimeError(r.error())))
+            account.create_ad(
+                params={
+                    "name": f"Ad {i}",
+                    "adset_id": adsets[i],
+                    "creative": {"creative_id": creatives[i]},
+                    "status": "PAUSED",
+                },
+                batch=batch,
+                success=lambda r: None,
+                failure=lambda r: (_ for _ in ()).throw(RuntimeError(r.error())),
+            )
         while batch is not None:
             ads_requests += 1
             batch = batch.execute()
@@ -102,7 +115,9 @@ def one_at_a_time(info: dict[str, Any], trees: int) -> dict[str, float]:
     def post(path: str, params: dict[str, Any]) -> str:
         data = {k: json.dumps(v) if isinstance(v, (dict, list)) else str(v) for k, v in params.items()}
         data["access_token"] = token
-        req = urllib.request.Request(f"{info['url']}/v24.0/{path}", data=urllib.parse.urlencode(data).encode())
+        req = urllib.request.Request(
+            f"{info['url']}/v24.0/{path}", data=urllib.parse.urlencode(data).encode()
+        )
         with urllib.request.urlopen(req, timeout=30) as resp:
             return str(json.loads(resp.read())["id"])
 
@@ -111,7 +126,10 @@ def one_at_a_time(info: dict[str, Any], trees: int) -> dict[str, float]:
         c = post(f"{act}/campaigns", campaign_params(i))
         a = post(f"{act}/adsets", {**adset_params(i), "campaign_id": c})
         cr = post(f"{act}/adcreatives", creative_params(i, page))
-        post(f"{act}/ads", {"name": f"Ad {i}", "adset_id": a, "creative": {"creative_id": cr}, "status": "PAUSED"})
+        post(
+            f"{act}/ads",
+            {"name": f"Ad {i}", "adset_id": a, "creative": {"creative_id": cr}, "status": "PAUSED"},
+        )
     return {"wall_s": time.perf_counter() - t0, "http_requests": 4 * trees, "graph_calls": 4 * trees}
 
 
@@ -135,19 +153,31 @@ def main() -> None:
     rows = [
         ("way", "wall s", "HTTP requests", "vs engine"),
         ("engine", f"{engine['wall_s']:.2f}", str(int(engine["http_requests"])), "1.0x"),
-        ("SDK batches, level by level", f"{sdk['wall_s']:.2f}", str(int(sdk["http_requests"])),
-         f"{sdk['wall_s'] / engine['wall_s']:.1f}x slower"),
-        (f"one call at a time (extrapolated from {args.sample} trees)", f"{single_full:.1f}",
-         str(4 * trees), f"{single_full / engine['wall_s']:.1f}x slower"),
+        (
+            "SDK batches, level by level",
+            f"{sdk['wall_s']:.2f}",
+            str(int(sdk["http_requests"])),
+            f"{sdk['wall_s'] / engine['wall_s']:.1f}x slower",
+        ),
+        (
+            f"one call at a time (extrapolated from {args.sample} trees)",
+            f"{single_full:.1f}",
+            str(4 * trees),
+            f"{single_full / engine['wall_s']:.1f}x slower",
+        ),
     ]
     print(f"Scenario T: {trees} trees = {4 * trees} Graph calls, 100 ms latency per HTTP request\n")
     print(table(rows))
-    print(f"\nengine HTTP requests / packing lower bound ({lower_bound}): "
-          f"{engine['http_requests'] / lower_bound:.2f}")
+    print(
+        f"\nengine HTTP requests / packing lower bound ({lower_bound}): "
+        f"{engine['http_requests'] / lower_bound:.2f}"
+    )
     print(f"engine throttle events: {int(engine['throttle_events'])}")
     us = 1e6 * zero["cpu_s"] / zero["graph_calls"]
-    print(f"engine client CPU per Graph call (zero-latency simulator in another process): {us:.1f} us "
-          f"({zero['cpu_s']:.2f} s CPU for {int(zero['graph_calls'])} calls, wall {zero['wall_s']:.2f} s)")
+    print(
+        f"engine client CPU per Graph call (zero-latency simulator in another process): {us:.1f} us "
+        f"({zero['cpu_s']:.2f} s CPU for {int(zero['graph_calls'])} calls, wall {zero['wall_s']:.2f} s)"
+    )
     print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
