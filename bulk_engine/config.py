@@ -79,6 +79,9 @@ class EngineConfig(BaseModel):
     max_batch_ops: int = Field(50, ge=1, le=50)
     max_ads_per_batch: int = Field(10, ge=1, le=50)
     window_ops: int = Field(5000, ge=1)
+    # Finished operations whose records (state, result) are kept so later windows of a streamed job
+    # can reference them; older ones are forgotten so memory does not grow with the job.
+    reference_horizon: int = Field(50_000, ge=0)
     seed: int | None = None
 
     @field_validator("graph_url")

@@ -73,13 +73,14 @@ class BulkEngine:
         except PlanningError as err:
             raise JobValidationError(str(err)) from err
         preloaded: list[Operation] = []
+        failure: list[JobValidationError] = []
 
         async def drive() -> None:
             async with send:
                 try:
                     await runner.run(source, send, first=preloaded)
-                except PlanningError as err:
-                    raise JobValidationError(str(err)) from err
+                except PlanningError as err:  # a bad window of a streamed job, after the good ones ran
+                    failure.append(JobValidationError(str(err)))
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(drive)
@@ -87,6 +88,8 @@ class BulkEngine:
                 async for outcome in receive:
                     yield outcome
         self.last_stats = runner.stats
+        if failure:
+            raise failure[0]
 
     async def run(self, job: Job, *, job_id: str | None = None) -> JobResult:
         """Run ``job`` to completion and return every operation's outcome with the job's counters."""

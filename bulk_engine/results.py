@@ -64,6 +64,7 @@ class JobStats:
     retries: int = 0
     throttle_events: int = 0
     unknown_outcomes: int = 0
+    peak_tracked_ops: int = 0  # most operation records held at once: bounded by window + horizon
 
 
 @dataclass(frozen=True)

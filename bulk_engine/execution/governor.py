@@ -144,7 +144,9 @@ class Governor:
         elif pct >= self.config.slow_pct:
             state.limit = max(1, state.limit - 1)
         elif state.limit < self.config.max_concurrency:
-            state.limit += 1
+            # Slow start: double while usage is far from the slow threshold, then add one at a time.
+            grown = state.limit * 2 if pct < self.config.slow_pct / 2 else state.limit + 1
+            state.limit = min(self.config.max_concurrency, grown)
 
     def _record_send(self, state: PairState, ops: int, now: float) -> None:
         state.sent.append((now, ops))

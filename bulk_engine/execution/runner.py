@@ -29,7 +29,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from bulk_engine.config import EngineConfig
 from bulk_engine.errors import TransportError
 from bulk_engine.planning.batcher import Batcher, BatchLimits, PlannedBatch
-from bulk_engine.planning.graph import Cascade, DependencyGraph, Operation, OpState
+from bulk_engine.planning.graph import Cascade, DependencyGraph, Operation, OpState, PlanningError
 from bulk_engine.protocol.batch import BatchItemResult, decode_batch_response, encode_batch
 from bulk_engine.protocol.errors import ErrorClass, GraphError
 from bulk_engine.protocol.usage import parse_usage_headers
@@ -87,10 +87,16 @@ class Runner:
         self._out = out
         await self._add(first)
         exhausted = False
+        planning_error: PlanningError | None = None
         async with anyio.create_task_group() as tg:
             while True:
                 if not exhausted and self.graph.unfinished < self.config.window_ops:
-                    exhausted = await self._refill(source)
+                    try:
+                        exhausted = await self._refill(source)
+                    except PlanningError as err:
+                        # A bad window of a streamed job: read no further, let the work already
+                        # accepted finish (nothing is left in flight with an unknown outcome), then raise.
+                        planning_error, exhausted = err, True
                 if self._stop_reason is not None:
                     await self._skip_ready()
                 else:
@@ -98,6 +104,8 @@ class Runner:
                 if exhausted and self.graph.is_finished and self._tasks == 0:
                     break
                 await self._wait(tg)
+        if planning_error is not None:
+            raise planning_error
 
     async def _add(self, ops: list[Operation]) -> None:
         if ops:
@@ -180,6 +188,8 @@ class Runner:
         finally:
             self._sends[account] -= 1
             self._tasks -= 1
+            self.stats.peak_tracked_ops = max(self.stats.peak_tracked_ops, len(self.graph))
+            self.graph.forget_settled(self.config.reference_horizon)  # memory bounded by the window
             self._wake_up()
 
     def _sends_inc(self, op_id: str) -> None:
@@ -312,7 +322,12 @@ class Runner:
 
     async def _emit(self, outcome: Outcome) -> None:
         assert self._out is not None
-        await self._out.send(outcome)
+        for table in (self._attempts, self._failures, self._throttle_waits):
+            table.pop(outcome.op_id, None)
+        try:  # no event-loop round trip per outcome while the buffer has room (the engine's is unbounded)
+            self._out.send_nowait(outcome)
+        except anyio.WouldBlock:
+            await self._out.send(outcome)
 
 
 def _describe(item: BatchItemResult) -> str:

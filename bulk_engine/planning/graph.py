@@ -184,7 +184,11 @@ class UnknownReferenceError(PlanningError):
     def __init__(self, missing: Mapping[str, Iterable[str]]) -> None:
         self.missing = {op_id: tuple(sorted(refs)) for op_id, refs in missing.items()}
         detail = "; ".join(f"{op_id} → {', '.join(refs)}" for op_id, refs in sorted(self.missing.items()))
-        super().__init__(f"references to unknown operations: {detail}")
+        super().__init__(
+            f"references to unknown operations: {detail} (in a streamed job, a reference must point to an "
+            "operation of the same or a recent window: finished operations beyond the reference horizon "
+            "are forgotten)"
+        )
 
 
 class DependencyCycleError(PlanningError):
@@ -207,7 +211,8 @@ class DependencyGraph:
         self._ops: dict[str, Operation] = {}
         self._state: dict[str, OpState] = {}
         self._results: dict[str, Any] = {}
-        self._resolved: dict[tuple[str, str], Any] = {}
+        self._resolved: dict[str, dict[str, Any]] = {}  # op id -> {JSONPath: value}
+        self._settled: deque[str] = deque()  # terminal ops, oldest first, for forget_settled()
         self._dependents: dict[str, list[str]] = {}
         self._unmet: dict[str, int] = {}
         self._ready: dict[str, dict[str, None]] = {}
@@ -408,9 +413,9 @@ class DependencyGraph:
         Raises :class:`~bulk_engine.protocol.refs.UnresolvedReferenceError` if the target has
         not succeeded or its result lacks the path.
         """
-        key = (ref.op_id, ref.path)
-        if key in self._resolved:
-            return self._resolved[key]
+        cached = self._resolved.get(ref.op_id)
+        if cached is not None and ref.path in cached:
+            return cached[ref.path]
         if self._state.get(ref.op_id) is not OpState.SUCCEEDED:
             raise UnresolvedReferenceError(ref.op_id, ref.path, "target has not succeeded")
         result = self._results[ref.op_id]
@@ -418,8 +423,50 @@ class DependencyGraph:
             value: Any = f"<{ref.op_id}:{ref.path}>"
         else:
             value = resolve_value(result, ref)
-        self._resolved[key] = value
+        self._resolved.setdefault(ref.op_id, {})[ref.path] = value
         return value
+
+    def forget_settled(self, keep: int) -> int:
+        """Drop the records of the oldest finished operations beyond the newest ``keep``.
+
+        Why: a streamed job must run in memory bounded by its window, not by its length. An operation
+        that an active operation still depends on is kept. A later window that references a forgotten
+        operation is rejected like any unknown reference, so streamed jobs must keep their references
+        within ``keep`` finished operations (``EngineConfig.reference_horizon``). Returns how many
+        records were dropped.
+        """
+        settled, state, dependents = self._settled, self._state, self._dependents
+        pinned: list[str] = []
+        dropped = 0
+        while len(settled) > keep:
+            op_id = settled.popleft()
+            if op_id not in state:
+                continue
+            if any(state.get(child) in _ACTIVE for child in dependents.get(op_id, ())):
+                pinned.append(op_id)
+                continue
+            self._forget(op_id)
+            dropped += 1
+        settled.extendleft(reversed(pinned))
+        return dropped
+
+    def _forget(self, op_id: str) -> None:
+        op = self._ops.pop(op_id, None)
+        if op is not None:
+            for dep in op.dependencies:  # an active parent must not list a child it cannot look up
+                if self._state.get(dep) in _ACTIVE:
+                    siblings = self._dependents.get(dep)
+                    if siblings is not None and op_id in siblings:
+                        siblings.remove(op_id)
+        for table in (
+            self._state,
+            self._results,
+            self._resolved,
+            self._dependents,
+            self._unmet,
+            self._reasons,
+        ):
+            table.pop(op_id, None)
 
     # ------------------------------------------------------------------ transitions
 
@@ -468,6 +515,7 @@ class DependencyGraph:
         previous = state[op_id]
         state[op_id] = OpState.SUCCEEDED
         self._results[op_id] = result
+        self._settled.append(op_id)
         self._active -= 1
         if previous is OpState.PENDING:
             self._unready(op_id)
@@ -477,7 +525,7 @@ class DependencyGraph:
             return cascades
         dry_run = result is DRY_RUN_RESULT
         for child in children:
-            if state[child] not in _ACTIVE:
+            if state.get(child) not in _ACTIVE:
                 continue
             self._unmet[child] -= 1
             child_op = self._ops[child]
@@ -522,7 +570,7 @@ class DependencyGraph:
         while queue:
             parent = queue.popleft()
             for child in self._dependents.get(parent, ()):
-                if self._state[child] in _ACTIVE:
+                if self._state.get(child) in _ACTIVE:
                     why = f"dependency {parent!r} {self._state[parent].value}"
                     self._set_terminal(child, OpState.SKIPPED, why)
                     out.append(Cascade(child, OpState.SKIPPED, why, cause))
@@ -534,6 +582,7 @@ class DependencyGraph:
         self._reasons[op_id] = reason
         self._active -= 1
         self._unready(op_id)
+        self._settled.append(op_id)
 
     def _resolve_refs_to(self, op: Operation, target: str) -> str | None:
         for ref in op.refs:

@@ -166,3 +166,38 @@ async def test_streamed_job_yields_outcomes_and_bounds_the_window(start_sim: Any
             seen[outcome.state] += 1
     assert seen == {OutcomeState.SUCCEEDED: 120}
     assert len(list(sim.server.core.store.nodes("campaign"))) == 120
+
+
+async def test_streamed_job_memory_is_bounded_by_window_and_horizon(start_sim: Any) -> None:
+    """Issue: streaming memory is bounded by a window, not by job size (records of old ops are dropped)."""
+    sim = await start_sim(access_tier="standard_access")  # 3,000 calls: above the development quota
+    act = sim.accounts[0]
+
+    def generate() -> Any:
+        for i in range(3000):
+            # each update references the campaign created two operations earlier in the stream
+            if i % 3 == 0:
+                yield campaign_op(f"c{i}", act)
+            else:
+                yield status_op(f"u{i}", act, Ref(f"c{i - i % 3}"), "ACTIVE")
+
+    async with BulkEngine(sim.engine_config(window_ops=100, reference_horizon=200)) as engine:
+        states = Counter([o.state async for o in engine.stream(generate())])
+        peak = engine.last_stats.peak_tracked_ops
+    assert states == {OutcomeState.SUCCEEDED: 3000}
+    assert peak <= 100 + 200 + 100  # window + horizon + one batch of slack; the job has 3,000
+
+
+async def test_stream_reference_beyond_the_horizon_is_rejected_clearly(start_sim: Any) -> None:
+    sim = await start_sim(access_tier="standard_access")
+    act = sim.accounts[0]
+
+    def generate() -> Any:
+        for i in range(400):
+            yield campaign_op(f"c{i}", act)
+        yield status_op("late", act, Ref("c0"))  # c0 finished ~400 operations ago
+
+    async with BulkEngine(sim.engine_config(window_ops=50, reference_horizon=100)) as engine:
+        with pytest.raises(JobValidationError, match="reference horizon"):
+            async for _ in engine.stream(generate()):
+                pass
