@@ -1,0 +1,75 @@
+"""The example DAGs in dags/: they import cleanly and run with dag.test() against the simulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from af_helpers import RunDag, store, ti_states, xcom
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_example_dag_imports_without_errors(airflow_db: Path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+
+    assert bag.import_errors == {}
+    assert bag.dag_ids, "no example DAGs found"
+    for dag_id in bag.dag_ids:
+        dag = bag.get_dag(dag_id)
+        assert dag is not None and "example" in dag.tags, dag_id
+
+
+def test_bulk_create_example(meta_conn: Any, run_dag: RunDag, tmp_path: Path) -> None:
+    run = run_dag("meta_bulk_create")
+
+    assert str(run.state) == "success"
+    summary = xcom(run, "create_campaigns")
+    assert summary["counts"] == {"succeeded": 7, "failed": 0, "skipped": 0}
+    assert Path(summary["report_path"]).is_file()
+    assert Path(summary["report_path"]).is_relative_to(tmp_path)
+    assert sorted(c["name"] for c in store(meta_conn, "campaign")) == ["spring-sale", "summer-sale"]
+    adsets = store(meta_conn, "adset")
+    assert len(adsets) == 5
+    assert {a["targeting"]["age_min"] for a in adsets} == {18, 25, 35}
+
+
+def test_per_account_example_maps_one_job_per_account(meta_conn: Any, run_dag: RunDag) -> None:
+    accounts = meta_conn.info()["ad_account_ids"]
+
+    run = run_dag("meta_bulk_create_per_account", accounts=accounts, campaign_prefix="t")
+
+    assert str(run.state) == "success"
+    states = ti_states(run)
+    assert [states[f"create_per_account[{i}]"] for i in range(len(accounts))] == ["success"] * len(accounts)
+    summaries = [xcom(run, "create_per_account", map_index=i)[0] for i in range(len(accounts))]
+    assert len({s["job_id"] for s in summaries}) == len(accounts)
+    assert all(s["counts"] == {"succeeded": 3, "failed": 0, "skipped": 0} for s in summaries)
+    campaigns = store(meta_conn, "campaign")
+    # the stored ``account_id`` field is the bare number, as Graph returns it
+    assert sorted((f"act_{c['account_id']}", c["name"]) for c in campaigns) == [
+        (a, f"t-{a}") for a in sorted(accounts)
+    ]
+    assert sorted(f"act_{a['account_id']}" for a in store(meta_conn, "adset")) == sorted(accounts * 2)
+
+
+def test_status_example_sets_the_status_of_created_objects(meta_conn: Any, run_dag: RunDag) -> None:
+    created = run_dag("meta_bulk_create")
+    report = json.loads(Path(xcom(created, "create_campaigns")["report_path"]).read_text())
+    adset_ids = [op["graph_id"] for op in report["operations"] if op["kind"] == "create_adset"]
+
+    run = run_dag("meta_pause_by_ids", object_ids=adset_ids, status="ACTIVE")
+
+    assert str(run.state) == "success"
+    assert xcom(run, "set_status")["counts"] == {"succeeded": 5, "failed": 0, "skipped": 0}
+    assert {a["id"]: a["status"] for a in store(meta_conn, "adset")} == dict.fromkeys(adset_ids, "ACTIVE")
+
+
+def test_status_example_with_no_ids_does_nothing(meta_conn: Any, run_dag: RunDag) -> None:
+    run = run_dag("meta_pause_by_ids")
+
+    assert str(run.state) == "success"
+    assert xcom(run, "set_status")["counts"] == {"succeeded": 0, "failed": 0, "skipped": 0}
