@@ -1,0 +1,319 @@
+"""Create: campaign → ad sets → ads trees (and shared creatives) compiled to linked operations.
+
+A :class:`CreateTask` holds shared creatives (by key) and campaigns; each campaign holds explicit ad sets (with
+their ads) and/or an :class:`~bulk_engine.operations.specs.AdSetMatrix` (audiences × creatives), and may be
+repeated. Compilation is lazy (a generator, parents before children) and op ids are deterministic:
+
+=====================================  =================================================================
+``<task>/cr:<key>``                    a shared creative
+``<task>/c<i>`` (``c<i>.<n>``)         campaign ``i`` (its ``n``-th repeat, 1-based, when ``repeat`` > 1)
+``<campaign op>/s<j>``                 explicit ad set ``j``; its ads ``…/s<j>/a<k>`` (inline creative
+                                       ``…/a<k>/cr``)
+``<campaign op>/m<a>``                 matrix ad set of audience ``a``; its ads ``…/m<a>/a<c>`` (creative c)
+=====================================  =================================================================
+
+Children reference their parents with :class:`~bulk_engine.protocol.refs.Ref`, so the engine keeps a tree in
+one batch when it fits and substitutes real ids across batches.
+
+Dry run (``CompileContext.validate_only``): every create is sent with ``execution_options=["validate_only"]``
+(S003 §Ad Account …: "will not perform the mutation but will run through the validation rules"). Such a call
+answers ``{"success": true}`` and no id, so objects whose parent is created by the same job are checked
+locally only and reported ``skipped``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+
+from pydantic import Field
+
+from bulk_engine.planning.graph import Operation, OpKind
+from bulk_engine.protocol.refs import Ref
+
+from .base import Issue, TaskEnv
+from .rules import PLACEMENT_KEYS, RULES, ad_rules, adset_rules, campaign_rules, creative_rules
+from .specs import (
+    AdCreativeSpec,
+    AdSetMatrix,
+    AdSetSpec,
+    AdSpec,
+    CampaignSpec,
+    job_model_config,
+    name_issues,
+    render_name,
+)
+from .task import TaskBase
+
+__all__ = ["CreateTask", "adset_params", "matrix_adset_params"]
+
+VALIDATE_ONLY = ["validate_only"]
+DRY_RUN_SKIP = "dry run: its parent is created by this job, so it was checked locally only (validate_only)"
+
+
+def _advantage_targeting(targeting: Any) -> Any:
+    if not isinstance(targeting, Mapping):
+        return targeting
+    automation = targeting.get("targeting_automation")
+    merged = dict(automation) if isinstance(automation, Mapping) else {}
+    merged["advantage_audience"] = 1
+    return {**targeting, "targeting_automation": merged}
+
+
+def adset_params(campaign: CampaignSpec, adset: AdSetSpec) -> dict[str, Any]:
+    """The Graph params of an explicit ad set (without ``campaign_id`` and without placeholders rendered)."""
+    params = adset.to_params()
+    if campaign.advantage_plus and "targeting" in params:
+        params["targeting"] = _advantage_targeting(params["targeting"])
+    return params
+
+
+def matrix_adset_params(campaign: CampaignSpec, matrix: AdSetMatrix, audience_index: int) -> dict[str, Any]:
+    """Template + audience overrides (targeting, budgets, bid, promoted object)."""
+    audience = matrix.audiences[audience_index]
+    params = {**matrix.template.to_params(), **audience.overrides()}
+    if campaign.advantage_plus and "targeting" in params:
+        params["targeting"] = _advantage_targeting(params["targeting"])
+    return params
+
+
+class CreateTask(TaskBase):
+    """Create campaigns, ad sets, creatives and ads (S003 §Basic Ad Creation; seeds 000–002 for messaging)."""
+
+    model_config = job_model_config("CreateTask")
+
+    type: Literal["create"]
+    creatives: dict[str, AdCreativeSpec] = Field(
+        default_factory=dict, description="Creatives shared by ads (referenced by key)"
+    )
+    campaigns: list[CampaignSpec] = Field(default_factory=list)
+
+    # --- validation ----------------------------------------------------------------------------------------
+    def rule_issues(self) -> Iterator[Issue]:
+        if not self.campaigns and not self.creatives:
+            yield Issue(("campaigns",), "a create task needs campaigns or creatives", [], "create.empty")
+        for key, creative in self.creatives.items():
+            for found in creative_rules(creative.to_params()):
+                yield found.prefixed(("creatives", key))
+        for i, campaign in enumerate(self.campaigns):
+            yield from (found.prefixed(("campaigns", i)) for found in self._campaign_issues(campaign))
+
+    def _campaign_issues(self, campaign: CampaignSpec) -> Iterator[Issue]:
+        cparams = campaign.to_params()
+        yield from campaign_rules(cparams, advantage_plus=campaign.advantage_plus)
+        yield from name_issues(campaign.name, frozenset({"n"}), ("name",))
+        for j, adset in enumerate(campaign.ad_sets):
+            params = adset_params(campaign, adset)
+            here: tuple[str | int, ...] = ("ad_sets", j)
+            yield from (f.prefixed(here) for f in adset_rules(params, cparams))
+            yield from (f.prefixed(here) for f in self._advantage_issues(campaign, params))
+            yield from name_issues(adset.name, frozenset({"n", "campaign"}), (*here, "name"))
+            for k, ad in enumerate(adset.ads):
+                yield from (f.prefixed((*here, "ads", k)) for f in self._ad_issues(ad, params, cparams))
+        matrix = campaign.ad_set_matrix
+        if matrix is not None:
+            yield from (
+                f.prefixed(("ad_set_matrix",)) for f in self._matrix_issues(campaign, matrix, cparams)
+            )
+
+    def _advantage_issues(self, campaign: CampaignSpec, params: Mapping[str, Any]) -> Iterator[Issue]:
+        if not campaign.advantage_plus:
+            return
+        targeting = params.get("targeting")
+        if isinstance(targeting, Mapping):
+            for key in PLACEMENT_KEYS:
+                if targeting.get(key) not in (None, [], {}):
+                    rule = RULES["advantage.placement"]
+                    yield Issue(
+                        ("targeting", key),
+                        "Advantage+ placement (advantage_placement_state) needs no placement targeting or "
+                        "exclusions in any ad set",
+                        targeting[key],
+                        "advantage.placement",
+                        rule.code,
+                        rule.subcode,
+                    )
+
+    def _ad_issues(
+        self, ad: AdSpec, adset: Mapping[str, Any], campaign: Mapping[str, Any]
+    ) -> Iterator[Issue]:
+        given = [k for k in ("creative", "creative_id", "creative_spec") if getattr(ad, k) is not None]
+        if len(given) != 1:
+            rule = RULES["ad.creative.required"]
+            yield Issue(
+                ("creative",),
+                "an ad needs exactly one of creative (a key of the task's creatives), creative_id or creative_spec"
+                + (f" - got {', '.join(given)}" if given else ""),
+                None,
+                "ad.creative.required",
+                rule.code,
+                rule.subcode,
+                has_value=False,
+            )
+        creative: dict[str, Any] | None = None
+        path: tuple[str | int, ...] = ("creative",)
+        if ad.creative is not None:
+            spec = self.creatives.get(ad.creative)
+            if spec is None:
+                yield Issue(
+                    ("creative",),
+                    f"unknown creative key; the task defines {sorted(self.creatives) or 'none'}",
+                    ad.creative,
+                    "create.creative_key",
+                )
+            else:
+                creative = spec.to_params()
+        elif ad.creative_spec is not None:
+            creative = ad.creative_spec.to_params()
+            path = ("creative_spec",)
+            yield from (f.prefixed(path) for f in creative_rules(creative))
+        yield from name_issues(ad.name, frozenset({"n", "campaign", "ad_set"}), ("name",))
+        # creative ↔ ad set issues point at the ad's creative field
+        for found in ad_rules(ad.to_params(), adset, campaign, creative, creative_path=()):
+            yield found if found.path and found.path[0] in ad.to_params() else found.prefixed(path)
+
+    def _matrix_issues(
+        self, campaign: CampaignSpec, matrix: AdSetMatrix, cparams: Mapping[str, Any]
+    ) -> Iterator[Issue]:
+        yield from name_issues(
+            matrix.template.name, frozenset({"n", "campaign", "audience"}), ("template", "name")
+        )
+        yield from name_issues(
+            matrix.ad_name, frozenset({"n", "campaign", "ad_set", "audience", "creative"}), ("ad_name",)
+        )
+        for c, key in enumerate(matrix.creatives):
+            if key not in self.creatives:
+                yield Issue(
+                    ("creatives", c),
+                    f"unknown creative key; the task defines {sorted(self.creatives) or 'none'}",
+                    key,
+                    "create.creative_key",
+                )
+        for a, audience in enumerate(matrix.audiences):
+            params = matrix_adset_params(campaign, matrix, a)
+            overrides = set(audience.overrides())
+            for found in [*adset_rules(params, cparams), *self._advantage_issues(campaign, params)]:
+                head = found.path[0] if found.path else None
+                prefix: tuple[str | int, ...] = ("audiences", a) if head in overrides else ("template",)
+                yield found.prefixed(prefix)
+            ad = {"status": matrix.ad_status, **matrix.ad_params}
+            for c, key in enumerate(matrix.creatives):
+                creative = self.creatives.get(key)
+                if creative is None:
+                    continue
+                for found in ad_rules(ad, params, cparams, creative.to_params(), creative_path=()):
+                    if found.path and found.path[0] in ad:
+                        yield found.prefixed(("ad_params",))
+                    else:
+                        yield found.prefixed(("creatives", c))
+
+    # --- compile -------------------------------------------------------------------------------------------
+    def compile(self, env: TaskEnv) -> Iterator[Operation]:
+        dry = env.ctx.validate_only
+        act = env.account_id
+        for key, creative in self.creatives.items():
+            yield self._op(
+                env, env.op_id(f"cr:{key}"), "adcreatives", OpKind.CREATE_CREATIVE, creative.to_params()
+            )
+        for i, campaign in enumerate(self.campaigns):
+            cparams = campaign.to_params()
+            for n in range(1, campaign.repeat + 1):
+                cid = env.op_id(f"c{i}" if campaign.repeat == 1 else f"c{i}.{n}")
+                cname = render_name(campaign.name, {"n": n})
+                yield self._op(env, cid, "campaigns", OpKind.CREATE_CAMPAIGN, {**cparams, "name": cname})
+                names = {"n": n, "campaign": cname}
+                for j, adset in enumerate(campaign.ad_sets):
+                    sid = f"{cid}/s{j}"
+                    sname = render_name(adset.name, names)
+                    params = {**adset_params(campaign, adset), "name": sname, "campaign_id": Ref(cid)}
+                    if dry:
+                        env.ctx.skip(sid, act, OpKind.CREATE_ADSET.value, DRY_RUN_SKIP)
+                    else:
+                        yield self._op(env, sid, "adsets", OpKind.CREATE_ADSET, params)
+                    for k, ad in enumerate(adset.ads):
+                        yield from self._ad_ops(env, f"{sid}/a{k}", ad, sid, {**names, "ad_set": sname})
+                matrix = campaign.ad_set_matrix
+                if matrix is None:
+                    continue
+                for a, audience in enumerate(matrix.audiences):
+                    sid = f"{cid}/m{a}"
+                    anames = {**names, "audience": audience.name}
+                    sname = render_name(matrix.template.name, anames)
+                    params = {
+                        **matrix_adset_params(campaign, matrix, a),
+                        "name": sname,
+                        "campaign_id": Ref(cid),
+                    }
+                    if dry:
+                        env.ctx.skip(sid, act, OpKind.CREATE_ADSET.value, DRY_RUN_SKIP)
+                    else:
+                        yield self._op(env, sid, "adsets", OpKind.CREATE_ADSET, params)
+                    for c, key in enumerate(matrix.creatives):
+                        aid = f"{sid}/a{c}"
+                        name = render_name(matrix.ad_name, {**anames, "ad_set": sname, "creative": key})
+                        ad_params = {
+                            **matrix.ad_params,
+                            "name": name,
+                            "status": matrix.ad_status,
+                            "adset_id": Ref(sid),
+                            "creative": {"creative_id": Ref(env.op_id(f"cr:{key}"))},
+                        }
+                        if dry:
+                            env.ctx.skip(aid, act, OpKind.CREATE_AD.value, DRY_RUN_SKIP)
+                        else:
+                            yield self._op(env, aid, "ads", OpKind.CREATE_AD, ad_params)
+
+    def _ad_ops(
+        self, env: TaskEnv, aid: str, ad: AdSpec, sid: str, names: dict[str, Any]
+    ) -> Iterator[Operation]:
+        creative: dict[str, Any]
+        if ad.creative_spec is not None:
+            crid = f"{aid}/cr"
+            yield self._op(env, crid, "adcreatives", OpKind.CREATE_CREATIVE, ad.creative_spec.to_params())
+            creative = {"creative_id": Ref(crid)}
+        elif ad.creative is not None:
+            creative = {"creative_id": Ref(env.op_id(f"cr:{ad.creative}"))}
+        else:
+            creative = {"creative_id": ad.creative_id}
+        if env.ctx.validate_only:
+            env.ctx.skip(aid, env.account_id, OpKind.CREATE_AD.value, DRY_RUN_SKIP)
+            return
+        params = {
+            **ad.to_params(),
+            "name": render_name(ad.name, names),
+            "adset_id": Ref(sid),
+            "creative": creative,
+        }
+        yield self._op(env, aid, "ads", OpKind.CREATE_AD, params)
+
+    def _op(self, env: TaskEnv, op_id: str, edge: str, kind: OpKind, params: dict[str, Any]) -> Operation:
+        if env.ctx.validate_only:
+            params = {**params, "execution_options": VALIDATE_ONLY}
+        return Operation(
+            op_id=op_id,
+            method="POST",
+            path=f"{env.account_id}/{edge}",
+            params=params,
+            account_id=env.account_id,
+            kind=kind,
+        )
+
+    def estimate(self, env: TaskEnv) -> dict[str, int]:
+        counts = {
+            OpKind.CREATE_CREATIVE.value: len(self.creatives),
+            OpKind.CREATE_CAMPAIGN.value: 0,
+            OpKind.CREATE_ADSET.value: 0,
+            OpKind.CREATE_AD.value: 0,
+        }
+        for campaign in self.campaigns:
+            adsets = len(campaign.ad_sets)
+            ads = sum(len(s.ads) for s in campaign.ad_sets)
+            inline = sum(1 for s in campaign.ad_sets for ad in s.ads if ad.creative_spec is not None)
+            if campaign.ad_set_matrix is not None:
+                adsets += len(campaign.ad_set_matrix.audiences)
+                ads += len(campaign.ad_set_matrix.audiences) * len(campaign.ad_set_matrix.creatives)
+            counts[OpKind.CREATE_CAMPAIGN.value] += campaign.repeat
+            counts[OpKind.CREATE_ADSET.value] += adsets * campaign.repeat
+            counts[OpKind.CREATE_AD.value] += ads * campaign.repeat
+            counts[OpKind.CREATE_CREATIVE.value] += inline * campaign.repeat
+        return {k: v for k, v in counts.items() if v}

@@ -1,0 +1,155 @@
+"""The task protocol shared by every job section, and the per-task report.
+
+A job file is a list of tasks (``type: create | status | copy | migrate | messages``). Each task model:
+
+- checks its documented rules (:meth:`TaskBase.rule_issues`, paths relative to the task) — pure;
+- compiles to operations when it can do so without reading Graph (:meth:`TaskBase.compile`) — pure, lazy,
+  with deterministic op ids ``<task key>/…`` so a resumed job matches them;
+- runs end to end through the engine (:meth:`TaskBase.execute`), in one or more engine jobs (reads first,
+  then writes) for the flows that need server state (status selectors, copy fallback, migration).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from bulk_engine.planning.graph import Operation
+from bulk_engine.results import JobResult, Outcome, OutcomeState
+
+from .base import CompileContext, EngineLike, Issue, TaskEnv
+from .specs import job_model_config
+
+__all__ = ["ACCOUNT_PATTERN", "KEY_PATTERN", "TaskBase", "TaskReport"]
+
+ACCOUNT_PATTERN = r"^act_\d+$"
+KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+
+
+class TaskBase(BaseModel):
+    model_config = job_model_config("Task")
+
+    key: str | None = Field(
+        None, pattern=KEY_PATTERN, description="Prefix of this task's operation ids (default: t<index>)"
+    )
+    account_id: str | None = Field(
+        None, pattern=ACCOUNT_PATTERN, description="Ad account (act_<id>); default: the job's account_id"
+    )
+
+    @property
+    def needs_reads(self) -> bool:
+        """True when the task must read Graph before it knows its operations (see ``execute``)."""
+        return False
+
+    def rule_issues(self) -> Iterator[Issue]:
+        return iter(())
+
+    def input_issues(self, base_dir: Path) -> Iterator[Issue]:
+        """Problems in referenced input files (CSV), found by one streaming pass."""
+        return iter(())
+
+    def input_files(self) -> list[str]:
+        return []
+
+    def compile(self, env: TaskEnv) -> Iterator[Operation]:
+        return iter(())
+
+    def estimate(self, env: TaskEnv) -> dict[str, int]:
+        """Expected operation count per kind (for progress bars); cheap, may be approximate."""
+        counts: dict[str, int] = {}
+        for op in self.compile(env):
+            counts[op.kind.value] = counts.get(op.kind.value, 0) + 1
+        return counts
+
+    async def execute(self, engine: EngineLike, env: TaskEnv) -> TaskReport:
+        """Default: run :meth:`compile` through the engine (streamed) and report every outcome."""
+        report = TaskReport(env.key, self.task_type)
+        if env.ctx.validate_only and not self.supports_validate_only:
+            report.details["validate_only"] = "checked locally; Graph has no dry run for this operation"
+            return report
+        await report.run(engine, self.compile(env), env.ctx)
+        return report
+
+    @property
+    def supports_validate_only(self) -> bool:
+        return True
+
+    @property
+    def task_type(self) -> str:
+        return str(getattr(self, "type", type(self).__name__))
+
+
+@dataclass
+class TaskReport:
+    """What one task did: every operation's terminal outcome, the engine counters, and a per-type summary."""
+
+    key: str
+    type: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    http_requests: int = 0
+    graph_calls: int = 0
+    retries: int = 0
+    throttle_events: int = 0
+    elapsed_s: float = 0.0
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def absorb(self, result: JobResult) -> None:
+        self.outcomes.extend(result.outcomes)
+        self.http_requests += result.http_requests
+        self.graph_calls += result.graph_calls
+        self.retries += result.retries
+        self.throttle_events += result.throttle_events
+        self.elapsed_s += result.elapsed_s
+
+    async def run(
+        self, engine: EngineLike, ops: Iterable[Operation], ctx: CompileContext | None = None
+    ) -> dict[str, Outcome]:
+        """Run one engine job and fold its outcomes in, with every local skip pending in ``ctx.skipped``
+        (recorded while ``ops`` was built or consumed; the list is drained). Returns the outcomes by op id."""
+        started = time.monotonic()
+        result = await engine.run(ops if isinstance(ops, list) else iter(ops))
+        self.absorb(result)
+        self.elapsed_s += max(0.0, time.monotonic() - started - result.elapsed_s)
+        outcomes = {o.op_id: o for o in result.outcomes}
+        if ctx is not None:
+            for outcome in ctx.skipped:
+                self.outcomes.append(outcome)
+                outcomes[outcome.op_id] = outcome
+            ctx.skipped.clear()
+        return outcomes
+
+    def add(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+
+    def supersede(self, op_id: str, reason: str) -> None:
+        """Turn a failed operation whose work another plan took over (e.g. a deep copy over the synchronous
+        limit, redone as a chunked copy) into ``skipped`` with ``reason``; its Graph error is kept."""
+        for i, outcome in enumerate(self.outcomes):
+            if outcome.op_id == op_id and outcome.state is OutcomeState.FAILED:
+                self.outcomes[i] = dataclasses.replace(outcome, state=OutcomeState.SKIPPED, reason=reason)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {state.value: 0 for state in OutcomeState}
+        for outcome in self.outcomes:
+            counts[outcome.state.value] += 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "type": self.type,
+            "counts": self.counts,
+            "http_requests": self.http_requests,
+            "graph_calls": self.graph_calls,
+            "retries": self.retries,
+            "throttle_events": self.throttle_events,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "details": self.details,
+        }

@@ -1,0 +1,353 @@
+"""Advantage+ migration: classification (pure), preflight classes, copy-and-migrate / in place with verification,
+the deep-copy fallback, and the readiness check for ordinary campaigns."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from ops_support import GEO, PAGE, Sim, adset, campaign, ids_by_op, tree_job
+
+from bulk_engine import Operation, OpKind, Ref
+from bulk_engine.operations import (
+    CampaignFacts,
+    Eligibility,
+    MigrateTask,
+    classify,
+    migrate_campaigns,
+    readiness,
+)
+
+PIXEL = {"pixel_id": "1234567890", "custom_event_type": "PURCHASE"}
+ALL_ON = {
+    "advantage_budget_state": "ENABLED",
+    "advantage_audience_state": "ENABLED",
+    "advantage_placement_state": "ENABLED",
+}
+
+
+@pytest.mark.parametrize(
+    ("facts", "mode", "eligibility", "action", "reason"),
+    [
+        (
+            CampaignFacts("1", smart_promotion_type="AUTOMATED_SHOPPING_ADS", ads=3),
+            "copy",
+            Eligibility.ELIGIBLE,
+            "copy_and_migrate",
+            "",
+        ),
+        (
+            CampaignFacts("1", smart_promotion_type="AUTOMATED_SHOPPING_ADS"),
+            "in_place",
+            Eligibility.ELIGIBLE,
+            "migrate_in_place",
+            "",
+        ),
+        (
+            CampaignFacts("1", smart_promotion_type="SMART_APP_PROMOTION"),
+            "copy",
+            Eligibility.MIGRATE_ONLY,
+            "migrate_in_place",
+            "not copied",
+        ),
+        (
+            CampaignFacts("1", smart_promotion_type="AUTOMATED_SHOPPING_ADS", ecbp=True),
+            "copy",
+            Eligibility.BLOCKED,
+            None,
+            "existing_customer_budget_percentage",
+        ),
+        (
+            CampaignFacts("1", smart_promotion_type="AUTOMATED_SHOPPING_ADS", ads=151),
+            "copy",
+            Eligibility.BLOCKED,
+            None,
+            "more than 150 ads",
+        ),
+        (
+            CampaignFacts("1", smart_promotion_type="AUTOMATED_SHOPPING_ADS", ads=150),
+            "copy",
+            Eligibility.ELIGIBLE,
+            "copy_and_migrate",
+            "",
+        ),
+        (
+            CampaignFacts("1", smart_promotion_type="AUTOMATED_SHOPPING_ADS", status="ARCHIVED"),
+            "in_place",
+            Eligibility.BLOCKED,
+            None,
+            "in place",
+        ),
+        (
+            CampaignFacts("1", smart_promotion_type="AUTOMATED_SHOPPING_ADS", status="ARCHIVED"),
+            "copy",
+            Eligibility.ELIGIBLE,
+            "copy_and_migrate",
+            "",
+        ),
+        (
+            CampaignFacts("1", smart_promotion_type="GUIDED_CREATION"),
+            "copy",
+            Eligibility.ALREADY_MIGRATED,
+            None,
+            "already",
+        ),
+        (
+            CampaignFacts("1", objective="OUTCOME_TRAFFIC"),
+            "copy",
+            Eligibility.NOT_APPLICABLE,
+            None,
+            "only those",
+        ),
+    ],
+)
+def test_classify(
+    facts: CampaignFacts, mode: Any, eligibility: Eligibility, action: str | None, reason: str
+) -> None:
+    found = classify(facts, mode=mode)
+    assert found.eligibility is eligibility
+    assert found.action == action
+    assert reason in found.reason
+    if eligibility is Eligibility.BLOCKED:
+        assert found.manual_path
+
+
+def test_special_ad_categories_are_flagged_not_blocked() -> None:
+    found = classify(
+        CampaignFacts("1", smart_promotion_type="AUTOMATED_SHOPPING_ADS", special_ad_categories=("CREDIT",))
+    )
+    assert found.eligibility is Eligibility.ELIGIBLE and "FAQ" in found.warnings[0]
+
+
+def test_readiness_names_the_disabled_levers_and_the_fix() -> None:
+    camp = {"id": "9", "objective": "OUTCOME_SALES"}
+    adsets = [
+        {
+            "id": "1",
+            "status": "ACTIVE",
+            "daily_budget": "1000",
+            "targeting": {**GEO, "age_min": 30, "publisher_platforms": ["facebook"]},
+        },
+        {"id": "2", "status": "ACTIVE", "daily_budget": "500", "targeting": GEO},
+    ]
+    ready = readiness(camp, adsets)
+    assert ready.levers == {
+        "advantage_budget_state": "DISABLED",
+        "advantage_audience_state": "ENABLED",  # ad set 2 targets nothing but geography
+        "advantage_placement_state": "DISABLED",
+    }
+    by_target = {(c.object_id, c.phase): c for c in ready.changes}
+    assert by_target[("1", 1)].params == {"targeting": {**GEO, "age_min": 30}, "daily_budget": 0}
+    assert by_target[("9", 2)].params == {"daily_budget": 1500, "bid_strategy": "LOWEST_COST_WITHOUT_CAP"}
+    assert by_target[("2", 1)].params == {"daily_budget": 0}
+    assert readiness({"id": "9", "objective": "OUTCOME_TRAFFIC"}, adsets).manual
+
+
+async def make_asc(
+    sim: Sim,
+    key: str,
+    *,
+    kind: str = "AUTOMATED_SHOPPING_ADS",
+    ads: int = 1,
+    ecbp: int | None = None,
+    special: list[str] | None = None,
+) -> str:
+    """An ASC / AAC the v24.0 way (smart_promotion_type on the campaign, budget on its one ad set)."""
+    act = sim.act
+    objective = "OUTCOME_SALES" if kind == "AUTOMATED_SHOPPING_ADS" else "OUTCOME_APP_PROMOTION"
+    adset_params: dict[str, Any] = {
+        "name": f"{key} set",
+        "campaign_id": Ref(f"{key}-c"),
+        "billing_event": "IMPRESSIONS",
+        "optimization_goal": "OFFSITE_CONVERSIONS",
+        "promoted_object": PIXEL,
+        "daily_budget": 5000,
+        "targeting": GEO,
+    }
+    if ecbp is not None:
+        adset_params["existing_customer_budget_percentage"] = ecbp
+    ops = [
+        Operation(
+            op_id=f"{key}-c",
+            method="POST",
+            path=f"{act}/campaigns",
+            account_id=act,
+            kind=OpKind.CREATE_CAMPAIGN,
+            params={
+                "name": key,
+                "objective": objective,
+                "special_ad_categories": special or [],
+                "smart_promotion_type": kind,
+            },
+        ),
+        Operation(
+            op_id=f"{key}-s",
+            method="POST",
+            path=f"{act}/adsets",
+            account_id=act,
+            kind=OpKind.CREATE_ADSET,
+            params=adset_params,
+        ),
+        Operation(
+            op_id=f"{key}-cr",
+            method="POST",
+            path=f"{act}/adcreatives",
+            account_id=act,
+            kind=OpKind.CREATE_CREATIVE,
+            params={
+                "name": key,
+                "object_story_spec": {"page_id": PAGE, "link_data": {"link": "https://example.com"}},
+            },
+        ),
+        *(
+            Operation(
+                op_id=f"{key}-a{i}",
+                method="POST",
+                path=f"{act}/ads",
+                account_id=act,
+                kind=OpKind.CREATE_AD,
+                params={
+                    "name": f"{key} ad {i}",
+                    "adset_id": Ref(f"{key}-s"),
+                    "creative": {"creative_id": Ref(f"{key}-cr")},
+                },
+            )
+            for i in range(ads)
+        ),
+    ]
+    async with sim.engine() as engine:
+        result = await engine.run(ops)
+    assert result.ok, [o.to_dict() for o in result.outcomes if o.state.value != "succeeded"]
+    return str(result.outcome(f"{key}-c").graph_id)
+
+
+def records(report: Any) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r for r in report.details["campaigns"]}
+
+
+async def test_preflight_classifies_every_campaign_of_the_account(start_sim: Any) -> None:
+    sim = await start_sim(max_ads_for_migration=2)
+    await make_asc(sim, "asc")
+    await make_asc(sim, "aac", kind="SMART_APP_PROMOTION")
+    await make_asc(sim, "ecbp", ecbp=30)
+    await make_asc(sim, "big", ads=3)
+    await make_asc(sim, "credit", special=["CREDIT"])
+    await sim.run(tree_job([campaign("ordinary", objective="OUTCOME_SALES", ad_sets=[adset("s")])]))
+    task = MigrateTask(type="migrate", preflight_only=True, max_ads=2)
+    async with sim.engine() as engine:
+        report = await migrate_campaigns(engine, task, account_id=sim.act)
+    found = records(report)
+    assert {n: r["eligibility"] for n, r in found.items()} == {
+        "asc": "eligible",
+        "aac": "migrate_only",
+        "ecbp": "blocked",
+        "big": "blocked",
+        "credit": "eligible",
+        "ordinary": "not_applicable",
+    }
+    assert (
+        "existing_customer_budget_percentage" in found["ecbp"]["reason"]
+        and "Ads Manager" in found["ecbp"]["manual_path"]
+    )
+    assert "3 ads" in found["big"]["reason"]
+    assert found["credit"]["warnings"]
+    assert found["ordinary"]["readiness"]["levers"]["advantage_budget_state"] == "DISABLED"
+    assert report.details["classes"] == {"eligible": 2, "migrate_only": 1, "blocked": 2, "not_applicable": 1}
+    assert all(r["state"] == "not_run" for r in found.values())
+    assert report.counts["failed"] == 0
+    assert all(o.kind == "read" for o in report.outcomes)  # a preflight writes nothing
+
+
+async def test_copy_and_migrate_verifies_the_advantage_state(start_sim: Any) -> None:
+    sim = await start_sim()
+    small = await make_asc(sim, "small")  # 3 objects: one synchronous copy
+    large = await make_asc(sim, "large", ads=3)  # 5 objects: 100/1885194, chunked copy then migrate in place
+    app = await make_asc(sim, "app", kind="SMART_APP_PROMOTION")
+    blocked = await make_asc(sim, "ecbp", ecbp=20)
+    report = await sim.run(
+        {"tasks": [{"type": "migrate", "key": "m", "campaign_ids": [small, large, app, blocked]}]}
+    )
+    found = records(report.task("m"))
+    for name in ("small", "large"):
+        record = found[name]
+        assert record["state"] == "migrated" and record["verified"] is True
+        assert record["smart_promotion_type"] == "GUIDED_CREATION"
+        assert record["advantage_state_info"] == {"advantage_state": "ADVANTAGE_PLUS_SALES", **ALL_ON}
+        assert record["new_id"] != record["source_id"]
+        assert (
+            sim.node(record["source_id"]).data["smart_promotion_type"] == "AUTOMATED_SHOPPING_ADS"
+        )  # source kept
+    assert found["small"]["fallback"] is None
+    assert "1885194" in found["large"]["fallback"]
+    new_large = found["large"]["new_id"]
+    assert len(sim.children(new_large, "ad")) == 3
+    assert sim.node(new_large).data["daily_budget"] == "5000"  # the ad set budget moved to the campaign
+    assert found["app"]["eligibility"] == "migrate_only" and found["app"]["new_id"] == app
+    assert found["app"]["smart_promotion_type"] == "GUIDED_CREATION"
+    assert found["ecbp"]["state"] == "skipped" and found["ecbp"]["new_id"] is None
+    assert sim.node(blocked).data["smart_promotion_type"] == "AUTOMATED_SHOPPING_ADS"
+    data = json.loads(json.dumps(report.to_dict()))  # the CLI's --report
+    assert (
+        data["counts"]["failed"] == 0
+    )  # the refused synchronous copy of "large" is superseded by the fallback
+    refused = report.outcome(f"m/migrate/{large}")
+    assert (
+        refused.state.value == "skipped" and "1885194" in (refused.reason or "") and refused.error is not None
+    )
+    assert data["tasks"][0]["details"]["classes"] == {"eligible": 2, "migrate_only": 1, "blocked": 1}
+
+
+async def test_in_place_keeps_ids(start_sim: Any) -> None:
+    sim = await start_sim()
+    asc = await make_asc(sim, "asc", ads=5)
+    report = await sim.run({"tasks": [{"type": "migrate", "campaign_ids": [asc], "mode": "in_place"}]})
+    [record] = report.task("t0").details["campaigns"]
+    assert record["new_id"] == asc and record["verified"] is True
+    assert len(sim.nodes("campaign")) == 1
+
+
+async def test_graph_refusal_is_reported_with_its_error(start_sim: Any) -> None:
+    """The preflight saw ≤ 150 ads; Graph's own limit is lower here: its refusal lands in the record."""
+    sim = await start_sim(max_ads_for_migration=1)
+    asc = await make_asc(sim, "asc", ads=2)
+    report = await sim.run({"tasks": [{"type": "migrate", "campaign_ids": [asc], "mode": "in_place"}]})
+    [record] = report.task("t0").details["campaigns"]
+    assert record["state"] == "failed" and record["error"]["error_subcode"] == 4990003
+
+
+async def test_readiness_apply_turns_the_levers_on(start_sim: Any) -> None:
+    sim = await start_sim()
+    job = tree_job(
+        [
+            campaign(
+                "ordinary",
+                objective="OUTCOME_SALES",
+                ad_sets=[
+                    adset(
+                        "placed",
+                        optimization_goal="OFFSITE_CONVERSIONS",
+                        promoted_object=PIXEL,
+                        targeting={**GEO, "age_min": 30, "publisher_platforms": ["facebook"]},
+                    ),
+                    adset(
+                        "narrow",
+                        optimization_goal="OFFSITE_CONVERSIONS",
+                        promoted_object=PIXEL,
+                        daily_budget=700,
+                        targeting={**GEO, "age_min": 40},
+                    ),
+                ],
+            )
+        ]
+    )
+    created = ids_by_op(await sim.run(job))
+    cid = str(created["t0/c0"])
+    report = await sim.run({"tasks": [{"type": "migrate", "campaign_ids": [cid], "readiness": "apply"}]})
+    [record] = report.task("t0").details["campaigns"]
+    ready = record["readiness"]
+    assert ready["levers"] == {key: "DISABLED" for key in ALL_ON}
+    assert ready["applied"] is True and not ready.get("errors")
+    assert ready["after"] == {"advantage_state": "ADVANTAGE_PLUS_SALES", **ALL_ON}
+    assert ready["smart_promotion_type_after"] == "GUIDED_CREATION"
+    assert sim.node(cid).data["daily_budget"] == "1700"
