@@ -80,6 +80,12 @@ import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bulk_engine.protocol.catalog import (
+    ADVANTAGE_STATES,
+    PLACEMENT_KEYS,
+    SUPPORTED_ADVANTAGE_STRATEGIES,
+)
+
 from . import objects, status
 from .errors import GraphAPIError, invalid_param, rule_error
 from .routing import RouteTable
@@ -109,34 +115,6 @@ COPIED_KEYS = {CAMPAIGN: "copied_campaign_id", ADSET: "copied_adset_id", AD: "co
 # Stored fields a copy never inherits (ids, timestamps, provenance, simulator-private markers).
 NOT_COPIED = {"id", "created_time", "updated_time", *SOURCE_KEYS.values()}
 
-ADVANTAGE_STATES = {
-    "OUTCOME_SALES": "ADVANTAGE_PLUS_SALES",
-    "OUTCOME_APP_PROMOTION": "ADVANTAGE_PLUS_APP",
-    "APP_INSTALLS": "ADVANTAGE_PLUS_APP",
-    "APP_PROMOTION": "ADVANTAGE_PLUS_APP",
-    "OUTCOME_LEADS": "ADVANTAGE_PLUS_LEADS",
-}
-SUPPORTED_BID_STRATEGIES = {
-    "LOWEST_COST_WITHOUT_CAP",
-    "COST_CAP",
-    "LOWEST_COST_WITH_BID_CAP",
-    "LOWEST_COST_WITH_MIN_ROAS",
-}
-# Targeting keys that restrict placements (S003 §Advantage+ placement: "No placement targeting or exclusions").
-PLACEMENT_KEYS = (
-    "publisher_platforms",
-    "facebook_positions",
-    "instagram_positions",
-    "audience_network_positions",
-    "messenger_positions",
-    "threads_positions",
-    "whatsapp_positions",
-    "oculus_positions",
-    "device_platforms",
-    "excluded_publisher_platforms",
-    "excluded_facebook_positions",
-    "excluded_instagram_positions",
-)
 # Targeting keys that never restrict the audience: geo, and the automation switches themselves.
 AUDIENCE_NEUTRAL_KEYS = {
     "geo_locations",
@@ -192,7 +170,7 @@ def _state(enabled: bool) -> str:
 def _budget_lever(campaign: Node) -> bool:
     has_budget = any(_positive(campaign.get(k)) for k in ("daily_budget", "lifetime_budget"))
     strategy = campaign.get("bid_strategy")
-    return has_budget and (strategy is None or strategy in SUPPORTED_BID_STRATEGIES)
+    return has_budget and (strategy is None or strategy in SUPPORTED_ADVANTAGE_STRATEGIES)
 
 
 def _audience_enabled(targeting: Any) -> bool:
@@ -548,7 +526,7 @@ def _migrate(ctx: CallContext, campaign: Node, adsets: list[Node], *, take_budge
                     adset.data.pop(key, None)
         strategy = adset.get("bid_strategy")
         campaign.data["bid_strategy"] = (
-            strategy if strategy in SUPPORTED_BID_STRATEGIES else "LOWEST_COST_WITHOUT_CAP"
+            strategy if strategy in SUPPORTED_ADVANTAGE_STRATEGIES else "LOWEST_COST_WITHOUT_CAP"
         )
         if take_budget:
             adset.data.pop("bid_strategy", None)

@@ -37,6 +37,10 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from bulk_engine.protocol.catalog import (
+    MIN_DAILY_BUDGET,
+)
+
 from . import status
 from .errors import GraphAPIError, invalid_param, missing_param, rule_error
 from .graph import check_account_access
@@ -49,7 +53,6 @@ if TYPE_CHECKING:
 
 routes = RouteTable()
 
-MIN_DAILY_BUDGET = 100
 MIN_LIFETIME_BUDGET = 30 * MIN_DAILY_BUDGET
 MESSAGE_INTERVAL_S = 12 * 3600.0
 SUBCODE_BUDGET_TOO_LOW = 1885272

@@ -170,6 +170,38 @@ import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from bulk_engine.protocol.catalog import (
+    ASSET_FEED_LIMITS,
+    ASSET_TEXT_LIMITS,
+    AUTOMATIC_STRATEGIES,
+    BID_REQUIRED_STRATEGIES,
+    CTA_ALLOWED_APPS,
+    CTA_APPS,
+    DAY_S,
+    GEO_KEYS,
+    GUIDED_DESTINATIONS,
+    ICEBREAKER_RESPONSE_MAX,
+    ICEBREAKER_TITLE_MAX,
+    INSTAGRAM_APP,
+    INSTAGRAM_GOALS,
+    MESSAGING_OBJECTIVES,
+    MESSENGER_GOALS,
+    MESSENGER_LEAD_GOALS,
+    MESSENGER_OBJECTIVES,
+    MIN_DAILY_BUDGET,
+    MIN_SPEND_CAP,
+    MULTI_DESTINATIONS,
+    NAME_MAX,
+    NO_SPEND_CAP,
+    ROAS_FLOOR_RANGE,
+    SCHEDULE_OBJECTIVES,
+    SINGLE_DESTINATIONS,
+    STORY_DATA_KEYS,
+    TRAFFIC_OBJECTIVES,
+    WELCOME_TEXT_MAX,
+    WHATSAPP_APP,
+)
+
 from .errors import GraphAPIError
 from .params import Params
 from .status import CREATE_STATUSES
@@ -336,8 +368,6 @@ BID_STRATEGIES = {
     "COST_CAP",
     "LOWEST_COST_WITH_MIN_ROAS",
 }
-BID_REQUIRED_STRATEGIES = {"LOWEST_COST_WITH_BID_CAP", "COST_CAP"}
-AUTOMATIC_STRATEGIES = {"LOWEST_COST_WITHOUT_CAP", "LOWEST_COST_WITH_MIN_ROAS"}
 BUYING_TYPES = {"AUCTION", "RESERVED"}
 BILLING_EVENTS = {
     "APP_INSTALLS",
@@ -415,101 +445,12 @@ SMART_PROMOTION_TYPES = {"AUTOMATED_SHOPPING_ADS", "SMART_APP_PROMOTION", "GUIDE
 ASC = "AUTOMATED_SHOPPING_ADS"
 REMOVED_IN_V25 = {"AUTOMATED_SHOPPING_ADS", "SMART_APP_PROMOTION"}
 
-# Messaging destinations (S000 Step 2, S001, S002): destination_type → the apps it opens.
-MESSENGER_APP, WHATSAPP_APP, INSTAGRAM_APP = "MESSENGER", "WHATSAPP", "INSTAGRAM_DIRECT"
-MULTI_DESTINATIONS: dict[str, frozenset[str]] = {
-    "MESSAGING_INSTAGRAM_DIRECT_MESSENGER_WHATSAPP": frozenset({INSTAGRAM_APP, MESSENGER_APP, WHATSAPP_APP}),
-    "MESSAGING_INSTAGRAM_DIRECT_MESSENGER": frozenset({INSTAGRAM_APP, MESSENGER_APP}),
-    "MESSAGING_MESSENGER_WHATSAPP": frozenset({MESSENGER_APP, WHATSAPP_APP}),
-    "MESSAGING_INSTAGRAM_DIRECT_WHATSAPP": frozenset({INSTAGRAM_APP, WHATSAPP_APP}),
-}
-SINGLE_DESTINATIONS: dict[str, frozenset[str]] = {
-    "MESSENGER": frozenset({MESSENGER_APP}),
-    "INSTAGRAM_DIRECT": frozenset({INSTAGRAM_APP}),
-    "WHATSAPP": frozenset({WHATSAPP_APP}),
-}
-# Destinations whose click-to-message guides (S000, S001, S002) document objective/billing/goal rules.
-GUIDED_DESTINATIONS = {*MULTI_DESTINATIONS, "MESSENGER", "INSTAGRAM_DIRECT"}
-MESSAGING_OBJECTIVES = {"OUTCOME_ENGAGEMENT", "OUTCOME_SALES", "OUTCOME_TRAFFIC"}
-MESSENGER_OBJECTIVES = {*MESSAGING_OBJECTIVES, "OUTCOME_LEADS"}  # S001: OUTCOME_LEADS for Messenger leads
-INSTAGRAM_GOALS = {  # S002 Step 2 (optimization_goal)
-    "OUTCOME_ENGAGEMENT": {"CONVERSATIONS", "LINK_CLICKS"},
-    "OUTCOME_SALES": {"CONVERSATIONS", "OFFSITE_CONVERSIONS", "LINK_CLICKS", "IMPRESSIONS", "REACH"},
-    "OUTCOME_TRAFFIC": {
-        "CONVERSATIONS",
-        "LANDING_PAGE_VIEWS",
-        "LINK_CLICKS",
-        "IMPRESSIONS",
-        "REACH",
-        "POST_ENGAGEMENT",
-    },
-}
-MESSENGER_GOALS = {"CONVERSATIONS", "OFFSITE_CONVERSIONS", "IMPRESSIONS"}  # S001 (CTM / CTS)
-MESSENGER_LEAD_GOALS = {"LEAD_GENERATION", "QUALITY_LEAD"}  # S001 (Messenger ads for leads)
-# Call-to-action type → the app it opens (S000 Step 3 pairs; S002 also pairs MESSAGE_PAGE with IG Direct).
-CTA_APPS = {
-    "MESSAGE_PAGE": MESSENGER_APP,
-    "WHATSAPP_MESSAGE": WHATSAPP_APP,
-    "INSTAGRAM_MESSAGE": INSTAGRAM_APP,
-}
-CTA_ALLOWED_APPS = {
-    "MESSAGE_PAGE": {MESSENGER_APP, INSTAGRAM_APP},
-    "WHATSAPP_MESSAGE": {WHATSAPP_APP},
-    "INSTAGRAM_MESSAGE": {INSTAGRAM_APP},
-}
-STORY_DATA_KEYS = ("link_data", "photo_data", "video_data", "text_data", "template_data")
-GEO_KEYS = {
-    "countries",
-    "regions",
-    "cities",
-    "zips",
-    "places",
-    "custom_locations",
-    "geo_markets",
-    "electoral_districts",
-    "country_groups",
-    "location_cluster_ids",
-    "large_geo_areas",
-    "medium_geo_areas",
-    "small_geo_areas",
-    "metro_areas",
-    "neighborhoods",
-    "subneighborhoods",
-    "subcities",
-}
-SCHEDULE_OBJECTIVES = {
-    "OUTCOME_SALES",
-    "OUTCOME_APP_PROMOTION",
-    "APP_INSTALLS",
-    "CONVERSIONS",
-    "PRODUCT_CATALOG_SALES",
-}
-TRAFFIC_OBJECTIVES = {"OUTCOME_TRAFFIC", "LINK_CLICKS"}
 EXECUTION_OPTIONS = {
     CAMPAIGN: {"validate_only", "include_recommendations"},
     ADSET: {"validate_only", "include_recommendations"},
     AD: {"validate_only", "include_recommendations", "synchronous_ad_review"},
     CREATIVE: {"validate_only"},
 }
-ASSET_FEED_LIMITS = {
-    "images": 10,
-    "videos": 10,
-    "bodies": 5,
-    "titles": 5,
-    "descriptions": 5,
-    "link_urls": 5,
-    "call_to_action_types": 5,
-}
-ASSET_TEXT_LIMITS = {"titles": 255, "descriptions": 255, "bodies": 1024}
-NAME_MAX = 400
-ICEBREAKER_TITLE_MAX = 80
-ICEBREAKER_RESPONSE_MAX = 300
-WELCOME_TEXT_MAX = 300
-MIN_DAILY_BUDGET = 100  # cents: "at least $1.00 per day" (S003 §Handling Errors example; S004)
-MIN_SPEND_CAP = 10_000  # cents: "minimum value of $100 USD" (S003 §Ad Account, Ad Campaigns)
-NO_SPEND_CAP = 922337203685478  # "Set the value to 922337203685478 to remove the spend cap"
-ROAS_FLOOR_RANGE = (100, 10_000_000)
-DAY_S = 86_400.0
 
 
 # --- small readers --------------------------------------------------------------------------------
@@ -1146,11 +1087,11 @@ def _check_messaging_adset(
         )
 
 
-def _messaging_goals(destination: str, objective: str) -> set[str]:
+def _messaging_goals(destination: str, objective: str) -> frozenset[str]:
     if destination in MULTI_DESTINATIONS:
-        return {"CONVERSATIONS"}
+        return frozenset({"CONVERSATIONS"})
     if destination == "INSTAGRAM_DIRECT":
-        return INSTAGRAM_GOALS.get(objective, set())
+        return INSTAGRAM_GOALS.get(objective, frozenset())
     return MESSENGER_LEAD_GOALS if objective == "OUTCOME_LEADS" else MESSENGER_GOALS
 
 
