@@ -3,10 +3,11 @@
 The public API is listed in ``__all__`` (kept sorted; a test guards it).
 """
 
-from .config import Credentials, EngineConfig, GovernorConfig, RetryConfig
+from .config import Credentials, EngineConfig, GovernorConfig, IdempotencyConfig, RetryConfig
 from .engine import BulkEngine, Job
 from .errors import AuthError, BulkEngineError, ConfigError, JobValidationError, JournalError, TransportError
 from .execution.clock import Clock, ScaledClock, SystemClock
+from .persistence import Journal, MemoryJournal, SqliteJournal
 from .planning.graph import Operation, OpKind
 from .protocol.errors import ErrorClass, GraphError
 from .protocol.refs import Ref
@@ -23,10 +24,13 @@ __all__ = [
     "ErrorClass",
     "GovernorConfig",
     "GraphError",
+    "IdempotencyConfig",
     "Job",
     "JobResult",
     "JobValidationError",
+    "Journal",
     "JournalError",
+    "MemoryJournal",
     "OpKind",
     "Operation",
     "Outcome",
@@ -34,6 +38,7 @@ __all__ = [
     "Ref",
     "RetryConfig",
     "ScaledClock",
+    "SqliteJournal",
     "SystemClock",
     "TransportError",
 ]

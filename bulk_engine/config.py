@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -47,7 +48,7 @@ class GovernorConfig(BaseModel):
     ceiling_pct: float = Field(90.0, gt=0, le=100)
     slow_pct: float = Field(75.0, gt=0, le=100)
     initial_concurrency: int = Field(4, ge=1)
-    max_concurrency: int = Field(16, ge=1)
+    max_concurrency: int = Field(64, ge=1)  # slow start reaches it in a few answers while usage is low
     max_total_concurrency: int = Field(64, ge=1)
     default_park_s: float = Field(60.0, gt=0)
     window_s: float = Field(3600.0, gt=0)
@@ -65,6 +66,25 @@ class RetryConfig(BaseModel):
     max_throttle_waits: int = Field(50, ge=0)
 
 
+class IdempotencyConfig(BaseModel):
+    """Exactly-once creates when the engine runs with a journal (``docs/exactly-once.md``).
+
+    ``keys``: where created objects carry their idempotency key — ``"name"`` (a ``" [be:…]"`` name suffix,
+    the default), ``"adlabels"`` (two ad labels; names untouched) or ``"off"`` (no key: a create whose
+    outcome is unknown then fails instead of being re-sent, and a resume without the journal cannot
+    recognise earlier creates). ``key_prefix`` starts every key. ``rebuild``: when a job id the journal
+    does not know is run, look on the server for objects an earlier run of it created (``"auto"``: one
+    probe per ad account and edge, then lookups only where something was found; ``"always"``: a lookup
+    before every create; ``"never"``: trust the empty journal).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keys: Literal["name", "adlabels", "off"] = "name"
+    key_prefix: str = Field("be", pattern=r"^[a-z][a-z0-9]{0,7}$")
+    rebuild: Literal["auto", "always", "never"] = "auto"
+
+
 class EngineConfig(BaseModel):
     """Everything a :class:`~bulk_engine.BulkEngine` needs. Passed in explicitly; no module globals."""
 
@@ -75,6 +95,7 @@ class EngineConfig(BaseModel):
     api_version: str = "v24.0"
     governor: GovernorConfig = GovernorConfig()
     retry: RetryConfig = RetryConfig()
+    idempotency: IdempotencyConfig = IdempotencyConfig()
     request_timeout_s: float = Field(120.0, gt=0)
     max_batch_ops: int = Field(50, ge=1, le=50)
     max_ads_per_batch: int = Field(10, ge=1, le=50)

@@ -5,37 +5,63 @@ reference each other with :class:`~bulk_engine.protocol.refs.Ref` (never hand-wr
 ``{result=…}`` strings). A list or tuple is validated whole before anything is sent (unknown references,
 cycles, duplicates → :class:`~bulk_engine.errors.JobValidationError`); an iterator is read in windows of
 ``EngineConfig.window_ops`` so memory is bounded by the window, not the job.
+
+With a journal (``BulkEngine(config, journal=SqliteJournal("jobs.db"))``) a run is durable and creates are
+exactly-once: every operation's plan, intent (before the request leaves) and outcome are journaled;
+``engine.run(job, job_id=...)`` again, or ``engine.resume(job_id)`` from the journal alone, finishes an
+interrupted job without re-sending what succeeded; creates carry idempotency keys and are reconciled
+with the server after an unknown outcome (``docs/exactly-once.md``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Sequence
+from contextlib import aclosing
 from typing import Any
 
 import anyio
+from anyio.streams.memory import MemoryObjectSendStream
 
 from .config import EngineConfig
-from .errors import JobValidationError
+from .errors import BulkEngineError, ConfigError, JobValidationError, JournalError, TransportError
 from .execution.clock import Clock, SystemClock
+from .execution.events import Observer, OperationFinished
 from .execution.governor import Governor
 from .execution.retry import RetryPolicy
-from .execution.runner import Runner
+from .execution.runner import BUC, Runner
 from .execution.transport import GraphTransport
-from .planning.graph import Operation, PlanningError
+from .persistence.codec import Scrubber, job_fingerprint, plan_text
+from .persistence.journal import Journal
+from .persistence.session import JournalSession, load_operations
+from .planning.graph import Cascade, Operation, OpState, PlanningError
+from .protocol.batch import decode_batch_response, encode_batch
+from .protocol.errors import ErrorClass
+from .protocol.usage import parse_usage_headers
 from .results import JobResult, JobStats, Outcome, OutcomeState
 
 Job = Iterable[Operation] | AsyncIterable[Operation]
+logger = logging.getLogger("bulk_engine.engine")
 
 
 class BulkEngine:
     """Runs bulk jobs against the Graph API (or any Graph-compatible URL such as the simulator)."""
 
-    def __init__(self, config: EngineConfig, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: EngineConfig,
+        *,
+        clock: Clock | None = None,
+        observer: Observer | None = None,
+        journal: Journal | None = None,
+    ) -> None:
         self.config = config
+        self.journal = journal  # durable runs, resume and exactly-once creates (None: none of these)
         self.clock = clock or SystemClock()
+        self.observer = observer  # receives execution.events (batches, retries, throttles, outcomes)
         self._transport: GraphTransport | None = None
         self.last_stats = JobStats()
 
@@ -51,7 +77,7 @@ class BulkEngine:
             await self._transport.__aexit__(*exc)
             self._transport = None
 
-    def _new_runner(self) -> Runner:
+    def _new_runner(self, session: JournalSession | None = None) -> Runner:
         if self._transport is None:
             raise RuntimeError("use 'async with BulkEngine(config) as engine'")
         rng = random.Random(self.config.seed)
@@ -61,19 +87,55 @@ class BulkEngine:
             Governor(self.config.governor, self.clock),
             self.clock,
             RetryPolicy(self.config.retry, rng),
+            observer=self.observer,
+            session=session,
         )
 
-    async def stream(self, job: Job) -> AsyncIterator[Outcome]:
-        """Yield each operation's terminal outcome as soon as it is known."""
-        runner = self._new_runner()
+    async def stream(
+        self, job: Job, *, job_id: str | None = None, fingerprint: str | None = None
+    ) -> AsyncIterator[Outcome]:
+        """Yield each operation's terminal outcome as soon as it is known.
+
+        With a journal, ``job_id`` names the job in it (default: a new id) and ``fingerprint`` identifies
+        its content (default for a list: a hash of its plan; pass ``JobSpec.fingerprint()`` for job files).
+        """
+        inner = self._stream(job, job_id or uuid.uuid4().hex, fingerprint, job_id is not None)
+        async with aclosing(inner):
+            async for outcome in inner:
+                yield outcome
+
+    async def _stream(
+        self, job: Job, job_id: str, fingerprint: str | None, explicit_id: bool
+    ) -> AsyncGenerator[Outcome, None]:
         first, source = _split(job)
+        session: JournalSession | None = None
+        texts: dict[int, tuple[str, str]] = {}
+        if self.journal is not None:
+            if fingerprint is None and isinstance(job, Sequence):  # a hash of the plan, computed once
+                scrub = Scrubber(self.config.credentials.secrets())
+                texts = {id(op): plan_text(op, scrub) for op in first}
+                fingerprint = job_fingerprint(texts[id(op)][1] for op in first)
+            session = JournalSession(
+                self.journal,
+                job_id,
+                fingerprint=fingerprint,
+                idempotency=self.config.idempotency,
+                secrets=self.config.credentials.secrets(),
+                explicit_job_id=explicit_id,
+            )
+        runner = self._new_runner(session)
         send, receive = anyio.create_memory_object_stream[Outcome](max_buffer_size=math.inf)
-        try:
-            runner.graph.add(first)  # validate a whole in-memory job before anything is sent
-        except PlanningError as err:
-            raise JobValidationError(str(err)) from err
+        if session is None:
+            try:
+                runner.graph.add(first)  # validate a whole in-memory job before anything is sent
+            except PlanningError as err:
+                raise JobValidationError(str(err)) from err
+        else:
+            await self._admit(session, runner, first, send, validate=True, texts=texts)
+            texts.clear()
+            source = self._admitted(session, runner, source, send)
         preloaded: list[Operation] = []
-        failure: list[JobValidationError] = []
+        failure: list[BulkEngineError] = []
 
         async def drive() -> None:
             async with send:
@@ -81,28 +143,49 @@ class BulkEngine:
                     await runner.run(source, send, first=preloaded)
                 except PlanningError as err:  # a bad window of a streamed job, after the good ones ran
                     failure.append(JobValidationError(str(err)))
+                except BaseExceptionGroup as group:  # a journal refusal while admitting a later window
+                    journal_error = _find(group, JournalError)
+                    if journal_error is None:
+                        raise
+                    failure.append(journal_error)
 
+        closed = False
         async with anyio.create_task_group() as tg:
             tg.start_soon(drive)
-            async with receive:
-                async for outcome in receive:
-                    yield outcome
+            try:
+                async with receive:
+                    async for outcome in receive:
+                        yield outcome
+            except GeneratorExit:  # the consumer stopped early (break, aclose): stop the run with it
+                closed = True
+                tg.cancel_scope.cancel()
+        if closed:
+            return
+        if session is not None:
+            runner.stats.from_journal = session.stats.from_journal
         self.last_stats = runner.stats
         if failure:
             raise failure[0]
 
-    async def run(self, job: Job, *, job_id: str | None = None) -> JobResult:
-        """Run ``job`` to completion and return every operation's outcome with the job's counters."""
+    async def run(self, job: Job, *, job_id: str | None = None, fingerprint: str | None = None) -> JobResult:
+        """Run ``job`` to completion and return every operation's outcome with the job's counters.
+
+        With a journal, running a ``job_id`` again resumes it: operations that succeeded are answered from
+        the journal, the rest run (creates reconciled with the server first where an outcome is unknown).
+        """
         started = self.clock.monotonic()
         outcomes: list[Outcome] = []
-        async for outcome in self.stream(job):
-            outcomes.append(outcome)
+        the_id = job_id or uuid.uuid4().hex
+        inner = self._stream(job, the_id, fingerprint, job_id is not None)
+        async with aclosing(inner):
+            async for outcome in inner:
+                outcomes.append(outcome)
         stats = self.last_stats
         counts = {state.value: 0 for state in OutcomeState}
         for outcome in outcomes:
             counts[outcome.state.value] += 1
         return JobResult(
-            job_id=job_id or uuid.uuid4().hex,
+            job_id=the_id,
             outcomes=tuple(outcomes),
             http_requests=stats.http_requests,
             graph_calls=stats.graph_calls,
@@ -110,7 +193,154 @@ class BulkEngine:
             throttle_events=stats.throttle_events,
             elapsed_s=self.clock.monotonic() - started,
             counts=counts,
+            unknown_outcomes=stats.unknown_outcomes,
+            lookups=stats.lookups,
+            recovered=stats.recovered,
+            from_journal=stats.from_journal,
         )
+
+    async def resume(self, job_id: str) -> JobResult:
+        """Finish an interrupted job from the journal alone (its plans are journaled).
+
+        Operations that succeeded are not sent again; failed and skipped ones run again; creates whose
+        outcome was unknown are looked up by their idempotency key first. Raises
+        :class:`~bulk_engine.errors.JournalError` if the journal does not hold ``job_id``.
+        """
+        if self.journal is None:
+            raise ConfigError("resume needs a journal: BulkEngine(config, journal=SqliteJournal(path))")
+        record = self.journal.get_job(job_id)
+        if record is None:
+            known = ", ".join(repr(j) for j in self.journal.job_ids()[:10]) or "none"
+            raise JournalError(f"journal {self.journal.location} has no job {job_id!r} (jobs in it: {known})")
+        ops = load_operations(self.journal, job_id)
+        # Plans whose references all point backwards are streamed (memory bounded); others are loaded whole.
+        job: Job = ops if record.ordered else list(ops)
+        return await self.run(job, job_id=job_id, fingerprint=record.fingerprint)
+
+    # --- journal admission ------------------------------------------------------------------------
+    async def _admit(
+        self,
+        session: JournalSession,
+        runner: Runner,
+        ops: list[Operation],
+        send: MemoryObjectSendStream[Outcome],
+        *,
+        validate: bool,
+        texts: dict[int, tuple[str, str]] | None = None,
+    ) -> list[Operation]:
+        """Journal a window: answer what succeeded earlier, key creates, flag what to reconcile."""
+        if not ops:
+            return []
+        graph = runner.graph
+        run, done = session.admit(ops, known=graph.__contains__, add_resolved=graph.add_resolved, texts=texts)
+        for outcome in done:
+            send.send_nowait(outcome)
+            self._observe(outcome)
+        if validate:  # a whole in-memory job: validate before anything is journaled or sent
+            try:
+                cascades = graph.add(run)
+            except PlanningError as err:
+                session.discard_plans()
+                raise JobValidationError(str(err)) from err
+            session.commit_plans()
+            await self._probe_all(session, runner)
+            for outcome in _cascade_outcomes(graph, cascades):
+                session.record(outcome)
+                send.send_nowait(outcome)
+                self._observe(outcome)
+            session.flush()
+            return []
+        session.commit_plans()
+        await self._probe_all(session, runner)
+        return run
+
+    def _observe(self, outcome: Outcome) -> None:
+        """Outcomes the engine settles itself (answered from the journal) reach the observer too."""
+        if self.observer is not None:
+            try:
+                self.observer(OperationFinished(outcome))
+            except Exception:  # an observer must never break a job
+                logger.exception("engine observer failed on OperationFinished")
+
+    async def _probe_all(self, session: JournalSession, runner: Runner) -> None:
+        for path in session.probe_paths():  # rebuild mode: before anything of the window is sent
+            session.probe_result(path, await self._probe(session, runner, path))
+
+    async def _admitted(
+        self,
+        session: JournalSession,
+        runner: Runner,
+        source: AsyncIterator[Operation],
+        send: MemoryObjectSendStream[Outcome],
+    ) -> AsyncIterator[Operation]:
+        """``source`` read in chunks, each journaled (plans in one transaction) before it is yielded."""
+        chunk_size = max(1, min(self.config.window_ops, 1000))
+        exhausted = False
+        while not exhausted:
+            chunk: list[Operation] = []
+            while len(chunk) < chunk_size:
+                try:
+                    chunk.append(await anext(source))
+                except StopAsyncIteration:
+                    exhausted = True
+                    break
+            for op in await self._admit(session, runner, chunk, send, validate=False):
+                yield op
+
+    async def _probe(self, session: JournalSession, runner: Runner, path: str) -> bool:
+        """Does any object of this job exist on ``path`` (an edge such as ``act_1/campaigns``)?
+
+        Used when a job id the journal does not know is run (lost journal, a retry on another worker).
+        Any doubt answers True: the edge's creates are then looked up one by one before they are sent.
+        """
+        assert self._transport is not None
+        account = path.split("/", 1)[0]
+        payload = encode_batch([session.probe_request(path)])
+        retry = runner.retry
+        for attempt in range(1, self.config.retry.max_attempts + 1):
+            runner.stats.http_requests += 1
+            runner.stats.graph_calls += 1
+            try:
+                answer = await self._transport.post_batch(payload)
+            except TransportError:
+                await self.clock.sleep(retry.delay(attempt))
+                continue
+            body: Any = answer.body if answer.body is not None else answer.text
+            item = decode_batch_response(body, 1, http_status=answer.status)[0]
+            verdict = item.error_class
+            if verdict is ErrorClass.OK:
+                try:
+                    return session.keys.probe_hit(item.body)
+                except ValueError:
+                    return True
+            if verdict is ErrorClass.THROTTLED:
+                usage = parse_usage_headers(item.headers, account_id=account)
+                await self.clock.sleep(runner.governor.throttled(account, BUC, usage))
+            elif verdict is ErrorClass.TRANSIENT:
+                await self.clock.sleep(retry.delay(attempt))
+            else:
+                return True
+        return True
+
+
+def _cascade_outcomes(graph: Any, cascades: list[Cascade]) -> list[Outcome]:
+    out: list[Outcome] = []
+    for c in cascades:
+        op = graph.operation(c.op_id)
+        state = OutcomeState.FAILED if c.state is OpState.FAILED else OutcomeState.SKIPPED
+        out.append(Outcome(c.op_id, state, op.account_id, op.kind.value, reason=c.reason))
+    return out
+
+
+def _find(group: BaseExceptionGroup[Any], kind: type[BulkEngineError]) -> BulkEngineError | None:
+    for exc in group.exceptions:
+        if isinstance(exc, kind):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _find(exc, kind)
+            if found is not None:
+                return found
+    return None
 
 
 def _split(job: Job) -> tuple[list[Operation], AsyncIterator[Operation]]:

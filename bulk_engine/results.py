@@ -65,6 +65,9 @@ class JobStats:
     throttle_events: int = 0
     unknown_outcomes: int = 0
     peak_tracked_ops: int = 0  # most operation records held at once: bounded by window + horizon
+    lookups: int = 0  # idempotency-key lookups sent before re-sending creates with unknown outcomes
+    recovered: int = 0  # creates found on the server by their key: succeeded without being re-sent
+    from_journal: int = 0  # operations that had succeeded in an earlier run (answered from the journal)
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,10 @@ class JobResult:
     throttle_events: int
     elapsed_s: float
     counts: dict[str, int] = field(default_factory=dict)
+    unknown_outcomes: int = 0  # attempts whose outcome was unknown (null entry, dropped connection…)
+    lookups: int = 0  # idempotency-key lookups (journaled runs)
+    recovered: int = 0  # creates found on the server by their key instead of being re-sent
+    from_journal: int = 0  # operations that had succeeded in an earlier run (not sent again)
 
     @property
     def ok(self) -> bool:
@@ -97,5 +104,9 @@ class JobResult:
             "retries": self.retries,
             "throttle_events": self.throttle_events,
             "elapsed_s": round(self.elapsed_s, 3),
+            "unknown_outcomes": self.unknown_outcomes,
+            "lookups": self.lookups,
+            "recovered": self.recovered,
+            "from_journal": self.from_journal,
             "operations": [o.to_dict() for o in self.outcomes],
         }

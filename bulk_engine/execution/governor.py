@@ -17,7 +17,6 @@ Policy for one pair:
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 
 import anyio
@@ -26,6 +25,63 @@ from bulk_engine.config import GovernorConfig
 from bulk_engine.protocol.usage import UsageSnapshot
 
 from .clock import Clock
+
+Ticket = list[float]
+"""One sent batch: [sent_at, answered_at (inf while in flight), ops, answers of the pair before it]."""
+
+
+class SendLog:
+    """Our own calls of one pair in the rolling window, seen two ways that bracket the server's count.
+
+    The server counts a call at some moment between our send and its answer. Ageing calls from their
+    *send* time gives a count that is never above the server's (a safe base for estimating the quota:
+    ``count × 100 / pct`` is then never above the true quota); ageing them from their *answer* time gives
+    a count never below it (a safe base for headroom: we never believe calls left the window before the
+    server does). Records are kept in send order; both views advance a head over them.
+    """
+
+    __slots__ = ("_answer_head", "_records", "_send_head", "answer_view", "send_view")
+
+    def __init__(self) -> None:
+        self._records: list[list[float]] = []  # [sent_at, answered_at (inf while in flight), ops]
+        self._send_head = 0
+        self._answer_head = 0
+        self.send_view = 0
+        self.answer_view = 0
+
+    def add(self, now: float, ops: int, answers_so_far: int) -> list[float]:
+        record = [now, math.inf, float(ops), float(answers_so_far)]
+        self._records.append(record)
+        self.send_view += ops
+        self.answer_view += ops
+        return record
+
+    @staticmethod
+    def answered(record: list[float], now: float) -> None:
+        record[1] = now
+
+    def expire(self, now: float, window_s: float, margin_s: float) -> None:
+        records = self._records
+        while self._send_head < len(records) and records[self._send_head][0] < now - window_s:
+            self.send_view -= int(records[self._send_head][2])
+            self._send_head += 1
+        while self._answer_head < len(records) and records[self._answer_head][1] < now - window_s - margin_s:
+            self.answer_view -= int(records[self._answer_head][2])
+            self._answer_head += 1
+        head = min(self._send_head, self._answer_head)
+        if head > 1024 and head * 2 > len(records):
+            del records[:head]
+            self._send_head -= head
+            self._answer_head -= head
+
+    def free_at(self, calls: float, window_s: float, margin_s: float) -> float | None:
+        """When ``calls`` of our calls will have left the window by the answer view (None: unknown yet)."""
+        dropped = 0.0
+        for _sent_at, answered_at, ops, _ in self._records[self._answer_head :]:
+            dropped += ops
+            if dropped >= calls:
+                return None if answered_at == math.inf else answered_at + window_s + margin_s
+        return None
 
 
 @dataclass
@@ -41,8 +97,8 @@ class PairState:
     quota_estimate: float | None = None
     in_flight_ops: int = 0
     throttle_events: int = 0
-    sent: deque[tuple[float, int]] = field(default_factory=deque)  # (time, ops) in the window
-    sent_total: int = 0
+    log: SendLog = field(default_factory=lambda: SendLog())
+    answers: int = 0  # answered batches so far
     changed: anyio.Event = field(default_factory=anyio.Event)
 
     def notify(self) -> None:
@@ -74,8 +130,8 @@ class Governor:
     def parked_for(self, account_id: str, buc_type: str = "ads_management") -> float:
         return max(0.0, self.pair(account_id, buc_type).parked_until - self.clock.monotonic())
 
-    async def acquire(self, account_id: str, ops: int, buc_type: str = "ads_management") -> None:
-        """Wait until the pair may send a batch of ``ops`` calls, then count it as in flight."""
+    async def acquire(self, account_id: str, ops: int, buc_type: str = "ads_management") -> Ticket:
+        """Wait until the pair may send a batch of ``ops`` calls, count it as in flight, return its ticket."""
         state = self.pair(account_id, buc_type)
         while True:
             now = self.clock.monotonic()
@@ -83,7 +139,7 @@ class Governor:
             if wait <= 0:
                 wait = self._headroom_wait(state, ops, now)
             if wait > 0:
-                await self.clock.sleep(wait)
+                await self._sleep_unless_changed(state, wait)
                 continue
             if state.in_flight >= self._limit(state):
                 await state.changed.wait()
@@ -92,8 +148,27 @@ class Governor:
         # Book the send before any await, so concurrent acquirers see it in their checks.
         state.in_flight += 1
         state.in_flight_ops += ops
-        self._record_send(state, ops, now)
+        ticket = self._record_send(state, ops, now)
         await self._total.acquire()
+        return ticket
+
+    async def _sleep_unless_changed(self, state: PairState, seconds: float) -> None:
+        """Sleep ``seconds`` but wake early when the pair changes (a new usage reading, a release).
+
+        A wait computed from an early, low quota estimate (usage that other clients or earlier runs
+        left in the window makes the first estimates far too small) would otherwise hold a batch for
+        up to an hour after later readings have corrected the estimate. The caller re-checks.
+        """
+        changed = state.changed
+        async with anyio.create_task_group() as tg:
+
+            async def timer() -> None:
+                await self.clock.sleep(seconds)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(timer)
+            await changed.wait()
+            tg.cancel_scope.cancel()
 
     def _limit(self, state: PairState) -> int:
         """One batch at a time until the first usage reading tells us where the account stands."""
@@ -110,24 +185,27 @@ class Governor:
             return 0.0
         self._expire(state, now)
         allowed = quota * self.config.ceiling_pct / 100.0
-        excess = state.sent_total + ops - allowed
+        excess = state.log.answer_view + ops - allowed
         if excess <= 0:
             return 0.0
-        dropped = 0
-        for sent_at, count in state.sent:
-            dropped += count
-            if dropped >= excess:
-                return max(0.0, sent_at + self.config.window_s + self.config.aging_margin_s - now)
-        # Our log cannot explain the usage (other clients share the account): pace at the quota rate.
+        free_at = state.log.free_at(excess, self.config.window_s, self.config.aging_margin_s)
+        if free_at is not None:
+            return max(0.0, free_at - now)
+        # Our log cannot explain the usage yet (answers pending, or other clients share the account):
+        # pace at the quota rate.
         return ops * self.config.window_s / quota
 
     def _expire(self, state: PairState, now: float) -> None:
-        horizon = now - self.config.window_s - self.config.aging_margin_s
-        while state.sent and state.sent[0][0] < horizon:
-            state.sent_total -= state.sent.popleft()[1]
+        state.log.expire(now, self.config.window_s, self.config.aging_margin_s)
 
-    def release(self, account_id: str, ops: int, buc_type: str = "ads_management") -> None:
+    def release(
+        self, account_id: str, ops: int, buc_type: str = "ads_management", ticket: Ticket | None = None
+    ) -> None:
+        """The batch of ``ticket`` was answered (or failed): free its slot, age its calls from now."""
         state = self.pair(account_id, buc_type)
+        state.answers += 1
+        if ticket is not None:
+            SendLog.answered(ticket, self.clock.monotonic())
         state.in_flight = max(0, state.in_flight - 1)
         state.in_flight_ops = max(0, state.in_flight_ops - ops)
         self._total.release()
@@ -148,13 +226,19 @@ class Governor:
             grown = state.limit * 2 if pct < self.config.slow_pct / 2 else state.limit + 1
             state.limit = min(self.config.max_concurrency, grown)
 
-    def _record_send(self, state: PairState, ops: int, now: float) -> None:
-        state.sent.append((now, ops))
-        state.sent_total += ops
+    def _record_send(self, state: PairState, ops: int, now: float) -> Ticket:
+        ticket = state.log.add(now, ops, state.answers)
         self._expire(state, now)
+        return ticket
 
-    def observe(self, account_id: str, usage: UsageSnapshot, buc_type: str = "ads_management") -> None:
-        """Feed the usage headers of a response (success or error, outer or inner batch entry)."""
+    def observe(
+        self,
+        account_id: str,
+        usage: UsageSnapshot,
+        buc_type: str = "ads_management",
+        ticket: Ticket | None = None,
+    ) -> None:
+        """Feed the usage headers of the answer to the batch of ``ticket`` (after ``release``)."""
         state = self.pair(account_id, buc_type)
         pct = usage.max_pct_for(account_id, buc_type)
         regain = usage.regain_after_s(account_id, buc_type)
@@ -163,19 +247,26 @@ class Governor:
             self._park(state, now + regain)
         if pct is None:
             return
-        # Answers of concurrent batches arrive out of order; a reading lower than the previous one
-        # while other batches are in flight is stale, and would inflate the quota estimate.
-        fresh = state.last_pct is None or pct >= state.last_pct or state.in_flight == 0
-        if not fresh:
-            return
+        first = state.last_pct is None
         state.last_pct = pct
+        if first and pct < self.config.slow_pct / 2:
+            # Slow start from the first reading: as many batches like the first one as fit below half
+            # the slow threshold may go at once (its usage overstates one batch's share when others'
+            # calls are in the window, which only makes this smaller); the headroom check still paces.
+            fit = int(self.config.slow_pct / 2 / max(pct, 0.01))
+            state.limit = max(state.limit, min(self.config.max_concurrency, fit))
         self._expire(state, now)
-        acknowledged = state.sent_total - state.in_flight_ops  # calls the server has surely counted
-        if pct >= 1.0 and acknowledged > 0:
-            estimate = acknowledged * 100.0 / pct
-            state.quota_estimate = (
-                estimate if state.quota_estimate is None else min(state.quota_estimate * 1.25, estimate)
-            )
+        # The send view minus what is in flight is never above the server's count, so each reading gives
+        # a lower bound of the quota; the best of them is the estimate (a reading taken just as a burst
+        # leaves the window only gives a poor bound, never a wrong one).
+        # Only a clean reading counts: no other batch of the pair was answered while this one was in
+        # flight (else answers may have crossed and the reading predates calls we count as done).
+        clean = ticket is not None and state.answers - 1 == int(ticket[3])
+        acknowledged = state.log.send_view - state.in_flight_ops
+        if clean and pct >= 1.0 and acknowledged > 0:
+            bound = acknowledged * 100.0 / pct
+            if state.quota_estimate is None or bound > state.quota_estimate:
+                state.quota_estimate = bound
         state.notify()
 
     def throttled(self, account_id: str, buc_type: str, usage: UsageSnapshot | None) -> float:
@@ -189,6 +280,8 @@ class Governor:
         state.throttle_events += 1
         self.throttle_events += 1
         state.limit = 1
+        if state.quota_estimate is not None:  # the quota shrank (fewer active ads) or others share it
+            state.quota_estimate *= 0.9
         self._park(state, now + regain)
         return regain
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
@@ -30,13 +30,15 @@ from bulk_engine.config import EngineConfig
 from bulk_engine.errors import TransportError
 from bulk_engine.planning.batcher import Batcher, BatchLimits, PlannedBatch
 from bulk_engine.planning.graph import Cascade, DependencyGraph, Operation, OpState, PlanningError
-from bulk_engine.protocol.batch import BatchItemResult, decode_batch_response, encode_batch
+from bulk_engine.protocol.batch import BatchItemResult, BatchOp, decode_batch_response, encode_batch
 from bulk_engine.protocol.errors import ErrorClass, GraphError
+from bulk_engine.protocol.refs import Ref
 from bulk_engine.protocol.usage import parse_usage_headers
 from bulk_engine.results import JobStats, Outcome, OutcomeState
 
 from .clock import Clock
-from .governor import Governor
+from .events import BatchDone, BatchSent, EngineEvent, Observer, OperationFinished, RetryScheduled, Throttled
+from .governor import Governor, Ticket
 from .retry import RetryPolicy
 from .transport import GraphTransport, HttpAnswer
 
@@ -44,6 +46,28 @@ logger = logging.getLogger("bulk_engine.runner")
 
 BUC = "ads_management"
 _TERMINAL = (OpState.SUCCEEDED, OpState.FAILED, OpState.SKIPPED)
+
+
+class RunSession(Protocol):
+    """The journal's hooks into a run (implemented by ``bulk_engine.persistence.JournalSession``).
+
+    Intents are written before a batch is sent, outcomes once per batch; operations whose earlier attempt
+    had an unknown outcome are looked up by their idempotency key before they are sent again.
+    """
+
+    def needs_lookup(self, op_id: str) -> bool: ...
+
+    def unknown(self, op: Operation) -> None: ...
+
+    def lookup_request(self, op: Operation, resolve: Callable[[Ref], Any]) -> BatchOp | str: ...
+
+    def lookup_answer(self, op: Operation, body: Any) -> str | None: ...
+
+    def before_send(self, ops: Sequence[Operation]) -> None: ...
+
+    def record(self, outcome: Outcome) -> None: ...
+
+    def flush(self) -> None: ...
 
 
 class Runner:
@@ -54,8 +78,12 @@ class Runner:
         governor: Governor,
         clock: Clock,
         retry: RetryPolicy,
+        observer: Observer | None = None,
+        session: RunSession | None = None,
     ) -> None:
         self.config = config
+        self.session = session  # the journal (None: no intents, no reconciliation)
+        self.observer = observer
         self.transport = transport
         self.governor = governor
         self.clock = clock
@@ -104,6 +132,8 @@ class Runner:
                 if exhausted and self.graph.is_finished and self._tasks == 0:
                     break
                 await self._wait(tg)
+        if self.session is not None:
+            self.session.flush()
         if planning_error is not None:
             raise planning_error
 
@@ -161,8 +191,14 @@ class Runner:
     # --- one batch ------------------------------------------------------------------------------
     async def _send(self, batch: PlannedBatch, tg: TaskGroup) -> None:
         account = batch.account_id
+        status: int | None = None
+        sent: tuple[str, ...] = ()  # op ids, once the batch is on its way (for the observer)
+        session = self.session
         try:
-            await self.governor.acquire(account, len(batch), BUC)
+            if session is not None and any(session.needs_lookup(op.op_id) for op in batch.ops):
+                await self._reconcile(batch, tg)  # look flagged creates up first; the rest is re-planned
+                return
+            ticket = await self.governor.acquire(account, len(batch), BUC)
             try:
                 wire = self.batcher.render(batch)
                 payload = encode_batch(wire)
@@ -170,15 +206,22 @@ class Runner:
                     self._sends_inc(op.op_id)
                 self.stats.http_requests += 1
                 self.stats.graph_calls += len(wire)
+                sent = tuple(op.op_id for op in batch.ops)
+                self._notify(BatchSent(account, BUC, len(wire), sent))
+                if session is not None:
+                    session.before_send(batch.ops)  # the intent, committed before the request leaves
                 answer = await self.transport.post_batch(payload)
+                status = answer.status
             finally:
-                self.governor.release(account, len(batch), BUC)
-            await self._handle(batch, answer, tg)
+                self.governor.release(account, len(batch), BUC, ticket)
+            await self._handle(batch, answer, tg, ticket)
         except TransportError as err:
             # The request may or may not have run: retry each op alone (creates get reconciled by the
             # journal layer before they are re-sent).
             self.stats.unknown_outcomes += len(batch.ops) if err.sent else 0
             for op in batch.ops:
+                if err.sent and session is not None:
+                    session.unknown(op)
                 await self._retry_or_fail(op, tg, None, f"transport: {err}")
         except Exception:  # a bug must not strand ops in flight: fail them loudly
             logger.exception("internal error while sending a batch of %d ops", len(batch.ops))
@@ -188,6 +231,14 @@ class Runner:
         finally:
             self._sends[account] -= 1
             self._tasks -= 1
+            if sent:
+                pair = self.governor.pair(account, BUC)
+                parked = self.governor.parked_for(account, BUC)
+                self._notify(
+                    BatchDone(account, BUC, len(sent), sent, status, pair.last_pct, parked, pair.limit)
+                )
+            if session is not None:
+                session.flush()  # this batch's outcomes: one transaction
             self.stats.peak_tracked_ops = max(self.stats.peak_tracked_ops, len(self.graph))
             self.graph.forget_settled(self.config.reference_horizon)  # memory bounded by the window
             self._wake_up()
@@ -195,11 +246,95 @@ class Runner:
     def _sends_inc(self, op_id: str) -> None:
         self._attempts[op_id] = self._attempts.get(op_id, 0) + 1
 
-    async def _handle(self, batch: PlannedBatch, answer: HttpAnswer, tg: TaskGroup) -> None:
+    async def _reconcile(self, batch: PlannedBatch, tg: TaskGroup) -> None:
+        """Before re-sending creates whose earlier outcome is unknown, ask the server whether they exist.
+
+        Each flagged op is looked up by its idempotency key (one GET per op, all in one batch): found →
+        succeeded with that id, never sent again; not found → back to the queue, safe to send; the lookup
+        failed → retried like a send (or the op fails: it is never re-sent blind). The batch's other ops go
+        back to the queue and are re-planned with the results.
+        """
+        session = self.session
+        assert session is not None
+        lookups: list[tuple[Operation, BatchOp]] = []
+        for op in batch.ops:
+            if self.graph.state(op.op_id) in _TERMINAL:
+                continue  # skipped: a parent earlier in this batch failed
+            if not session.needs_lookup(op.op_id):
+                self.graph.requeue(op.op_id)
+                continue
+            request = session.lookup_request(op, self.graph.resolve_ref)
+            if isinstance(request, str):
+                await self._fail(op, None, request)
+            else:
+                lookups.append((op, request))
+        if not lookups:
+            return
+        account = batch.account_id
+        ticket = await self.governor.acquire(account, len(lookups), BUC)
+        try:
+            self.stats.http_requests += 1
+            self.stats.graph_calls += len(lookups)
+            self.stats.lookups += len(lookups)
+            answer = await self.transport.post_batch(encode_batch([request for _, request in lookups]))
+        except TransportError as err:
+            for op, _ in lookups:
+                await self._retry_or_fail(op, tg, None, f"idempotency lookup: transport: {err}")
+            return
+        finally:
+            self.governor.release(account, len(lookups), BUC, ticket)
+        envelope = parse_usage_headers(answer.headers, account_id=account)
+        if not envelope.is_empty:
+            self.governor.observe(account, envelope, BUC, ticket)
+        payload: Any = answer.body if answer.body is not None else answer.text
+        items = decode_batch_response(payload, len(lookups), http_status=answer.status)
+        throttled = False
+        for (op, _), item in zip(lookups, items, strict=True):
+            if self.graph.state(op.op_id) in _TERMINAL:
+                continue
+            verdict = item.error_class
+            if verdict is ErrorClass.OK:
+                try:
+                    found = session.lookup_answer(op, item.body)
+                except ValueError as err:
+                    await self._retry_or_fail(op, tg, None, f"idempotency lookup: {err}")
+                    continue
+                if found is None:
+                    self.graph.requeue(op.op_id)  # it was never created: safe to send
+                elif any(self.graph.state(dep) is not OpState.SUCCEEDED for dep in op.dependencies):
+                    self.graph.requeue(op.op_id)  # found, but its parent is unresolved: look again later
+                else:
+                    self.stats.recovered += 1
+                    await self._succeed(op, {"id": found})
+            elif verdict is ErrorClass.THROTTLED:
+                if not throttled:
+                    usage = parse_usage_headers(item.headers, account_id=account)
+                    parked = self.governor.throttled(account, BUC, usage)
+                    throttled = True
+                    error = item.error
+                    code, subcode = (error.code, error.error_subcode) if error else (None, None)
+                    pct = self.governor.usage_pct(account, BUC)
+                    self._notify(Throttled(account, BUC, parked, code, subcode, pct))
+                self.stats.throttle_events += 1
+                await self._requeue_throttled(op, item.error)
+            elif verdict is ErrorClass.TRANSIENT:
+                await self._retry_or_fail(op, tg, item.error, "idempotency lookup: " + _describe(item))
+            elif verdict is ErrorClass.AUTH:
+                await self._fail(op, item.error, "access token rejected: " + _describe(item))
+                self._stop_reason = "stopped: the access token was rejected; get a new token and resume"
+            else:
+                await self._fail(
+                    op,
+                    item.error,
+                    "cannot tell whether an earlier attempt created it (idempotency lookup failed: "
+                    f"{_describe(item)}); not sent again so as not to create a duplicate",
+                )
+
+    async def _handle(self, batch: PlannedBatch, answer: HttpAnswer, tg: TaskGroup, ticket: Ticket) -> None:
         account = batch.account_id
         envelope = parse_usage_headers(answer.headers, account_id=account)
         if not envelope.is_empty:
-            self.governor.observe(account, envelope, BUC)
+            self.governor.observe(account, envelope, BUC, ticket)
         payload: Any = answer.body if answer.body is not None else answer.text
         items = decode_batch_response(payload, len(batch.ops), http_status=answer.status)
         throttled = False
@@ -208,6 +343,8 @@ class Runner:
         for op, item in zip(batch.ops, items, strict=True):
             if self.graph.state(op.op_id) in _TERMINAL:
                 continue  # skipped by a parent's failure earlier in this batch
+            if item.outcome_unknown and self.session is not None:
+                self.session.unknown(op)  # reconcile before it is sent again
             verdict = item.error_class
             if verdict is ErrorClass.OK:
                 await self._succeed(op, item.body)
@@ -217,6 +354,12 @@ class Runner:
                     parked = self.governor.throttled(account, BUC, usage)
                     logger.warning("account %s throttled: parked for %.0f s", account, parked)
                     throttled = True
+                    code, subcode = (
+                        (item.error.code, item.error.error_subcode) if item.error else (None, None)
+                    )
+                    self._notify(
+                        Throttled(account, BUC, parked, code, subcode, self.governor.usage_pct(account, BUC))
+                    )
                 self.stats.throttle_events += 1
                 await self._requeue_throttled(op, item.error)
             elif self._waits_for_batch_parent(op, batch):
@@ -234,7 +377,9 @@ class Runner:
             else:
                 await self._fail(op, item.error, _describe(item))
         if latest is not None:
-            self.governor.observe(account, parse_usage_headers(latest.headers, account_id=account), BUC)
+            self.governor.observe(
+                account, parse_usage_headers(latest.headers, account_id=account), BUC, ticket
+            )
 
     def _waits_for_batch_parent(self, op: Operation, batch: PlannedBatch) -> bool:
         """True when ``op`` referenced an op of the same batch that did not succeed (and is not over)."""
@@ -283,6 +428,7 @@ class Runner:
             return
         self.stats.retries += 1
         delay = self.retry.delay(failures)
+        self._notify(RetryScheduled(op.op_id, op.account_id, op.kind.value, failures, delay, reason))
         self._tasks += 1
 
         async def requeue_later() -> None:
@@ -320,10 +466,20 @@ class Runner:
             state = OutcomeState.FAILED if c.state is OpState.FAILED else OutcomeState.SKIPPED
             await self._emit(Outcome(c.op_id, state, op.account_id, op.kind.value, reason=c.reason))
 
+    def _notify(self, event: EngineEvent) -> None:
+        if self.observer is not None:
+            try:
+                self.observer(event)
+            except Exception:  # an observer must never break a job
+                logger.exception("engine observer failed on %s", type(event).__name__)
+
     async def _emit(self, outcome: Outcome) -> None:
         assert self._out is not None
+        self._notify(OperationFinished(outcome))
         for table in (self._attempts, self._failures, self._throttle_waits):
             table.pop(outcome.op_id, None)
+        if self.session is not None:
+            self.session.record(outcome)
         try:  # no event-loop round trip per outcome while the buffer has room (the engine's is unbounded)
             self._out.send_nowait(outcome)
         except anyio.WouldBlock:

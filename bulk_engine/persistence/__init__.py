@@ -1,0 +1,28 @@
+"""Journals: what was planned, sent and answered per job — durable runs, resume, exactly-once creates.
+
+``BulkEngine(config, journal=SqliteJournal("jobs.db"))`` makes every run durable; ``engine.resume(job_id)``
+finishes an interrupted job from the journal alone. The key scheme and reconciliation are documented in
+:mod:`bulk_engine.persistence.keys` and ``docs/exactly-once.md``.
+"""
+
+from .journal import Journal, JournalJob, JournalOp, OpStatus, OutcomeWrite, PlanWrite
+from .keys import KeyScheme, Safety
+from .memory import MemoryJournal
+from .session import JournalSession, SessionStats, load_operations
+from .sqlite import SqliteJournal
+
+__all__ = [
+    "Journal",
+    "JournalJob",
+    "JournalOp",
+    "JournalSession",
+    "KeyScheme",
+    "MemoryJournal",
+    "OpStatus",
+    "OutcomeWrite",
+    "PlanWrite",
+    "Safety",
+    "SessionStats",
+    "SqliteJournal",
+    "load_operations",
+]

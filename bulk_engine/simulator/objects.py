@@ -290,6 +290,7 @@ def list_edge(ctx: CallContext, items: list[Node], *, status_filterable: bool = 
     if status_filterable:
         wanted = _status_filter(ctx)
         items = [n for n in items if status.visible_in_edge(ctx.store, n, wanted, ctx.now)]
+    items = _field_filter(ctx, items)
     items = sorted(items, key=lambda n: n.seq, reverse=True)  # newest first, like Ads Manager lists
     limit = params.int("limit", ctx.config.page_size_default) or ctx.config.page_size_default
     if limit < 1:
@@ -339,6 +340,76 @@ def list_edge(ctx: CallContext, items: list[Node], *, status_filterable: bool = 
     if summary and "total_count" in summary:
         body["summary"] = {"total_count": len(items)}
     return body
+
+
+_NAME_OPERATORS = {"EQUAL", "NOT_EQUAL", "CONTAIN", "NOT_CONTAIN", "IN", "NOT_IN", "STARTS_WITH"}
+_LABEL_OPERATORS = {"ANY", "ALL", "NONE"}
+
+
+def _field_filter(ctx: CallContext, items: list[Node]) -> list[Node]:
+    """``filtering=[{"field", "operator", "value"}]`` on ``name`` and ``adlabels`` (all filters must match).
+
+    ``name``: EQUAL / NOT_EQUAL / CONTAIN / NOT_CONTAIN (case-insensitive, as in Ads Manager search) / IN /
+    NOT_IN / STARTS_WITH. ``adlabels``: ANY / ALL / NONE of the given labels, matched by label id or name
+    (the Ad Label reference: "Supported operators are ALL and ANY: for ids and label names matching").
+    Other fields are left to their own handlers (``effective_status``) or ignored.
+    """
+    filtering = ctx.params.json("filtering")
+    if not isinstance(filtering, list):
+        return items
+    for flt in filtering:
+        if not isinstance(flt, dict):
+            continue
+        field, value = str(flt.get("field", "")), flt.get("value")
+        operator = str(flt.get("operator", "")).upper()
+        if field == "name":
+            if operator not in _NAME_OPERATORS:
+                raise invalid_param(
+                    f"Filtering operator {operator} is not supported for field name", "filtering"
+                )
+            items = [n for n in items if _name_matches(n.get("name"), operator, value)]
+        elif field == "adlabels":
+            if operator not in _LABEL_OPERATORS:
+                raise invalid_param(
+                    f"Filtering operator {operator} is not supported for field adlabels", "filtering"
+                )
+            wanted = {str(v) for v in (value if isinstance(value, list) else [value])}
+            items = [n for n in items if _labels_match(n.get("adlabels"), operator, wanted)]
+    return items
+
+
+def _name_matches(name: Any, operator: str, value: Any) -> bool:
+    text = str(name or "")
+    if operator in ("IN", "NOT_IN"):
+        values = {str(v) for v in (value if isinstance(value, list) else [value])}
+        return (text in values) == (operator == "IN")
+    needle = str(value if value is not None else "")
+    if operator == "EQUAL":
+        return text == needle
+    if operator == "NOT_EQUAL":
+        return text != needle
+    if operator == "STARTS_WITH":
+        return text.startswith(needle)
+    return (needle.lower() in text.lower()) == (operator == "CONTAIN")
+
+
+def _labels_match(labels: Any, operator: str, wanted: set[str]) -> bool:
+    if isinstance(labels, str):
+        try:
+            labels = json.loads(labels)
+        except ValueError:
+            labels = []
+    have: set[str] = set()
+    for label in labels if isinstance(labels, list) else []:
+        if isinstance(label, dict):
+            have.update(str(label[k]) for k in ("id", "name") if label.get(k) is not None)
+        elif label is not None:
+            have.add(str(label))
+    if operator == "ANY":
+        return bool(have & wanted)
+    if operator == "ALL":
+        return wanted <= have
+    return not have & wanted
 
 
 def _status_filter(ctx: CallContext) -> set[str] | None:

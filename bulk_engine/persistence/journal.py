@@ -1,0 +1,170 @@
+"""The :class:`Journal` protocol: what was planned, what was sent, what came back, per job.
+
+A journal is a dumb, durable store; the engine's :class:`~bulk_engine.persistence.session.JournalSession`
+decides what to write. Backends: :class:`~bulk_engine.persistence.sqlite.SqliteJournal` (the default,
+one file holding any number of jobs) and :class:`~bulk_engine.persistence.memory.MemoryJournal` (tests,
+dry runs, exactly-once within one process). One test suite runs against both.
+
+Per job: its id, a fingerprint of its content (``JobSpec.fingerprint()`` or a hash of an in-memory plan),
+and options (the idempotency-key scheme its objects carry). Per operation, in the order it was planned:
+
+* ``plan`` — the operation as JSON (:mod:`~bulk_engine.persistence.codec`): enough to rebuild it, references
+  included, so a job can be resumed from the journal alone;
+* ``digest`` — SHA-256 of the plan, to refuse resuming an operation whose plan changed;
+* ``status`` — ``planned`` → ``sent`` (the *intent*, written before the request leaves) → ``succeeded`` /
+  ``failed`` / ``skipped``;
+* ``unknown`` — set with the intent and cleared by a definite answer: a crash (or a ``null`` entry, a
+  dropped connection…) leaves it set, and the next run reconciles the operation before re-sending it. A
+  create planned for a job rebuilt without its journal starts with it set ("may exist") until a probe of
+  its edge clears it (:meth:`Journal.mark_unknown`);
+* ``result`` / ``graph_id`` / ``error`` / ``reason`` / ``attempts`` of the last outcome.
+
+Writes come in groups — all plans of a window, all intents of one HTTP batch, all outcomes of one HTTP
+batch — and each group is one transaction. Access tokens and app secrets are never given to a journal
+(results are scrubbed by the session before they are written).
+
+Errors: every backend raises :class:`~bulk_engine.errors.JournalError` with a message naming the journal
+and the problem (not a journal, corrupt, different job for the same id, changed operation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from bulk_engine.errors import JournalError
+
+__all__ = [
+    "Journal",
+    "JournalJob",
+    "JournalOp",
+    "OpStatus",
+    "OutcomeWrite",
+    "PlanWrite",
+    "check_fingerprint",
+]
+
+
+class OpStatus(StrEnum):
+    PLANNED = "planned"
+    SENT = "sent"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class JournalJob:
+    """A job as the journal knows it."""
+
+    job_id: str
+    fingerprint: str | None
+    options: Mapping[str, Any]
+    ordered: bool  # every operation only references operations planned before it (resume may stream)
+    created_at: float
+    updated_at: float
+    counts: Mapping[str, int] = field(default_factory=dict)  # per OpStatus value
+
+
+@dataclass(frozen=True)
+class PlanWrite:
+    op_id: str
+    plan: str  # JSON text (codec.encode_plan)
+    digest: str
+    kind: str
+    account_id: str
+    backward_refs: bool  # its references all point to operations planned earlier
+    unknown: bool = False  # it may exist on the server already (a job rebuilt without its journal)
+
+
+@dataclass(frozen=True)
+class OutcomeWrite:
+    op_id: str
+    status: OpStatus  # succeeded, failed or skipped
+    attempts: int
+    unknown: bool  # the last attempt's outcome was unknown (reconcile before the next send)
+    result: str | None = None  # JSON text, scrubbed
+    graph_id: str | None = None
+    error: str | None = None  # JSON text of GraphError.to_dict(), scrubbed
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class JournalOp:
+    """One operation's row."""
+
+    op_id: str
+    seq: int
+    plan: str
+    digest: str
+    kind: str
+    account_id: str
+    status: OpStatus
+    unknown: bool
+    attempts: int
+    result: str | None
+    graph_id: str | None
+    error: str | None
+    reason: str | None
+
+
+@runtime_checkable
+class Journal(Protocol):
+    """Durable per-job record of plans, intents and outcomes. Calls are synchronous and short."""
+
+    @property
+    def location(self) -> str:
+        """Where the journal lives (a path, or ``memory``), for messages."""
+        ...
+
+    def open_job(self, job_id: str, fingerprint: str | None, options: Mapping[str, Any]) -> JournalJob:
+        """Create the job, or return it if it exists with the same fingerprint.
+
+        Raises :class:`~bulk_engine.errors.JournalError` when the id is taken by a job with another
+        fingerprint (``None`` on either side matches anything: a streamed job has no whole-job hash).
+        """
+        ...
+
+    def get_job(self, job_id: str) -> JournalJob | None: ...
+
+    def job_ids(self) -> list[str]: ...
+
+    def get_ops(self, job_id: str, op_ids: Sequence[str]) -> dict[str, JournalOp]:
+        """The rows of those of ``op_ids`` that are journaled."""
+        ...
+
+    def add_plans(self, job_id: str, plans: Sequence[PlanWrite]) -> None:
+        """Append new operations (status ``planned``) in order; one transaction."""
+        ...
+
+    def mark_sent(self, job_id: str, op_ids: Sequence[str]) -> None:
+        """The intent: these operations are about to be sent (status ``sent``, ``unknown`` set,
+        ``attempts`` + 1). One transaction, committed before the request leaves."""
+        ...
+
+    def record_outcomes(self, job_id: str, outcomes: Sequence[OutcomeWrite]) -> None:
+        """Terminal outcomes; one transaction."""
+        ...
+
+    def mark_unknown(self, job_id: str, op_ids: Sequence[str], unknown: bool) -> None:
+        """Set or clear ``unknown`` (e.g. once a probe showed none of these can exist yet); one transaction."""
+        ...
+
+    def iter_ops(self, job_id: str, *, page_size: int = 1000) -> Iterator[JournalOp]:
+        """Every operation of the job in plan order, read in pages (safe to write meanwhile)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def check_fingerprint(location: str, job: JournalJob, fingerprint: str | None) -> None:
+    """Raise :class:`JournalError` if ``fingerprint`` and the journaled job's differ (``None`` matches)."""
+    if fingerprint is None or job.fingerprint is None or fingerprint == job.fingerprint:
+        return
+    raise JournalError(
+        f"journal {location}: job {job.job_id!r} was started with a different job (fingerprint "
+        f"{job.fingerprint[:12]}…, this job's is {fingerprint[:12]}…); resuming it would mix two jobs. "
+        "Use a new job id or another journal file."
+    )

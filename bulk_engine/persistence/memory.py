@@ -1,0 +1,149 @@
+"""An in-memory :class:`~bulk_engine.persistence.journal.Journal`: tests, dry runs, and exactly-once
+creates within one process (it gives the engine the same reconciliation as the SQLite journal, but does
+not survive the process)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from .journal import JournalJob, JournalOp, OpStatus, OutcomeWrite, PlanWrite, check_fingerprint
+
+__all__ = ["MemoryJournal"]
+
+
+class _Job:
+    def __init__(self, job: JournalJob) -> None:
+        self.job = job
+        self.ops: dict[str, JournalOp] = {}
+
+
+class MemoryJournal:
+    """Journal held in dictionaries. Not thread-safe (the engine calls it from its event loop)."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, _Job] = {}
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"MemoryJournal(jobs={len(self._jobs)})"
+
+    @property
+    def location(self) -> str:
+        return "memory"
+
+    def _check(self) -> None:
+        if self._closed:
+            raise RuntimeError("journal is closed")
+
+    def open_job(self, job_id: str, fingerprint: str | None, options: Mapping[str, Any]) -> JournalJob:
+        self._check()
+        found = self._jobs.get(job_id)
+        if found is not None:
+            check_fingerprint(self.location, found.job, fingerprint)
+            if fingerprint is not None and found.job.fingerprint is None:
+                found.job = dataclasses.replace(found.job, fingerprint=fingerprint)
+            return self._snapshot(found)
+        now = time.time()
+        job = JournalJob(job_id, fingerprint, dict(options), True, now, now)
+        self._jobs[job_id] = _Job(job)
+        return job
+
+    def get_job(self, job_id: str) -> JournalJob | None:
+        self._check()
+        found = self._jobs.get(job_id)
+        return self._snapshot(found) if found is not None else None
+
+    def _snapshot(self, found: _Job) -> JournalJob:
+        counts = {status.value: 0 for status in OpStatus}
+        for op in found.ops.values():
+            counts[op.status.value] += 1
+        return dataclasses.replace(found.job, counts=counts)
+
+    def job_ids(self) -> list[str]:
+        self._check()
+        return list(self._jobs)
+
+    def _job(self, job_id: str) -> _Job:
+        found = self._jobs.get(job_id)
+        if found is None:
+            raise KeyError(f"unknown job {job_id!r}; open_job() it first")
+        return found
+
+    def get_ops(self, job_id: str, op_ids: Sequence[str]) -> dict[str, JournalOp]:
+        self._check()
+        ops = self._job(job_id).ops
+        return {op_id: ops[op_id] for op_id in op_ids if op_id in ops}
+
+    def add_plans(self, job_id: str, plans: Sequence[PlanWrite]) -> None:
+        self._check()
+        found = self._job(job_id)
+        ordered = found.job.ordered
+        for plan in plans:
+            if plan.op_id in found.ops:
+                continue
+            found.ops[plan.op_id] = JournalOp(
+                plan.op_id,
+                len(found.ops) + 1,
+                plan.plan,
+                plan.digest,
+                plan.kind,
+                plan.account_id,
+                OpStatus.PLANNED,
+                plan.unknown,
+                0,
+                None,
+                None,
+                None,
+                None,
+            )
+            ordered = ordered and plan.backward_refs
+        found.job = dataclasses.replace(found.job, ordered=ordered, updated_at=time.time())
+
+    def mark_sent(self, job_id: str, op_ids: Sequence[str]) -> None:
+        self._check()
+        ops = self._job(job_id).ops
+        for op_id in op_ids:
+            op = ops.get(op_id)
+            if op is not None:
+                ops[op_id] = dataclasses.replace(
+                    op, status=OpStatus.SENT, unknown=True, attempts=op.attempts + 1
+                )
+
+    def record_outcomes(self, job_id: str, outcomes: Sequence[OutcomeWrite]) -> None:
+        self._check()
+        ops = self._job(job_id).ops
+        for out in outcomes:
+            op = ops.get(out.op_id)
+            if op is not None:
+                ops[out.op_id] = dataclasses.replace(
+                    op,
+                    status=out.status,
+                    unknown=out.unknown,
+                    attempts=max(op.attempts, out.attempts),
+                    result=out.result,
+                    graph_id=out.graph_id,
+                    error=out.error,
+                    reason=out.reason,
+                )
+
+    def mark_unknown(self, job_id: str, op_ids: Sequence[str], unknown: bool) -> None:
+        self._check()
+        ops = self._job(job_id).ops
+        for op_id in op_ids:
+            op = ops.get(op_id)
+            if op is not None:
+                ops[op_id] = dataclasses.replace(op, unknown=unknown)
+
+    def iter_ops(self, job_id: str, *, page_size: int = 1000) -> Iterator[JournalOp]:
+        self._check()
+        found = self._jobs.get(job_id)
+        if found is None:
+            return
+        for op_id in list(found.ops):
+            yield found.ops[op_id]
+
+    def close(self) -> None:
+        self._closed = True

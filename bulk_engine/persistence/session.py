@@ -1,0 +1,324 @@
+"""One job's run against a journal: admission, intents, outcomes and the reconciliation flags.
+
+The engine builds a :class:`JournalSession` per run and hands it to the runner (which sees it only
+through the small ``RunSession`` protocol of :mod:`bulk_engine.execution.runner`). What it does:
+
+* **Admission** (:meth:`admit`, per window, before the operations reach the dependency graph): records
+  each new operation's plan; refuses an operation whose plan differs from the journaled one
+  (:class:`~bulk_engine.errors.JournalError`); answers operations that already succeeded from the journal
+  (their results are registered with ``DependencyGraph.add_resolved`` so references to them resolve) and
+  never sends them again; adds idempotency keys (:mod:`~bulk_engine.persistence.keys`); and *flags* the
+  operations that must be reconciled with the server before they are sent: the journal says an earlier
+  attempt's outcome is unknown, or — for a job id the journal does not know (lost disk, an Airflow retry
+  on another worker) — a probe found objects of this job on the operation's edge.
+* **Intents** (:meth:`before_send`): one transaction per HTTP batch, committed before it is sent.
+* **Outcomes** (:meth:`record` + :meth:`flush`): buffered, written once per HTTP batch. Results and
+  errors are scrubbed of the access token / app secret / ``appsecret_proof`` first.
+* **Unknown outcomes** (:meth:`unknown`): a keyed create is flagged and looked up by its key before it is
+  sent again; an idempotent operation is simply retried; an unkeyed create (``/copies``…) is failed by
+  the runner rather than risk a duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bulk_engine.config import IdempotencyConfig
+from bulk_engine.errors import JournalError
+from bulk_engine.planning.graph import Operation
+from bulk_engine.protocol.batch import BatchOp
+from bulk_engine.results import Outcome, OutcomeState
+
+from .codec import Scrubber, decode_plan, dumps, plan_text
+from .journal import Journal, JournalJob, JournalOp, OpStatus, OutcomeWrite, PlanWrite
+from .keys import KeyCarrier, KeyScheme, Safety, path_text
+
+__all__ = ["JournalSession", "SessionStats", "load_operations"]
+
+logger = logging.getLogger("bulk_engine.journal")
+
+_STATUS = {
+    OutcomeState.SUCCEEDED: OpStatus.SUCCEEDED,
+    OutcomeState.FAILED: OpStatus.FAILED,
+    OutcomeState.SKIPPED: OpStatus.SKIPPED,
+}
+
+
+@dataclass
+class SessionStats:
+    from_journal: int = 0  # operations answered from the journal (succeeded in an earlier run)
+    flagged_at_start: int = 0  # operations to reconcile before their first send of this run
+    probes: int = 0
+    lookups: int = 0
+    recovered: int = 0  # lookups that found the object: marked succeeded, not sent again
+    not_found: int = 0  # lookups that found nothing: safe to send
+    duplicates_seen: int = 0  # lookups that found more than one object with the same key
+
+
+class JournalSession:
+    """The journal side of one run of one job (see the module docstring)."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        job_id: str,
+        *,
+        fingerprint: str | None,
+        idempotency: IdempotencyConfig,
+        secrets: Sequence[str] = (),
+        explicit_job_id: bool = True,
+    ) -> None:
+        self.journal = journal
+        self.job_id = job_id
+        self._scrub = Scrubber(secrets)
+        existing = journal.get_job(job_id)
+        options = {
+            "keys": idempotency.keys,
+            "key_prefix": idempotency.key_prefix,
+            "rebuild": idempotency.rebuild if explicit_job_id else "never",
+        }
+        self.job: JournalJob = journal.open_job(job_id, fingerprint, options)
+        self.fresh = existing is None
+        carrier: KeyCarrier = self.job.options.get("keys", idempotency.keys)
+        prefix = str(self.job.options.get("key_prefix", idempotency.key_prefix))
+        if carrier != idempotency.keys or prefix != idempotency.key_prefix:
+            logger.info("job %s: keeping the key scheme it started with (%s, %s)", job_id, carrier, prefix)
+        self.keys = KeyScheme(job_id, carrier, prefix)
+        # Rebuild mode is decided when the job enters this journal and kept with it: a job first run with
+        # an explicit id may have run elsewhere (a lost journal), so creates the journal has never seen
+        # may exist on the server — in this run and in every later run of the job from this journal.
+        rebuild = str(self.job.options.get("rebuild", "never"))
+        self.rebuild_all = rebuild == "always" and carrier != "off"
+        self.probing = rebuild == "auto" and carrier != "off"
+        self._probed: dict[str, bool] = {}  # edge path -> objects of this job exist there
+        self._candidates: dict[str, list[str]] = {}  # edge path not probed yet -> its admitted creates
+        self._waiting: set[str] = set()  # op ids in _candidates
+        self._flagged: set[str] = set()
+        self._outcomes: list[OutcomeWrite] = []
+        self._plans: list[PlanWrite] = []
+        self.stats = SessionStats()
+
+    def __repr__(self) -> str:
+        return f"JournalSession(job_id={self.job_id!r}, journal={self.journal.location!r})"
+
+    # --- admission ------------------------------------------------------------------------------
+    def probe_paths(self) -> list[str]:
+        """Edges to probe before the operations admitted so far may be sent (rebuild mode only)."""
+        return list(self._candidates)
+
+    def probe_request(self, path: str) -> BatchOp:
+        return self.keys.probe(path)
+
+    def probe_result(self, path: str, hit: bool) -> None:
+        """Record a probe: ``hit`` (or an unusable answer, conservatively) flags that edge's creates for a
+        lookup; otherwise none of them can exist yet, and the journal is told so (one transaction)."""
+        self.stats.probes += 1
+        self._probed[path] = hit
+        ids = self._candidates.pop(path, [])
+        self._waiting.difference_update(ids)
+        if hit:
+            for op_id in ids:
+                self._flag_at_start(op_id)
+        else:
+            self.journal.mark_unknown(self.job_id, ids, False)
+
+    def _flag_at_start(self, op_id: str) -> None:
+        self._flagged.add(op_id)
+        self.stats.flagged_at_start += 1
+
+    def admit(
+        self,
+        ops: Sequence[Operation],
+        *,
+        known: Callable[[str], bool],
+        add_resolved: Callable[[str, Any], None],
+        texts: Mapping[int, tuple[str, str]] | None = None,
+    ) -> tuple[list[Operation], list[Outcome]]:
+        """Admit a window: returns the operations to run (keyed) and the outcomes known already.
+
+        Its new plans are journaled by :meth:`commit_plans` (after the window was validated). ``texts``:
+        plan texts already computed (by ``id(op)``), e.g. for the job's fingerprint.
+        """
+        texts = texts or {}
+        ids = [op.op_id for op in ops]
+        existing = self.journal.get_ops(self.job_id, ids)
+        in_window: set[str] = set()
+        outside: dict[str, None] = {}
+        for op in ops:
+            for dep in op.dependencies:
+                if dep not in in_window and not known(dep) and dep not in existing:
+                    outside[dep] = None
+            in_window.add(op.op_id)
+        # References to operations of earlier runs (or forgotten beyond the horizon): from the journal.
+        parents = self.journal.get_ops(self.job_id, [d for d in outside if d not in in_window])
+        for dep, parent in parents.items():
+            if parent.status is OpStatus.SUCCEEDED and not known(dep):
+                add_resolved(dep, self._result(parent))
+
+        run: list[Operation] = []
+        done: list[Outcome] = []
+        plans: list[PlanWrite] = []
+        earlier: set[str] = set()
+        for op in ops:
+            text, digest = texts.get(id(op)) or plan_text(op, self._scrub)
+            rec = existing.get(op.op_id)
+            if rec is not None and rec.digest != digest:
+                raise JournalError(
+                    f"journal {self.journal.location}: operation {op.op_id!r} of job {self.job_id!r} differs "
+                    "from the one journaled (its plan changed since the job started); resuming would mix two "
+                    "jobs. Use a new job id."
+                )
+            safety = self.keys.safety(op)
+            if rec is None:
+                backward = all(
+                    d in earlier or known(d) or d in parents or d in existing for d in op.dependencies
+                )
+                may_exist = safety is Safety.KEYED and self._may_exist(op)
+                plans.append(
+                    PlanWrite(op.op_id, text, digest, op.kind.value, op.account_id, backward, may_exist)
+                )
+                if may_exist and op.op_id not in self._waiting:
+                    self._flag_at_start(op.op_id)
+            elif rec.unknown and safety is not Safety.IDEMPOTENT and rec.status is not OpStatus.SUCCEEDED:
+                self._flag_at_start(op.op_id)  # an earlier attempt (or run) may have created it
+            earlier.add(op.op_id)
+            if rec is not None and rec.status is OpStatus.SUCCEEDED:
+                result = self._result(rec)
+                if not known(op.op_id):
+                    add_resolved(op.op_id, result)
+                done.append(
+                    Outcome(
+                        op.op_id,
+                        OutcomeState.SUCCEEDED,
+                        op.account_id,
+                        op.kind.value,
+                        result=result,
+                        attempts=rec.attempts,
+                    )
+                )
+                self.stats.from_journal += 1
+                continue
+            run.append(self.keys.apply(op) if safety is Safety.KEYED else op)
+        self._plans.extend(plans)
+        return run, done
+
+    def commit_plans(self) -> None:
+        """Journal the plans of the windows admitted since the last call (one transaction)."""
+        if self._plans:
+            plans, self._plans = self._plans, []
+            self.journal.add_plans(self.job_id, plans)
+
+    def discard_plans(self) -> None:
+        """Forget admitted plans (the window was rejected before anything was sent)."""
+        self._plans = []
+
+    def _may_exist(self, op: Operation) -> bool:
+        """Whether a keyed create the journal has never seen may exist already (a job rebuilt without
+        its journal). Undecided ones wait for their edge's probe (:meth:`probe_result`)."""
+        if self.rebuild_all:
+            return True
+        if not self.probing:
+            return False
+        path = _static_path(op)
+        if path is None:
+            return True
+        if path in self._probed:
+            return self._probed[path]
+        self._candidates.setdefault(path, []).append(op.op_id)
+        self._waiting.add(op.op_id)
+        return True  # journaled as "may exist" until the probe says otherwise (a crash keeps it safe)
+
+    def _result(self, rec: JournalOp) -> Any:
+        if rec.result is None:
+            return {"id": rec.graph_id} if rec.graph_id else None
+        try:
+            return json.loads(rec.result)
+        except ValueError:
+            raise JournalError(
+                f"journal {self.journal.location}: the result of operation {rec.op_id!r} is unreadable"
+            ) from None
+
+    # --- the runner's hooks ---------------------------------------------------------------------
+    def needs_lookup(self, op_id: str) -> bool:
+        return op_id in self._flagged
+
+    def unknown(self, op: Operation) -> None:
+        """An attempt of ``op`` ended with an unknown outcome (null entry, dropped connection…)."""
+        if self.keys.safety(op) is not Safety.IDEMPOTENT:
+            self._flagged.add(op.op_id)
+
+    def lookup_request(self, op: Operation, resolve: Callable[[Any], Any]) -> BatchOp | str:
+        """The GET that finds ``op``'s object by its key, or why ``op`` cannot be reconciled."""
+        safety = self.keys.safety(op)
+        if safety is not Safety.KEYED:
+            return (
+                "the outcome of an earlier attempt is unknown and this operation carries no idempotency key: "
+                "not sent again so as not to create a duplicate (check the account, then re-run it)"
+            )
+        path = path_text(op, resolve)
+        if path is None:
+            return "cannot reconcile: the path of this operation does not resolve"
+        self.stats.lookups += 1
+        return self.keys.lookup(op, path)
+
+    def lookup_answer(self, op: Operation, body: Any) -> str | None:
+        """The id found by a lookup (``None``: not found, safe to send). ``ValueError`` on a junk answer."""
+        ids = self.keys.found_ids(op, body)
+        if not ids:
+            self.stats.not_found += 1
+            self._flagged.discard(op.op_id)
+            return None
+        if len(ids) > 1:
+            self.stats.duplicates_seen += 1
+            logger.warning("operation %s: %d objects carry its key; keeping the oldest", op.op_id, len(ids))
+        self.stats.recovered += 1
+        return ids[0]
+
+    def before_send(self, ops: Sequence[Operation]) -> None:
+        """The intent: one transaction, committed before the batch is sent."""
+        self.journal.mark_sent(self.job_id, [op.op_id for op in ops])
+
+    def record(self, outcome: Outcome) -> None:
+        unknown = outcome.op_id in self._flagged and outcome.state is not OutcomeState.SUCCEEDED
+        self._flagged.discard(outcome.op_id)
+        scrub = self._scrub
+        self._outcomes.append(
+            OutcomeWrite(
+                op_id=outcome.op_id,
+                status=_STATUS[outcome.state],
+                attempts=outcome.attempts,
+                unknown=unknown,
+                result=scrub(dumps(outcome.result)) if outcome.result is not None else None,
+                graph_id=outcome.graph_id,
+                error=scrub(dumps(outcome.error.to_dict())) if outcome.error is not None else None,
+                reason=scrub(outcome.reason) if outcome.reason else None,
+            )
+        )
+
+    def flush(self) -> None:
+        if self._outcomes:
+            batch, self._outcomes = self._outcomes, []
+            self.journal.record_outcomes(self.job_id, batch)
+
+
+def _static_path(op: Operation) -> str | None:
+    if isinstance(op.path, str):
+        return op.path.strip("/")
+    if all(isinstance(part, str) for part in op.path_parts):
+        return "/".join(str(part).strip("/") for part in op.path_parts)
+    return None
+
+
+def load_operations(journal: Journal, job_id: str) -> Iterable[Operation]:
+    """The job's operations rebuilt from their journaled plans, in plan order (read lazily, in pages)."""
+    for rec in journal.iter_ops(job_id):
+        try:
+            yield decode_plan(json.loads(rec.plan))
+        except (ValueError, KeyError, TypeError) as err:
+            raise JournalError(
+                f"journal {journal.location}: the plan of operation {rec.op_id!r} is unreadable ({err})"
+            ) from None

@@ -1,0 +1,189 @@
+"""Shared helpers for the journal tests: jobs of campaign trees, store inspection, exactness checks."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bulk_engine import Credentials, EngineConfig, Operation, OpKind, Ref
+from bulk_engine.persistence import Journal, KeyScheme, MemoryJournal, SqliteJournal
+from bulk_engine.simulator import SimulatorServer
+
+TARGETING = {"geo_locations": {"countries": ["US"]}}
+TYPES = ("campaign", "adset", "adcreative", "ad")
+KEY_RE = re.compile(r"\[(be:[a-z2-7]{8}\.[a-z2-7]{12})\]")
+
+
+@dataclass
+class Sim:
+    server: SimulatorServer
+    token: str
+    accounts: list[str]
+    page_id: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def engine_config(self, **overrides: Any) -> EngineConfig:
+        params: dict[str, Any] = {
+            "credentials": Credentials(access_token=self.token),
+            "graph_url": self.url,
+            "seed": 7,
+        }
+        params.update(overrides)
+        return EngineConfig(**params)
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return self.server.core.store.snapshot(TYPES)
+
+
+def tree(i: int, act: str, page_id: str, prefix: str = "t") -> list[Operation]:
+    """campaign → ad set → creative → ad (4 creates), linked with references."""
+    c, a, cr, ad = f"{prefix}{i}/c", f"{prefix}{i}/as", f"{prefix}{i}/cr", f"{prefix}{i}/ad"
+    return [
+        Operation(
+            op_id=c,
+            method="POST",
+            path=f"{act}/campaigns",
+            account_id=act,
+            kind=OpKind.CREATE_CAMPAIGN,
+            params={
+                "name": f"Campaign {i}",
+                "objective": "OUTCOME_TRAFFIC",
+                "special_ad_categories": [],
+                "status": "PAUSED",
+            },
+        ),
+        Operation(
+            op_id=a,
+            method="POST",
+            path=f"{act}/adsets",
+            account_id=act,
+            kind=OpKind.CREATE_ADSET,
+            params={
+                "name": f"Ad set {i}",
+                "campaign_id": Ref(c),
+                "billing_event": "IMPRESSIONS",
+                "optimization_goal": "LINK_CLICKS",
+                "daily_budget": 1000,
+                "targeting": TARGETING,
+                "status": "PAUSED",
+            },
+        ),
+        Operation(
+            op_id=cr,
+            method="POST",
+            path=f"{act}/adcreatives",
+            account_id=act,
+            kind=OpKind.CREATE_CREATIVE,
+            params={
+                "name": f"Creative {i}",
+                "object_story_spec": {
+                    "page_id": page_id,
+                    "link_data": {"link": "https://example.com", "message": f"Hello {i}"},
+                },
+            },
+        ),
+        Operation(
+            op_id=ad,
+            method="POST",
+            path=f"{act}/ads",
+            account_id=act,
+            kind=OpKind.CREATE_AD,
+            params={
+                "name": f"Ad {i}",
+                "adset_id": Ref(a),
+                "creative": {"creative_id": Ref(cr)},
+                "status": "PAUSED",
+            },
+        ),
+    ]
+
+
+def trees(n: int, accounts: list[str], page_id: str, prefix: str = "t") -> list[Operation]:
+    ops: list[Operation] = []
+    for i in range(n):
+        ops.extend(tree(i, accounts[i % len(accounts)], page_id, prefix))
+    return ops
+
+
+@dataclass
+class Exactness:
+    per_type: dict[str, int]
+    duplicates: dict[str, int]  # key -> copies beyond the first
+    missing: list[str]  # op ids without an object
+    unexpected: int  # objects carrying no key of the job
+
+    @property
+    def ok(self) -> bool:
+        return not self.duplicates and not self.missing and not self.unexpected
+
+
+def check_exact(nodes: Iterable[dict[str, Any]], ops: Iterable[Operation], job_id: str) -> Exactness:
+    """Compare the store with the job: one object per create op, found by its idempotency key."""
+    keys = KeyScheme(job_id)
+    expected = {keys.key(op.op_id): op for op in ops if op.kind.value.startswith("create_")}
+    per_type: Counter[str] = Counter()
+    seen: Counter[str] = Counter()
+    unexpected = 0
+    for node in nodes:
+        if node["type"] not in TYPES:
+            continue
+        per_type[node["type"]] += 1
+        match = KEY_RE.search(str(node.get("name", "")))
+        if match is None or match.group(1) not in expected:
+            unexpected += 1
+            continue
+        seen[match.group(1)] += 1
+    duplicates = {key: count - 1 for key, count in seen.items() if count > 1}
+    missing = sorted(op.op_id for key, op in expected.items() if seen[key] == 0)
+    return Exactness(dict(per_type), duplicates, missing, unexpected)
+
+
+def expected_per_type(ops: Iterable[Operation]) -> dict[str, int]:
+    names = {
+        OpKind.CREATE_CAMPAIGN: "campaign",
+        OpKind.CREATE_ADSET: "adset",
+        OpKind.CREATE_CREATIVE: "adcreative",
+        OpKind.CREATE_AD: "ad",
+    }
+    return dict(Counter(names[op.kind] for op in ops if op.kind in names))
+
+
+class JournalFactory:
+    """Makes the backend under test; ``reopen()`` gives the same journal as a later process would see."""
+
+    def __init__(self, kind: str, tmp_path: Path) -> None:
+        self.kind = kind
+        self.path = tmp_path / "journal.db"
+        self._memory: MemoryJournal | None = None
+        self._open: list[Journal] = []
+
+    def open(self) -> Journal:
+        journal: Journal
+        if self.kind == "sqlite":
+            journal = SqliteJournal(self.path)
+        else:
+            if self._memory is None:
+                self._memory = MemoryJournal()
+            journal = self._memory
+        self._open.append(journal)
+        return journal
+
+    def reopen(self) -> Journal:
+        if self.kind == "sqlite":
+            for journal in self._open:
+                journal.close()
+            self._open.clear()
+        return self.open()
+
+    def close_all(self) -> None:
+        if self.kind == "sqlite":
+            for journal in self._open:
+                journal.close()
+        self._open.clear()
