@@ -1,10 +1,17 @@
 """The ``bulk-engine`` command line.
 
 Each subcommand is one entry in :data:`COMMANDS`: a function that adds its arguments to an argparse
-sub-parser and a handler that receives the parsed namespace and returns the process exit code. Adding a
-subcommand (``run``, ``resume``, ``validate``, ``demo``, ``report``) is one :class:`Command` each.
+sub-parser and a handler that receives the parsed namespace and returns the process exit code.
 
-Exit codes: 0 success, 1 runtime failure, 2 bad arguments (argparse's convention), 130 interrupted.
+Commands: ``run JOB_FILE`` (a job file against any Graph-compatible URL, with a live view and reports),
+``validate JOB_FILE`` (no calls), ``report REPORT_JSON`` (re-render a saved report), ``resume JOB_ID``
+(finish an interrupted job from its journal), ``simulator`` and ``demo``. The access token is read from
+``META_ACCESS_TOKEN`` only (never a flag: flags land in shell history), the app secret from
+``META_APP_SECRET`` when set.
+
+Exit codes of ``run`` / ``resume``: 0 every operation succeeded; 1 some failed or were skipped; 2 bad input
+(nothing sent); 3 interrupted by SIGINT / SIGTERM (reports written, resume command printed). Other
+commands: 0 success, 1 runtime failure, 2 bad arguments (argparse's convention), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,14 +24,22 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .operations import CompileContext, JobSpec
+    from .reporting import ReportPaths
     from .simulator import FaultConfig, SimulatorConfig
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 3
+TOKEN_ENV = "META_ACCESS_TOKEN"
+APP_SECRET_ENV = "META_APP_SECRET"
+GRAPH_URL_ENV = "META_GRAPH_URL"
+DEFAULT_GRAPH_URL = "https://graph.facebook.com"
 
 Handler = Callable[[argparse.Namespace], int]
 Configure = Callable[[argparse.ArgumentParser], None]
@@ -227,20 +242,416 @@ def _connect_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+# --- run / validate / resume / report -------------------------------------------------------------------
+def _account(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"act_\d+", text):
+        raise argparse.ArgumentTypeError(f"an ad account id looks like act_1234567890, got {text!r}")
+    return text
+
+
+def _add_output_options(parser: argparse.ArgumentParser, *, graph: bool = True) -> None:
+    if graph:
+        parser.add_argument(
+            "--graph-url",
+            default=os.environ.get(GRAPH_URL_ENV) or DEFAULT_GRAPH_URL,
+            metavar="URL",
+            help=f"Graph API base URL, e.g. a simulator's (default: ${GRAPH_URL_ENV} or {DEFAULT_GRAPH_URL})",
+        )
+        parser.add_argument(
+            "--api-version", metavar="vNN.N", help="Graph API version (default: the engine's)"
+        )
+        parser.add_argument(
+            "--time-scale",
+            type=_positive_float,
+            default=1.0,
+            metavar="X",
+            help="only against a simulator started with --time-scale X: run the engine clock as fast",
+        )
+        parser.add_argument("--report", type=Path, metavar="PATH", help="write the JSON report here")
+        parser.add_argument("--report-csv", type=Path, metavar="PATH", help="write the CSV report here")
+        parser.add_argument("--report-html", type=Path, metavar="PATH", help="write the HTML report here")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text: a live view on a terminal, plain lines otherwise; json: one JSON object per line",
+    )
+
+
+def _configure_run(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        f"Run a job file (YAML or JSON). The access token is read from ${TOKEN_ENV} (never a flag), the app "
+        f"secret from ${APP_SECRET_ENV} when set. Exit codes: 0 all succeeded, 1 some failed or were skipped, "
+        "2 bad input (nothing sent), 3 interrupted."
+    )
+    parser.add_argument("job_file", type=Path, metavar="JOB_FILE", help="the job: YAML or JSON")
+    parser.add_argument("--account", type=_account, metavar="act_…", help="default ad account of the job")
+    parser.add_argument(
+        "--journal", type=Path, metavar="PATH", help="journal file that makes the run resumable"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and print the plan (operations, batches); send nothing",
+    )
+    _add_output_options(parser)
+
+
+def _configure_validate(parser: argparse.ArgumentParser) -> None:
+    parser.description = "Validate a job file without sending anything: exit 0 when valid, 2 when not."
+    parser.add_argument("job_file", type=Path, metavar="JOB_FILE", help="the job: YAML or JSON")
+    parser.add_argument("--account", type=_account, metavar="act_…", help="default ad account of the job")
+    _add_output_options(parser, graph=False)
+
+
+def _configure_resume(parser: argparse.ArgumentParser) -> None:
+    parser.description = f"Finish an interrupted job from its journal without repeating completed work (token from ${TOKEN_ENV})."
+    parser.add_argument("job_id", metavar="JOB_ID", help="the job id printed by the interrupted run")
+    parser.add_argument("--journal", type=Path, required=True, metavar="PATH", help="the run's journal file")
+    _add_output_options(parser)
+
+
+def _configure_report(parser: argparse.ArgumentParser) -> None:
+    parser.description = "Re-render a saved JSON report as HTML and/or CSV, or print its summary."
+    parser.add_argument(
+        "report_json", type=Path, metavar="REPORT_JSON", help="a report written by run --report"
+    )
+    parser.add_argument("--html", type=Path, metavar="PATH", help="write the HTML report here")
+    parser.add_argument("--csv", type=Path, metavar="PATH", help="write the CSV report here")
+
+
+def _report_paths(args: argparse.Namespace) -> ReportPaths:
+    from .reporting import ReportPaths
+
+    return ReportPaths(args.report, args.report_csv, args.report_html)
+
+
+def _emit_json(kind: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"event": kind, **fields}, default=str, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def _load(args: argparse.Namespace) -> tuple[JobSpec, CompileContext, Any] | None:
+    """Load, validate and plan the job; print what is wrong and return ``None`` (exit 2) if anything is."""
+    from .operations import CompileContext, JobFileError, load_job
+    from .reporting import plan_job
+
+    try:
+        spec = load_job(args.job_file)
+        ctx = CompileContext(default_account_id=args.account)
+        job_id = spec.job_id or spec.fingerprint()[:16]
+        plan = plan_job(spec, ctx, job_id)
+    except JobFileError as err:
+        print(f"bulk-engine: {err}", file=sys.stderr)
+        if args.log_format == "json":
+            _emit_json("invalid_job", source=err.source, issues=[i.to_dict() for i in err.issues])
+        return None
+    return spec, ctx, plan
+
+
+def _print_plan(args: argparse.Namespace, plan: Any, headline: str) -> None:
+    if args.log_format == "json":
+        _emit_json("plan", message=headline, **plan.to_dict())
+        return
+    print(headline)
+    for line in plan.lines():
+        print(line)
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    if loaded is None:
+        return EXIT_USAGE
+    _print_plan(args, loaded[2], f"{args.job_file}: valid")
+    return EXIT_OK
+
+
+def _credentials() -> Any:
+    from .config import Credentials
+    from .reporting.advice import missing_token_advice
+
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise UsageError(missing_token_advice())
+    secret = os.environ.get(APP_SECRET_ENV, "").strip() or None
+    return Credentials(access_token=token, app_secret=secret)
+
+
+def _engine_config(args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+
+    from .config import EngineConfig
+
+    values: dict[str, Any] = {"credentials": _credentials(), "graph_url": args.graph_url}
+    if args.api_version:
+        values["api_version"] = args.api_version
+    try:
+        return EngineConfig(**values)
+    except ValidationError as err:
+        raise UsageError(_one_line(err)) from None
+
+
+def _journal_class(*, resume: bool) -> Any:
+    """``SqliteJournal`` when this installation has the journal (and ``BulkEngine.resume`` for resume)."""
+    import importlib
+    import inspect
+
+    from .engine import BulkEngine
+
+    try:
+        module = importlib.import_module("bulk_engine.persistence")
+    except ImportError:
+        return None
+    journal = getattr(module, "SqliteJournal", None)
+    if journal is None or "journal" not in inspect.signature(BulkEngine.__init__).parameters:
+        return None
+    if resume and not callable(getattr(BulkEngine, "resume", None)):
+        return None
+    return journal
+
+
+def _resume_hint(job_id: str, journal: Path, args: argparse.Namespace) -> str:
+    import shlex
+
+    parts = ["bulk-engine", "resume", job_id, "--journal", str(journal), "--graph-url", args.graph_url]
+    if args.time_scale != 1.0:
+        parts += ["--time-scale", f"{args.time_scale:g}"]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    if loaded is None:
+        return EXIT_USAGE
+    spec, ctx, plan = loaded
+    if args.dry_run:
+        return _dry_run(args, plan)
+    config = _engine_config(args)
+    engine_kwargs: dict[str, Any] = {}
+    resume_hint = None
+    if args.journal is not None:
+        journal_class = _journal_class(resume=False)
+        if journal_class is None:
+            raise UsageError(
+                "--journal: this version has no journal yet (bulk_engine.persistence.SqliteJournal); "
+                "run without --journal (the run is then not resumable)"
+            )
+        engine_kwargs["journal"] = _open_journal(journal_class, args.journal)
+        resume_hint = _rerun_hint(args)
+
+    from .operations import run_job
+    from .reporting import RunSession
+    from .reporting.journaled import NumberedJobs
+
+    session = RunSession(
+        config=config,
+        job_id=plan.job_id,
+        title=f"bulk-engine run {plan.job_id} → {config.graph_url}",
+        log_format=args.log_format,
+        time_scale=args.time_scale,
+        expected=dict(plan.kinds),
+        reports=_report_paths(args),
+        meta={
+            "source": str(args.job_file),
+            "fingerprint": plan.fingerprint,
+            "graph_url": config.graph_url,
+            "api_version": config.api_version,
+            "journal": str(args.journal) if args.journal else None,
+        },
+        resume_hint=resume_hint,
+        engine_kwargs=engine_kwargs,
+    )
+
+    async def work(engine: Any) -> Any:
+        runner = NumberedJobs(engine, plan.job_id, plan.fingerprint) if args.journal is not None else engine
+        return await run_job(runner, spec, ctx, job_id=plan.job_id)
+
+    try:
+        return _run_session(session, work)
+    finally:
+        _close(engine_kwargs.get("journal"))
+
+
+def _open_journal(journal_class: Any, path: Path) -> Any:
+    from .errors import JournalError
+
+    try:
+        return journal_class(path)
+    except (JournalError, OSError) as err:
+        raise UsageError(f"--journal: {err}") from None
+
+
+def _close(journal: Any) -> None:
+    close = getattr(journal, "close", None)
+    if callable(close):
+        close()
+
+
+def _rerun_hint(args: argparse.Namespace) -> str:
+    """Re-running the same command with the same journal answers completed work from it."""
+    import shlex
+
+    parts = [
+        "bulk-engine",
+        "run",
+        str(args.job_file),
+        "--journal",
+        str(args.journal),
+        "--graph-url",
+        args.graph_url,
+    ]
+    if args.account:
+        parts += ["--account", args.account]
+    if args.time_scale != 1.0:
+        parts += ["--time-scale", f"{args.time_scale:g}"]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _run_session(session: Any, work: Any) -> int:
+    import anyio
+
+    try:
+        return int(anyio.run(session.run, work))
+    except KeyboardInterrupt:  # before the signal handlers were installed: nothing was sent
+        print("bulk-engine: interrupted before the first request", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _dry_run(args: argparse.Namespace, plan: Any) -> int:
+    from .reporting import write_reports
+
+    _print_plan(args, plan, f"{args.job_file}: valid — dry run, nothing is sent")
+    report = {
+        "report_version": 1,
+        "job_id": plan.job_id,
+        "status": "dry_run",
+        "exit_code": EXIT_OK,
+        "source": str(args.job_file),
+        "fingerprint": plan.fingerprint,
+        "graph_url": args.graph_url,
+        "counts": {"succeeded": 0, "failed": 0, "skipped": 0},
+        "http_requests": 0,
+        "graph_calls": 0,
+        "throttle_events": 0,
+        "retries": 0,
+        "elapsed_s": 0.0,
+        "operations": [],
+        "plan": plan.to_dict(),
+    }
+    write_reports(report, _report_paths(args))
+    return EXIT_OK
+
+
+def _run_resume(args: argparse.Namespace) -> int:
+    journal_class = _journal_class(resume=True)
+    if journal_class is None:
+        print(
+            "bulk-engine resume: not available yet — this version has no journal "
+            "(bulk_engine.persistence.SqliteJournal and BulkEngine.resume). Run the job again with "
+            "`bulk-engine run JOB_FILE`; check the last report first: operations that succeeded would be "
+            "sent again.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if not args.journal.exists():
+        raise UsageError(f"--journal: {args.journal} does not exist")
+    config = _engine_config(args)
+
+    from .reporting import RunSession
+    from .reporting.journaled import CombinedResult, engine_job_ids, expected_kinds
+
+    journal = _open_journal(journal_class, args.journal)
+    try:
+        targets = engine_job_ids(journal, args.job_id)
+        if not targets:
+            known = ", ".join(repr(j.split("/")[0]) for j in journal.job_ids()[:10]) or "none"
+            raise UsageError(f"journal {args.journal} has no job {args.job_id!r} (jobs in it: {known})")
+        session = RunSession(
+            config=config,
+            job_id=args.job_id,
+            title=f"bulk-engine resume {args.job_id} → {config.graph_url}",
+            log_format=args.log_format,
+            time_scale=args.time_scale,
+            expected=expected_kinds(journal, targets),
+            reports=_report_paths(args),
+            meta={
+                "graph_url": config.graph_url,
+                "api_version": config.api_version,
+                "journal": str(args.journal),
+            },
+            resume_hint=_resume_hint(args.job_id, args.journal, args),
+            engine_kwargs={"journal": journal},
+        )
+
+        async def work(engine: Any) -> Any:
+            combined = CombinedResult(args.job_id)
+            for target in targets:
+                combined.results.append(await engine.resume(target))
+            return combined
+
+        code = _run_session(session, work)
+    finally:
+        _close(journal)
+    if len(targets) > 1 or targets[0] != args.job_id:
+        print(
+            f"bulk-engine resume: finished the {len(targets)} engine job(s) of {args.job_id} the journal holds; "
+            "tasks of the job file that had not started yet are not in the journal: run the same "
+            "`bulk-engine run JOB_FILE --journal PATH` command again to finish them (completed work is "
+            "answered from the journal, not sent again).",
+            file=sys.stderr,
+        )
+    return code
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from .reporting import ReportFormatError, load_report, write_csv, write_html
+    from .reporting.report import describe_failure_group
+
+    try:
+        report = load_report(args.report_json)
+    except ReportFormatError as err:
+        raise UsageError(str(err)) from None
+    written = []
+    if args.html is not None:
+        written.append(write_html(report, args.html))
+    if args.csv is not None:
+        written.append(write_csv(report, args.csv))
+    counts = report["counts"]
+    print(
+        f"Job {report['job_id']} ({report.get('status', 'completed')}): {counts.get('succeeded', 0):,} succeeded, "
+        f"{counts.get('failed', 0):,} failed, {counts.get('skipped', 0):,} skipped; "
+        f"{report['http_requests']:,} HTTP requests, {report['graph_calls']:,} Graph calls, "
+        f"{report['retries']:,} retries, {report['throttle_events']:,} throttle events, {report['elapsed_s']} s"
+    )
+    for group in report["failures_by_code"][:10]:
+        print("  " + describe_failure_group(group))
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
 # --- the command table -------------------------------------------------------------------------------
 def _configure_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", default="reports/demo-report.json", help="where to write the JSON report")
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .demo import run_demo
 
     return asyncio.run(run_demo(Path(args.report)))
 
 
 COMMANDS: dict[str, Command] = {
+    "run": Command(
+        "run a job file against the Graph API (or a simulator) with a live view and reports",
+        _configure_run,
+        _run_run,
+    ),
+    "validate": Command("validate a job file without sending anything", _configure_validate, _run_validate),
+    "resume": Command("finish an interrupted job from its journal", _configure_resume, _run_resume),
+    "report": Command("re-render a saved JSON report as HTML or CSV", _configure_report, _run_report),
     "demo": Command(
         "run a demo bulk job end to end against the embedded simulator",
         _configure_demo,

@@ -1,0 +1,126 @@
+"""Messages a person can act on: what went wrong, in their terms, and what to do next."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "AUTH_CODES",
+    "auth_advice",
+    "auth_failure",
+    "clock_time",
+    "describe_throttle",
+    "duration",
+    "missing_token_advice",
+    "unreachable",
+    "unreachable_advice",
+]
+
+AUTH_CODES = frozenset({190, 102, 2500})
+
+_TOKEN_HOWTO = (
+    "Get a new access token and put it in META_ACCESS_TOKEN:\n"
+    "  • for unattended jobs, a System User token: Meta Business Suite → Business settings → Users → "
+    "System users → Generate new token (choose your app, tick ads_management and ads_read); it does not "
+    "expire unless revoked;\n"
+    "  • for a quick manual run, a User token from the Graph API Explorer "
+    "(https://developers.facebook.com/tools/explorer/, add the ads_management permission); it expires "
+    "within hours;\n"
+    "  • check a token with the Access Token Debugger (https://developers.facebook.com/tools/debug/accesstoken/).\n"
+    "Then: export META_ACCESS_TOKEN=… (never pass a token as a command-line argument)."
+)
+
+_SUBCODES = {
+    458: "the app is no longer authorised by the user",
+    459: "the user must log in to facebook.com to fix a checkpoint on their account",
+    460: "the token was invalidated (password changed, or Facebook reset the session for security reasons)",
+    463: "the token has expired",
+    464: "the user account is unconfirmed",
+    467: "the token is invalid (logged out, revoked, or malformed)",
+    492: "the user's role on the Page or ad account no longer allows this",
+}
+
+
+def missing_token_advice() -> str:
+    return (
+        "META_ACCESS_TOKEN is not set: the access token is read from the environment only.\n" + _TOKEN_HOWTO
+    )
+
+
+def auth_failure(operations: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The first Graph auth error (190 / 102…) among failed operations, if any."""
+    for op in operations:
+        error = op.get("error")
+        if op.get("state") == "failed" and isinstance(error, Mapping) and error.get("code") in AUTH_CODES:
+            return error
+    return None
+
+
+def auth_advice(error: Mapping[str, Any]) -> str:
+    code, subcode = error.get("code"), error.get("error_subcode")
+    what = _SUBCODES.get(subcode) if isinstance(subcode, int) else None
+    label = f"{code}/{subcode}" if subcode else str(code)
+    head = f"The access token was rejected (Graph error {label}): it is invalid or has expired"
+    if what:
+        head += f" — {what}"
+    message = str(error.get("message") or "").strip()
+    detail = f"\nGraph said: {message}" if message else ""
+    return f"{head}.{detail}\nThe job stopped sending; operations not yet sent were skipped.\n{_TOKEN_HOWTO}"
+
+
+def unreachable(operations: Iterable[Mapping[str, Any]]) -> bool:
+    """True when operations failed without any Graph answer and none succeeded: the URL is not reachable."""
+    failed_without_answer = succeeded = 0
+    for op in operations:
+        if op.get("state") == "succeeded":
+            succeeded += 1
+        elif op.get("state") == "failed" and not op.get("error"):
+            failed_without_answer += 1
+    return failed_without_answer > 0 and succeeded == 0
+
+
+def unreachable_advice(graph_url: str) -> str:
+    return (
+        f"No answer from {graph_url}: every request failed in transport (connection refused, timeout, DNS). "
+        "Check --graph-url (or META_GRAPH_URL), the network and any proxy, then run the job again."
+    )
+
+
+def clock_time(epoch: float) -> str:
+    """Local wall-clock time ``HH:MM:SS`` of a UNIX time."""
+    return time.strftime("%H:%M:%S", time.localtime(epoch))
+
+
+def describe_throttle(
+    account_id: str,
+    buc_type: str,
+    parked_s: float,
+    code: int | None,
+    subcode: int | None,
+    usage_pct: float | None,
+    *,
+    resumes_at_epoch: float,
+) -> str:
+    """``act_1 (ads_management) throttled [80004/2446079] at 100 % usage: paused until 14:03:12 (in 60 s)``."""
+    label = ""
+    if code is not None:
+        label = f" [Graph code {code}" + (f"/{subcode}" if subcode else "") + "]"
+    usage = f" at {usage_pct:.0f} % usage" if usage_pct is not None else ""
+    return (
+        f"ad account {account_id} ({buc_type}) throttled{label}{usage}: paused until "
+        f"{clock_time(resumes_at_epoch)} (in {duration(parked_s)}); other accounts keep going"
+    )
+
+
+def duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 120:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

@@ -1,0 +1,521 @@
+"""The HTML report: one self-contained page (inline CSS and SVG; no script, font or image is fetched).
+
+Sections: the summary (status, counters), a chart of throughput over time (operations and Graph calls
+completed per second), a chart of rate-limit usage over time (usage % per ad account and BUC type, parked
+periods shaded, throttles marked), failures grouped by Graph error code, skipped operations grouped by
+reason, operations per kind, the ad accounts' rate-limit summary, throttles, tasks, and the operations that
+did not succeed. Every value from the report is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from .report import failures_by_code, kinds_summary, skipped_by_reason
+
+__all__ = ["render_html", "write_html"]
+
+PALETTE = ("#2563eb", "#16a34a", "#d97706", "#9333ea", "#0891b2", "#db2777", "#65a30d", "#4b5563")
+MAX_ROWS = 500
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#111827;background:#f9fafb}
+main{max-width:1100px;margin:0 auto;padding:24px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
+.meta{color:#4b5563;margin:0 0 16px}.meta code{font-size:12px}
+.badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:12px;font-weight:600;vertical-align:middle}
+.ok{background:#dcfce7;color:#166534}.bad{background:#fee2e2;color:#991b1b}.warn{background:#fef3c7;color:#92400e}
+.cards{display:flex;flex-wrap:wrap;gap:10px}
+.card{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:10px 14px;min-width:110px}
+.card b{display:block;font-size:20px}.card span{color:#6b7280;font-size:12px}
+.chart{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:8px;margin:8px 0}
+.legend{display:flex;flex-wrap:wrap;gap:14px;font-size:12px;color:#374151;padding:0 8px 4px}
+.legend i{display:inline-block;width:12px;height:3px;margin-right:5px;vertical-align:middle}
+table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #e5e7eb}
+th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #f3f4f6;vertical-align:top}
+th{background:#f3f4f6;font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:#374151}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+.muted{color:#6b7280}code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
+"""
+
+
+# --- small helpers ---------------------------------------------------------------------------------------
+def _e(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return _e(value)
+
+
+def _nice_max(value: float) -> float:
+    """A round upper bound for an axis (1, 2, 2.5, 5 × 10^n)."""
+    if value <= 0:
+        return 1.0
+    exp = 10 ** math.floor(math.log10(value))
+    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        if value <= step * exp:
+            return float(step * exp)
+    return float(10 * exp)
+
+
+def _fmt_tick(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+
+
+# --- charts ----------------------------------------------------------------------------------------------
+Series = tuple[str, str, Sequence[tuple[float, float]], bool]  # name, colour, points, dashed
+
+
+def line_chart(
+    series: Sequence[Series],
+    *,
+    title: str,
+    y_label: str,
+    y_max: float | None = None,
+    x_max: float | None = None,
+    bands: Sequence[tuple[float, float, str, str]] = (),
+    markers: Sequence[tuple[float, str]] = (),
+    guide: float | None = None,
+    chart_id: str = "chart",
+) -> str:
+    """An inline SVG line chart. ``bands`` = (x0, x1, colour, tooltip) shaded spans; ``markers`` = (x,
+    tooltip) red ticks on the top edge; ``guide`` a dashed horizontal line (e.g. 100 %)."""
+    width, height = 1040, 260
+    left, right, top, bottom = 56, 16, 14, 36
+    plot_w, plot_h = width - left - right, height - top - bottom
+    xs = [x for _, _, pts, _ in series for x, _ in pts] + [b[1] for b in bands] + [m[0] for m in markers]
+    ys = [y for _, _, pts, _ in series for _, y in pts]
+    x_step = _nice_max(max(x_max if x_max is not None else max(xs, default=1.0), 1e-3) / 5)
+    x_top = max(1, math.ceil(max(x_max or 0.0, *xs, 1e-3) / x_step - 1e-9)) * x_step
+    y_top = y_max if y_max is not None else _nice_max(max(ys, default=1.0) * 1.1)
+    y_top = y_top or 1.0
+
+    def sx(x: float) -> float:
+        return left + plot_w * min(max(x, 0.0), x_top) / x_top
+
+    def sy(y: float) -> float:
+        return top + plot_h * (1 - min(max(y, 0.0), y_top) / y_top)
+
+    parts = [
+        f'<svg id="{_e(chart_id)}" class="chart-svg" xmlns="http://www.w3.org/2000/svg" '
+        f'viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{_e(title)}">',
+        f"<title>{_e(title)}</title>",
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="#e5e7eb"/>',
+    ]
+    for i in range(5):  # horizontal grid and y ticks
+        value = y_top * i / 4
+        y = sy(value)
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#f3f4f6"/>')
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#6b7280">'
+            f"{_fmt_tick(value)}</text>"
+        )
+    for i in range(round(x_top / x_step) + 1):  # x ticks
+        value = x_step * i
+        x = sx(value)
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + plot_h}" y2="{top + plot_h + 4}" stroke="#9ca3af"/>'
+        )
+        parts.append(
+            f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="11" fill="#6b7280">'
+            f"{_fmt_tick(value)} s</text>"
+        )
+    parts.append(
+        f'<text x="14" y="{top + plot_h / 2:.1f}" font-size="11" fill="#374151" text-anchor="middle" '
+        f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">{_e(y_label)}</text>'
+    )
+    for x0, x1, colour, tip in bands:
+        bx0, bx1 = sx(x0), sx(x1)
+        parts.append(
+            f'<rect class="parked" x="{bx0:.1f}" y="{top}" width="{max(1.0, bx1 - bx0):.1f}" height="{plot_h}" '
+            f'fill="{colour}" fill-opacity="0.12"><title>{_e(tip)}</title></rect>'
+        )
+    if guide is not None and guide <= y_top:
+        y = sy(guide)
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#dc2626" '
+            f'stroke-dasharray="6 4" stroke-width="1"/>'
+        )
+    for name, colour, points, dashed in series:
+        if not points:
+            continue
+        coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in points)
+        dash = ' stroke-dasharray="5 3"' if dashed else ""
+        parts.append(
+            f'<polyline class="series" fill="none" stroke="{colour}" stroke-width="2"{dash} '
+            f'points="{coords}"><title>{_e(name)}</title></polyline>'
+        )
+        if len(points) == 1:
+            x, y = points[0]
+            parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}"/>')
+    for x, tip in markers:
+        mx = sx(x)
+        parts.append(
+            f'<path class="throttle" d="M{mx - 5:.1f},{top} L{mx + 5:.1f},{top} L{mx:.1f},{top + 9} Z" '
+            f'fill="#dc2626"><title>{_e(tip)}</title></path>'
+        )
+    if not any(points for _, _, points, _ in series):
+        parts.append(
+            f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle" fill="#9ca3af">'
+            "no data recorded</text>"
+        )
+    parts.append("</svg>")
+    legend = "".join(
+        f'<span><i style="background:{colour}"></i>{_e(name)}</span>' for name, colour, _, _ in series
+    )
+    if bands:
+        legend += (
+            '<span><i style="background:#2563eb;opacity:.25;height:10px"></i>parked (nothing sent)</span>'
+        )
+    if markers:
+        legend += '<span><i style="background:#dc2626"></i>throttle</span>'
+    if guide is not None:
+        legend += '<span><i style="background:#dc2626;height:1px"></i>limit</span>'
+    return f'<div class="chart">{"".join(parts)}<div class="legend">{legend}</div></div>'
+
+
+def _samples(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    ts = report.get("timeseries")
+    samples = ts.get("samples") if isinstance(ts, Mapping) else None
+    return [s for s in samples or [] if isinstance(s, Mapping) and isinstance(s.get("t"), int | float)]
+
+
+def throughput_chart(report: Mapping[str, Any]) -> str:
+    samples = _samples(report)
+    ops: list[tuple[float, float]] = []
+    calls: list[tuple[float, float]] = []
+    for prev, cur in itertools.pairwise(samples):
+        dt = float(cur["t"]) - float(prev["t"])
+        if dt <= 0:
+            continue
+        ops.append((float(cur["t"]), max(0.0, (cur.get("ops_done", 0) - prev.get("ops_done", 0)) / dt)))
+        calls.append((float(cur["t"]), max(0.0, (cur.get("calls_done", 0) - prev.get("calls_done", 0)) / dt)))
+    x_max = max((float(s["t"]) for s in samples), default=1.0)
+    return line_chart(
+        [
+            ("operations finished / s", PALETTE[0], ops, False),
+            ("Graph calls answered / s", PALETTE[2], calls, True),
+        ],
+        title="Throughput over time",
+        y_label="per second",
+        x_max=x_max,
+        chart_id="throughput-chart",
+    )
+
+
+def usage_chart(report: Mapping[str, Any]) -> str:
+    samples = _samples(report)
+    keys: list[str] = []
+    for sample in samples:
+        usage = sample.get("usage")
+        for key in usage if isinstance(usage, Mapping) else ():
+            if key not in keys:
+                keys.append(str(key))
+    for sample in samples:
+        for key in sample.get("parked") or ():
+            if str(key) not in keys:
+                keys.append(str(key))
+    colours = {key: PALETTE[i % len(PALETTE)] for i, key in enumerate(keys)}
+    series: list[Series] = []
+    for key in keys:
+        points = [
+            (float(s["t"]), float(s["usage"][key]))
+            for s in samples
+            if isinstance(s.get("usage"), Mapping) and isinstance(s["usage"].get(key), int | float)
+        ]
+        series.append((f"{key} usage %", colours[key], points, False))
+    bands: list[tuple[float, float, str, str]] = []
+    for key in keys:  # consecutive samples where the pair was parked
+        start: float | None = None
+        for sample in samples:
+            parked = key in (sample.get("parked") or ())
+            t = float(sample["t"])
+            if parked and start is None:
+                start = t
+            elif not parked and start is not None:
+                bands.append((start, t, colours[key], f"{key} parked {start:.1f}–{t:.1f} s"))
+                start = None
+        if start is not None and samples:
+            end = float(samples[-1]["t"])
+            bands.append((start, end, colours[key], f"{key} parked from {start:.1f} s"))
+    markers = []
+    for throttle in report.get("throttles") or ():
+        if isinstance(throttle, Mapping) and isinstance(throttle.get("t"), int | float):
+            tip = (
+                f"{throttle.get('account_id')} {throttle.get('buc_type')} throttled at {throttle['t']:.1f} s "
+                f"(code {throttle.get('code')}/{throttle.get('subcode')}), parked {throttle.get('parked_s')} s"
+            )
+            markers.append((float(throttle["t"]), tip))
+    x_max = max((float(s["t"]) for s in samples), default=1.0)
+    return line_chart(
+        series,
+        title="Rate-limit usage over time (per ad account and BUC type)",
+        y_label="usage %",
+        y_max=100.0,
+        x_max=x_max,
+        bands=bands,
+        markers=markers,
+        guide=100.0,
+        chart_id="usage-chart",
+    )
+
+
+# --- tables ----------------------------------------------------------------------------------------------
+def _table(table_id: str, headers: Sequence[str], rows: Sequence[Sequence[str]], empty: str) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    if rows:
+        body = "".join("<tr>" + "".join(row) + "</tr>" for row in rows)
+    else:
+        body = f'<tr><td colspan="{len(headers)}" class="muted">{_e(empty)}</td></tr>'
+    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _td(value: Any, numeric: bool = False) -> str:
+    return f'<td class="n">{_num(value)}</td>' if numeric else f"<td>{_e(value)}</td>"
+
+
+def _code_td(values: Sequence[Any]) -> str:
+    return "<td>" + ", ".join(f"<code>{_e(v)}</code>" for v in values) + "</td>"
+
+
+def failures_table(report: Mapping[str, Any]) -> str:
+    groups = report.get("failures_by_code")
+    if not isinstance(groups, list):
+        groups = failures_by_code(report.get("operations") or [])
+    rows = []
+    for g in groups:
+        kinds = ", ".join(f"{k} × {n}" for k, n in (g.get("kinds") or {}).items())
+        title = g.get("user_title") or ""
+        message = g.get("message") or ""
+        detail = f"<b>{_e(title)}</b><br>{_e(message)}" if title else _e(message)
+        if g.get("user_msg"):
+            detail += f'<br><span class="muted">{_e(g["user_msg"])}</span>'
+        rows.append(
+            [
+                _td("—" if g.get("code") is None else g.get("code")),
+                _td(g.get("subcode") or ""),
+                f"<td>{detail}</td>",
+                _td(g.get("count"), numeric=True),
+                _td(kinds),
+                _code_td(g.get("examples") or []),
+            ]
+        )
+    return _table(
+        "failures",
+        ["code", "subcode", "error", "operations", "kinds", "examples"],
+        rows,
+        "No operation failed.",
+    )
+
+
+def _skipped_table(report: Mapping[str, Any]) -> str:
+    groups = report.get("skipped_by_reason")
+    if not isinstance(groups, list):
+        groups = skipped_by_reason(report.get("operations") or [])
+    rows = [
+        [_td(g.get("reason")), _td(g.get("count"), numeric=True), _code_td(g.get("examples") or [])]
+        for g in groups
+    ]
+    return _table("skipped", ["reason", "operations", "examples"], rows, "No operation was skipped.")
+
+
+def _kinds_table(report: Mapping[str, Any]) -> str:
+    kinds = report.get("kinds")
+    if not isinstance(kinds, Mapping):
+        kinds = kinds_summary(report.get("operations") or [])
+    rows = [
+        [_td(kind)] + [_td(c.get(s, 0), numeric=True) for s in ("succeeded", "failed", "skipped")]
+        for kind, c in kinds.items()
+        if isinstance(c, Mapping)
+    ]
+    return _table("kinds", ["operation type", "succeeded", "failed", "skipped"], rows, "No operations.")
+
+
+def _accounts_table(report: Mapping[str, Any]) -> str:
+    rows = []
+    for a in report.get("accounts") or ():
+        if not isinstance(a, Mapping):
+            continue
+        rows.append(
+            [
+                _td(a.get("account_id")),
+                _td(a.get("buc_type")),
+                _td("" if a.get("last_usage_pct") is None else f"{a['last_usage_pct']:.0f} %"),
+                _td("" if a.get("peak_usage_pct") is None else f"{a['peak_usage_pct']:.0f} %"),
+                _td(a.get("batches"), numeric=True),
+                _td(a.get("calls"), numeric=True),
+                _td(a.get("throttle_events"), numeric=True),
+                _td(a.get("parked_s_total"), numeric=True),
+            ]
+        )
+    return _table(
+        "accounts",
+        ["ad account", "BUC type", "last usage", "peak usage", "batches", "calls", "throttles", "parked s"],
+        rows,
+        "No calls were sent.",
+    )
+
+
+def _throttles_table(report: Mapping[str, Any]) -> str:
+    rows = []
+    for t in report.get("throttles") or ():
+        if isinstance(t, Mapping):
+            code = f"{t.get('code')}/{t.get('subcode')}" if t.get("subcode") else t.get("code")
+            rows.append(
+                [
+                    _td(t.get("t"), numeric=True),
+                    _td(t.get("account_id")),
+                    _td(t.get("buc_type")),
+                    _td(code),
+                    _td(t.get("parked_s"), numeric=True),
+                    _td(t.get("resumes_at")),
+                ]
+            )
+    return _table(
+        "throttles",
+        ["at s", "ad account", "BUC type", "code", "parked s", "resumes at (UTC)"],
+        rows,
+        "The run was never throttled.",
+    )
+
+
+def _tasks_table(report: Mapping[str, Any]) -> str:
+    rows = []
+    for t in report.get("tasks") or ():
+        if isinstance(t, Mapping):
+            counts = t.get("counts") or {}
+            rows.append(
+                [
+                    _td(t.get("key")),
+                    _td(t.get("type")),
+                    *(_td(counts.get(s, 0), numeric=True) for s in ("succeeded", "failed", "skipped")),
+                    _td(t.get("http_requests"), numeric=True),
+                    _td(t.get("elapsed_s"), numeric=True),
+                ]
+            )
+    return _table(
+        "tasks",
+        ["task", "type", "succeeded", "failed", "skipped", "HTTP requests", "s"],
+        rows,
+        "No task ran.",
+    )
+
+
+def _problem_ops_table(report: Mapping[str, Any]) -> str:
+    rows = []
+    problems = [
+        o for o in report.get("operations") or () if isinstance(o, Mapping) and o.get("state") != "succeeded"
+    ]
+    for op in problems[:MAX_ROWS]:
+        error = op.get("error") if isinstance(op.get("error"), Mapping) else {}
+        assert isinstance(error, Mapping)
+        code = error.get("code")
+        if code is not None and error.get("error_subcode"):
+            code = f"{code}/{error['error_subcode']}"
+        blame = ", ".join(".".join(map(str, spec)) for spec in error.get("blame_field_specs") or ())
+        rows.append(
+            [
+                f"<td><code>{_e(op.get('op_id'))}</code></td>",
+                _td(op.get("kind")),
+                _td(op.get("state")),
+                _td(code or ""),
+                _td(error.get("error_user_title") or error.get("message") or ""),
+                _td(blame),
+                _td(op.get("reason") or ""),
+            ]
+        )
+    more = ""
+    if len(problems) > MAX_ROWS:
+        more = f'<p class="muted">… and {len(problems) - MAX_ROWS:,} more (see the JSON or CSV report).</p>'
+    table = _table(
+        "problems",
+        ["operation", "type", "state", "code", "error", "blamed fields", "reason"],
+        rows,
+        "Every operation succeeded.",
+    )
+    return table + more
+
+
+# --- the page --------------------------------------------------------------------------------------------
+def _status_badge(report: Mapping[str, Any]) -> str:
+    status = str(report.get("status") or "completed")
+    counts = report.get("counts") or {}
+    if status == "interrupted":
+        return '<span class="badge warn">interrupted</span>'
+    if counts.get("failed") or counts.get("skipped"):
+        return '<span class="badge bad">finished with problems</span>'
+    return f'<span class="badge ok">{_e("dry run" if status == "dry_run" else "all succeeded")}</span>'
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    counts = report.get("counts") or {}
+    cards = [
+        ("succeeded", counts.get("succeeded", 0)),
+        ("failed", counts.get("failed", 0)),
+        ("skipped", counts.get("skipped", 0)),
+        ("HTTP requests", report.get("http_requests", 0)),
+        ("Graph calls", report.get("graph_calls", 0)),
+        ("retries", report.get("retries", 0)),
+        ("throttle events", report.get("throttle_events", 0)),
+        ("seconds", report.get("elapsed_s", 0)),
+    ]
+    card_html = "".join(f'<div class="card"><b>{_num(v)}</b><span>{_e(k)}</span></div>' for k, v in cards)
+    meta = []
+    for label, key in (
+        ("job file", "source"),
+        ("Graph URL", "graph_url"),
+        ("API", "api_version"),
+        ("started", "started_at"),
+        ("finished", "finished_at"),
+    ):
+        if report.get(key):
+            meta.append(f"{label} <code>{_e(report[key])}</code>")
+    resume = ""
+    if report.get("resume"):
+        resume = f'<p class="meta">To finish this job: <code>{_e(report["resume"])}</code></p>'
+    title = f"Bulk job {report.get('job_id', '')}"
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>"
+        f"<h1>{_e(title)} {_status_badge(report)}</h1>"
+        f'<p class="meta">{" · ".join(meta)}</p>{resume}'
+        f'<div class="cards">{card_html}</div>'
+        '<h2 id="throughput">Throughput</h2>'
+        f"{throughput_chart(report)}"
+        '<h2 id="usage">Rate-limit usage</h2>'
+        f"{usage_chart(report)}"
+        '<h2 id="failures-heading">Failures by error code</h2>'
+        f"{failures_table(report)}"
+        "<h2>Skipped operations by reason</h2>"
+        f"{_skipped_table(report)}"
+        "<h2>Operations by type</h2>"
+        f"{_kinds_table(report)}"
+        "<h2>Ad accounts and rate limits</h2>"
+        f"{_accounts_table(report)}"
+        "<h2>Throttles</h2>"
+        f"{_throttles_table(report)}"
+        "<h2>Tasks</h2>"
+        f"{_tasks_table(report)}"
+        "<h2>Operations that did not succeed</h2>"
+        f"{_problem_ops_table(report)}"
+        "</main></body></html>\n"
+    )
+
+
+def write_html(report: Mapping[str, Any], path: str | Path) -> Path:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_html(report), encoding="utf-8")
+    return target

@@ -1,0 +1,350 @@
+"""One ``bulk-engine run`` (or ``resume``) end to end: engine, live view, signals, reports, exit code.
+
+Exit codes: 0 every operation succeeded; 1 some failed or were skipped; 3 interrupted (SIGINT / SIGTERM:
+sending stops at once, batches in flight are cancelled — their outcome is unknown and listed in the report's
+``unfinished`` — the reports are written and the command to finish the job is printed). Bad input (exit 2)
+is the command line's business: nothing reaches this module before the job file validated.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
+
+from bulk_engine.config import EngineConfig
+from bulk_engine.engine import BulkEngine
+from bulk_engine.errors import ConfigError, JobValidationError, JournalError
+from bulk_engine.execution.clock import Clock, ScaledClock
+
+from .advice import auth_advice, auth_failure, duration, unreachable, unreachable_advice
+from .csvreport import write_csv
+from .html import write_html
+from .live import View, make_view
+from .recorder import RunRecorder
+from .report import (
+    REPORT_VERSION,
+    describe_failure_group,
+    failures_by_code,
+    kinds_summary,
+    redact,
+    skipped_by_reason,
+    write_json,
+)
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "ReportPaths",
+    "RunSession",
+    "write_reports",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 3
+TICK_S = 0.25
+BAD_INPUT = (ConfigError, JobValidationError, JournalError)
+
+logger = logging.getLogger("bulk_engine.cli")
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    json: Path | None = None
+    csv: Path | None = None
+    html: Path | None = None
+
+    def written(self) -> list[Path]:
+        return [p for p in (self.json, self.csv, self.html) if p is not None]
+
+
+def write_reports(report: Mapping[str, Any], paths: ReportPaths) -> list[Path]:
+    written = []
+    if paths.json is not None:
+        written.append(write_json(report, paths.json))
+    if paths.csv is not None:
+        written.append(write_csv(report, paths.csv))
+    if paths.html is not None:
+        written.append(write_html(report, paths.html))
+    return written
+
+
+class _ViewLogHandler(logging.Handler):
+    """Engine warnings and errors go through the view (a stray stderr line would tear the live view)."""
+
+    def __init__(self, view: View) -> None:
+        super().__init__(logging.WARNING)
+        self.view = view
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.view.log_record(record)
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+@dataclass
+class RunSession:
+    """Runs ``work(engine)`` with a recorder, a view, signal handling and reports.
+
+    ``work`` returns the operations layer's report (anything with ``to_dict()``) when the job completes.
+    ``engine_kwargs`` go to :class:`BulkEngine` (e.g. ``journal=``). ``resume_hint`` is the command that
+    finishes the job after an interruption (``None``: not resumable, the message says so).
+    """
+
+    config: EngineConfig
+    job_id: str
+    title: str
+    log_format: str = "text"
+    time_scale: float = 1.0
+    expected: dict[str, int] = field(default_factory=dict)
+    reports: ReportPaths = field(default_factory=ReportPaths)
+    meta: dict[str, Any] = field(default_factory=dict)
+    resume_hint: str | None = None
+    engine_kwargs: dict[str, Any] = field(default_factory=dict)
+    stream: TextIO | None = None
+    is_terminal: Callable[[], bool] | None = None
+
+    def __post_init__(self) -> None:
+        self.recorder = RunRecorder(time_scale=self.time_scale)
+        self.recorder.expect(self.expected)
+        self.view = make_view(
+            self.recorder,
+            self.title,
+            log_format=self.log_format,
+            stream=self.stream,
+            is_terminal=self.is_terminal,
+        )
+        self.interrupted: str | None = None
+        self.failure: BaseException | None = None
+        self.report: dict[str, Any] = {}
+
+    # --- running ------------------------------------------------------------------------------------------
+    async def run(self, work: Callable[[BulkEngine], Awaitable[Any]]) -> int:
+        clock: Clock | None = ScaledClock(self.time_scale) if self.time_scale != 1.0 else None
+        engine = BulkEngine(self.config, clock=clock, observer=self.recorder.observe, **self.engine_kwargs)
+        result: list[Any] = []
+        failure: list[BaseException] = []
+        handler = _ViewLogHandler(self.view)
+        package_logger = logging.getLogger("bulk_engine")
+        previous = package_logger.propagate
+        package_logger.addHandler(handler)
+        package_logger.propagate = False
+        work_scope = anyio.CancelScope()
+        self.view.start()
+        try:
+            async with anyio.create_task_group() as tg:
+
+                async def main() -> None:
+                    try:
+                        async with engine:  # a signal cancels the work only: the engine still closes cleanly
+                            with work_scope:
+                                result.append(await work(engine))
+                    except Exception as err:  # reported below; the reports are still written
+                        failure.append(err)
+                    tg.cancel_scope.cancel()
+
+                async def ticker() -> None:
+                    while True:
+                        await anyio.sleep(TICK_S)
+                        self.recorder.tick()
+                        self.view.tick()
+
+                async def signals() -> None:
+                    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+                        async for signum in received:
+                            if self.interrupted is not None:  # a second signal: stop waiting for anything
+                                tg.cancel_scope.cancel()
+                                return
+                            self.interrupted = signal.Signals(signum).name
+                            self.view.message(
+                                f"{self.interrupted} received: stopping — no new batches are sent; "
+                                "batches in flight are cancelled; writing the reports…",
+                                level="warning",
+                                event="interrupted",
+                                signal=self.interrupted,
+                            )
+                            work_scope.cancel()
+
+                tg.start_soon(signals)
+                tg.start_soon(ticker)
+                tg.start_soon(main)
+        finally:
+            self.recorder.tick(force=True)
+            self.view.stop()
+            package_logger.removeHandler(handler)
+            package_logger.propagate = previous
+        if failure and not result:
+            err = self.failure = failure[0]
+            self.view.message(
+                f"the run failed: {type(err).__name__}: {err}", level="error", event="run_error"
+            )
+            logger.debug("run failed", exc_info=err)
+        self.report = self.build_report(result[0] if result else None)
+        return self.finish()
+
+    # --- the report ---------------------------------------------------------------------------------------
+    def build_report(self, done: Any) -> dict[str, Any]:
+        rec = self.recorder
+        if done is not None and hasattr(done, "to_dict"):
+            base: dict[str, Any] = dict(done.to_dict())
+        else:  # interrupted (or the run failed): what the engine reported while it ran
+            outcomes = [o.to_dict() for o in rec.outcomes.values()]
+            base = {
+                "job_id": self.job_id,
+                "counts": rec.counts(),
+                "http_requests": rec.http_requests,
+                "graph_calls": rec.graph_calls,
+                "retries": rec.retries,
+                "throttle_events": rec.throttle_events,
+                "elapsed_s": round(rec.elapsed_s, 3),
+                "operations": outcomes,
+            }
+        base.setdefault("job_id", self.job_id)
+        operations = base.get("operations") or []
+        expected = sum(k.expected or 0 for k in rec.kinds.values())
+        status = "interrupted" if self.interrupted else ("completed" if done is not None else "failed")
+        finished = {str(o.get("op_id")) for o in operations if isinstance(o, Mapping)}
+        unsettled = sorted(op for op in rec.unsettled if op not in finished)
+        unfinished = {
+            "sent_without_outcome": unsettled,
+            "not_sent_estimate": max(0, expected - len(finished) - len(unsettled)),
+        }
+        report: dict[str, Any] = {
+            "report_version": REPORT_VERSION,
+            **base,
+            "status": status,
+            "interrupted_by": self.interrupted,
+            **self.meta,
+            "started_at": _iso(rec.started_epoch),
+            "finished_at": _iso(time.time()),
+            "kinds": kinds_summary(operations),
+            "failures_by_code": failures_by_code(operations),
+            "skipped_by_reason": skipped_by_reason(operations),
+            "accounts": [p.to_dict() for p in rec.pairs.values()],
+            "throttles": [t.to_dict() for t in rec.throttles],
+            "timeseries": rec.timeseries(),
+            "unfinished": unfinished if status != "completed" else None,
+            "resume": self.resume_hint if status != "completed" else None,
+        }
+        report["exit_code"] = self.exit_code(report)
+        return redact(report, self.config.credentials.secrets())
+
+    def exit_code(self, report: Mapping[str, Any]) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if isinstance(self.failure, BAD_INPUT) and not report.get("http_requests"):
+            return EXIT_USAGE  # e.g. a journal of another job: refused before anything was sent
+        counts = report.get("counts") or {}
+        if report.get("status") != "completed" or counts.get("failed") or counts.get("skipped"):
+            return EXIT_FAILED
+        return EXIT_OK
+
+    # --- the end ------------------------------------------------------------------------------------------
+    def finish(self) -> int:
+        report = self.report
+        written: list[Path] = []
+        try:
+            written = write_reports(report, self.reports)
+        except OSError as err:
+            self.view.message(f"cannot write a report: {err}", level="error", event="report_error")
+        code = int(report["exit_code"])
+        counts = report.get("counts") or {}
+        self.view.message(
+            f"Job {report['job_id']}: {counts.get('succeeded', 0):,} succeeded, {counts.get('failed', 0):,} "
+            f"failed, {counts.get('skipped', 0):,} skipped in {float(report.get('elapsed_s') or 0):.1f} s — "
+            f"{report.get('http_requests', 0):,} HTTP requests, {report.get('graph_calls', 0):,} Graph calls, "
+            f"{report.get('retries', 0):,} retries, {report.get('throttle_events', 0):,} throttle events",
+            event="job_finished",
+            exit_code=code,
+            status=report.get("status"),
+            counts=counts,
+            http_requests=report.get("http_requests"),
+            graph_calls=report.get("graph_calls"),
+            retries=report.get("retries"),
+            throttle_events=report.get("throttle_events"),
+            elapsed_s=report.get("elapsed_s"),
+            reports=[str(p) for p in written],
+        )
+        for group in (report.get("failures_by_code") or [])[:10]:
+            self.view.message(
+                "  " + describe_failure_group(group),
+                level="warning",
+                event="failure_group",
+                code=group.get("code"),
+                subcode=group.get("subcode"),
+                count=group.get("count"),
+                error_message=group.get("message"),
+                examples=group.get("examples"),
+            )
+        for summary in throttle_summary(report.get("throttles") or ()):
+            self.view.message(
+                f"  throttled {summary['count']}×: ad account {summary['account_id']} ({summary['buc_type']}), "
+                f"Graph code {summary['codes']}, paused {duration(summary['parked_s'])} in all; "
+                f"last resumed at {summary['last_resumes_at']}",
+                level="warning",
+                event="throttle_summary",
+                **summary,
+            )
+        operations = [o for o in report.get("operations") or () if isinstance(o, Mapping)]
+        auth = auth_failure(operations)
+        if auth is not None:
+            self.view.message(auth_advice(auth), level="error", event="auth_error", code=auth.get("code"))
+        elif unreachable(operations):
+            self.view.message(
+                unreachable_advice(str(self.meta.get("graph_url") or self.config.graph_url)),
+                level="error",
+                event="unreachable",
+            )
+        if self.interrupted:
+            unfinished = report.get("unfinished") or {}
+            head = (
+                f"Interrupted: {sum(counts.values()):,} operations reached a terminal state; "
+                f"{len(unfinished.get('sent_without_outcome') or ()):,} were sent without an outcome yet (the "
+                f"server may have applied them); about {unfinished.get('not_sent_estimate', 0):,} were not sent."
+            )
+            if self.resume_hint:
+                tail = f"To finish the job without repeating completed work: {self.resume_hint}"
+            else:
+                tail = (
+                    "This run kept no journal, so it cannot be resumed: running the job again repeats what "
+                    "already succeeded (see the report). Run with --journal PATH to make a run resumable."
+                )
+            self.view.message(
+                f"{head}\n{tail}", level="warning", event="resume_hint", command=self.resume_hint
+            )
+        if written:
+            self.view.message("Reports: " + ", ".join(str(p) for p in written), event="reports")
+        return code
+
+
+def throttle_summary(throttles: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Throttles per (ad account, BUC type): how often, the codes, the time parked, the last regain time."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for t in throttles:
+        key = (str(t.get("account_id")), str(t.get("buc_type")))
+        group = groups.setdefault(
+            key,
+            {"account_id": key[0], "buc_type": key[1], "count": 0, "codes": "", "parked_s": 0.0},
+        )
+        group["count"] += 1
+        code = f"{t.get('code')}/{t.get('subcode')}" if t.get("subcode") else str(t.get("code"))
+        if code not in group["codes"].split(", "):
+            group["codes"] = ", ".join(filter(None, [group["codes"], code]))
+        group["parked_s"] = round(group["parked_s"] + float(t.get("parked_s") or 0.0), 3)
+        group["last_resumes_at"] = t.get("resumes_at")
+    return list(groups.values())
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
