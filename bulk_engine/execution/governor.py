@@ -195,6 +195,18 @@ class Governor:
         # pace at the quota rate.
         return ops * self.config.window_s / quota
 
+    def headroom(self, account_id: str, buc_type: str = "ads_management") -> int | None:
+        """Calls that fit under the ceiling right now (None while the quota is unknown)."""
+        state = self.pair(account_id, buc_type)
+        if state.quota_estimate is None:
+            return None
+        self._expire(state, self.clock.monotonic())
+        return int(state.quota_estimate * self.config.ceiling_pct / 100.0) - state.log.answer_view
+
+    def headroom_wait(self, account_id: str, ops: int, buc_type: str = "ads_management") -> float:
+        """Seconds until ``ops`` more calls fit under the ceiling."""
+        return self._headroom_wait(self.pair(account_id, buc_type), ops, self.clock.monotonic())
+
     def _expire(self, state: PairState, now: float) -> None:
         state.log.expire(now, self.config.window_s, self.config.aging_margin_s)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 import anyio
@@ -163,10 +164,34 @@ class Runner:
             room = self.governor.pair(account, BUC).limit - self._sends.get(account, 0)
             if room <= 0:
                 continue
-            for batch in self.batcher.next_batches(accounts=[account], flush=True, max_per_account=room):
+            for batch in self._plan_batches(account, room, tg):
                 self._sends[account] = self._sends.get(account, 0) + 1
                 self._tasks += 1
                 tg.start_soon(self._send, batch, tg)
+
+    def _plan_batches(self, account: str, room: int, tg: TaskGroup) -> list[PlannedBatch]:
+        """Up to ``room`` batches for ``account``, no more calls than fit under its ceiling right now.
+
+        Near the ceiling a full batch would wait for 50 calls to age out while fewer fit at once; planning
+        only what fits (the last batch smaller) keeps usage at the ceiling instead of a batch below it.
+        """
+        fit = self.governor.headroom(account, BUC)
+        limits = self.batcher.limits
+        if fit is None or fit >= room * limits.max_ops:
+            return self.batcher.next_batches(accounts=[account], flush=True, max_per_account=room)
+        if fit < 1:
+            self._schedule_wake(tg, self.governor.headroom_wait(account, 1, BUC))
+            return []
+        full, rest = divmod(fit, limits.max_ops)
+        batches = (
+            self.batcher.next_batches(accounts=[account], flush=True, max_per_account=full) if full else []
+        )
+        if rest and len(batches) < room:
+            small = Batcher(
+                self.graph, replace(limits, max_ops=rest, max_ad_creates=min(limits.max_ad_creates, rest))
+            )
+            batches += small.next_batches(accounts=[account], flush=True, max_per_account=1)
+        return batches
 
     async def _wait(self, tg: TaskGroup) -> None:
         await self._wake.wait()
