@@ -13,7 +13,6 @@ are left to Graph and come back as ``failed`` outcomes with the full error.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
 import re
@@ -55,6 +54,13 @@ from bulk_engine.protocol.catalog import (  # noqa: F401 - re-exported for the o
     WELCOME_TEXT_MAX,
     WHATSAPP_APP,
 )
+from bulk_engine.protocol.spec_fields import BadTime, parse_time
+from bulk_engine.protocol.spec_fields import creative_has_link as _creative_has_link
+from bulk_engine.protocol.spec_fields import creative_page as _creative_page
+from bulk_engine.protocol.spec_fields import cta_app as _cta_app
+from bulk_engine.protocol.spec_fields import iter_ctas as _ctas
+from bulk_engine.protocol.spec_fields import promoted_page as _promoted_page
+from bulk_engine.protocol.spec_fields import welcome_messages as _welcome_messages
 
 from .base import Issue
 
@@ -163,48 +169,7 @@ def _has_budget(params: Mapping[str, Any]) -> bool:
     return _positive(params.get("daily_budget")) or _positive(params.get("lifetime_budget"))
 
 
-_TZ = {
-    "UTC": 0,
-    "GMT": 0,
-    "PST": -8,
-    "PDT": -7,
-    "MST": -7,
-    "MDT": -6,
-    "CST": -6,
-    "CDT": -5,
-    "EST": -5,
-    "EDT": -4,
-}
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-
-
-class BadTime(ValueError):
-    pass
-
-
-def parse_time(value: Any) -> float | None:
-    """A Graph datetime (``2015-03-12 23:59:59-07:00``, ``… PDT``, ISO, UNIX) → epoch; ``0``/empty → None."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    if text in ("", "0"):
-        return None
-    if _NUMBER.match(text):
-        return float(text)
-    zone: _dt.tzinfo = _dt.UTC
-    head, _, abbreviation = text.rpartition(" ")
-    if head and abbreviation.upper() in _TZ:
-        text = head
-        zone = _dt.timezone(_dt.timedelta(hours=_TZ[abbreviation.upper()]))
-    if re.search(r"[+-]\d{4}$", text):  # ISO offsets without a colon: 2025-12-10T11:21:33-0800
-        text = text[:-2] + ":" + text[-2:]
-    try:
-        parsed = _dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise BadTime(text) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)
-    return parsed.timestamp()
 
 
 def _time(params: Mapping[str, Any], key: str) -> tuple[float | None, Issue | None]:
@@ -217,12 +182,6 @@ def _time(params: Mapping[str, Any], key: str) -> tuple[float | None, Issue | No
             "must be a datetime like 2015-03-12 23:59:59-07:00, an ISO 8601 time or a UNIX time",
             params.get(key),
         )
-
-
-def _promoted_page(promoted: Any) -> str | None:
-    if isinstance(promoted, Mapping) and promoted.get("page_id") not in (None, ""):
-        return str(promoted["page_id"])
-    return None
 
 
 # --- campaigns ----------------------------------------------------------------------------------------------
@@ -627,34 +586,6 @@ def _instagram_ids(params: Mapping[str, Any]) -> Iterator[Issue]:
                 )
 
 
-def _ctas(params: Mapping[str, Any]) -> Iterator[tuple[Path, Mapping[str, Any]]]:
-    """Every call_to_action outside the asset feed, with its path."""
-    cta = params.get("call_to_action")
-    if isinstance(cta, Mapping):
-        yield ("call_to_action",), cta
-    spec = params.get("object_story_spec")
-    if not isinstance(spec, Mapping):
-        return
-    for key in STORY_DATA_KEYS:
-        block = spec.get(key)
-        if not isinstance(block, Mapping):
-            continue
-        if isinstance(block.get("call_to_action"), Mapping):
-            yield ("object_story_spec", key, "call_to_action"), block["call_to_action"]
-        for i, child in enumerate(block.get("child_attachments") or []):
-            if isinstance(child, Mapping) and isinstance(child.get("call_to_action"), Mapping):
-                yield (
-                    ("object_story_spec", key, "child_attachments", i, "call_to_action"),
-                    child["call_to_action"],
-                )
-
-
-def _cta_app(cta: Mapping[str, Any]) -> str | None:
-    value = cta.get("value")
-    app = value.get("app_destination") if isinstance(value, Mapping) else None
-    return str(app) if app else CTA_APPS.get(str(cta.get("type")))
-
-
 def _asset_feed(feed: Any) -> Iterator[Issue]:
     if not isinstance(feed, Mapping):
         yield issue("creative.asset_feed.limits", ("asset_feed_spec",), "must be an object", feed)
@@ -716,20 +647,6 @@ def _asset_feed(feed: Any) -> Iterator[Issue]:
                     item,
                 )
             seen.add(marker)
-
-
-def _welcome_messages(params: Mapping[str, Any]) -> Iterator[tuple[Path, Any]]:
-    if params.get("page_welcome_message") is not None:
-        yield ("page_welcome_message",), params["page_welcome_message"]
-    spec = params.get("object_story_spec")
-    if not isinstance(spec, Mapping):
-        return
-    if spec.get("page_welcome_message") is not None:
-        yield ("object_story_spec", "page_welcome_message"), spec["page_welcome_message"]
-    for key in STORY_DATA_KEYS:
-        block = spec.get(key)
-        if isinstance(block, Mapping) and block.get("page_welcome_message") is not None:
-            yield ("object_story_spec", key, "page_welcome_message"), block["page_welcome_message"]
 
 
 def _welcome_message(value: Any, path: Path) -> Iterator[Issue]:
@@ -863,33 +780,3 @@ def ad_rules(
             "a traffic campaign with destination WEBSITE needs a website URL in the creative",
             has_value=False,
         )
-
-
-def _creative_page(creative: Mapping[str, Any]) -> str | None:
-    spec = creative.get("object_story_spec")
-    if isinstance(spec, Mapping) and spec.get("page_id") not in (None, ""):
-        return str(spec["page_id"])
-    story = creative.get("object_story_id")
-    if story:
-        return str(story).split("_", 1)[0]
-    return None
-
-
-def _creative_has_link(creative: Mapping[str, Any]) -> bool:
-    if creative.get("object_story_id") or creative.get("link_url") or creative.get("object_url"):
-        return True
-    feed = creative.get("asset_feed_spec")
-    if isinstance(feed, Mapping) and feed.get("link_urls"):
-        return True
-    spec = creative.get("object_story_spec")
-    if (
-        isinstance(spec, Mapping)
-        and isinstance(spec.get("link_data"), Mapping)
-        and spec["link_data"].get("link")
-    ):
-        return True
-    for _, cta in _ctas(creative):
-        value = cta.get("value")
-        if isinstance(value, Mapping) and value.get("link"):
-            return True
-    return False

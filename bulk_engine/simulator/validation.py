@@ -167,7 +167,7 @@ import json
 import math
 import re
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from bulk_engine.protocol.catalog import (
@@ -201,6 +201,12 @@ from bulk_engine.protocol.catalog import (
     WELCOME_TEXT_MAX,
     WHATSAPP_APP,
 )
+from bulk_engine.protocol.spec_fields import creative_has_link as _creative_has_link
+from bulk_engine.protocol.spec_fields import creative_page as _creative_page
+from bulk_engine.protocol.spec_fields import cta_app as _cta_app
+from bulk_engine.protocol.spec_fields import iter_ctas
+from bulk_engine.protocol.spec_fields import promoted_page as _promoted_page
+from bulk_engine.protocol.spec_fields import welcome_messages as _welcome_messages
 
 from .errors import GraphAPIError
 from .params import Params
@@ -1017,12 +1023,6 @@ def _check_asc_adset(ctx: CallContext, campaign: Node, billing: str | None, targ
         )
 
 
-def _promoted_page(promoted: Any) -> str | None:
-    if isinstance(promoted, dict) and promoted.get("page_id") not in (None, ""):
-        return str(promoted["page_id"])
-    return None
-
-
 def _check_messaging_adset(
     ctx: CallContext, campaign: Node, destination: str, billing: str | None, goal: str, promoted: Any
 ) -> None:
@@ -1153,7 +1153,7 @@ def _creative(ctx: CallContext) -> dict[str, Any]:
     if feed is not None:
         _check_asset_feed(feed)
     for path, value in _welcome_messages(data):
-        _check_welcome_message(value, path)
+        _check_welcome_message(value, tuple(str(part) for part in path))
     data.setdefault("name", f"Creative {ctx.store.new_id()[-6:]}")
     data["status"] = "ACTIVE"
     return data
@@ -1210,34 +1210,6 @@ def _check_instagram_ids(ctx: CallContext, data: dict[str, Any]) -> None:
                     "or assign ad account to this Instagram account first.",
                     (*where, key),
                 )
-
-
-def _ctas(data: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
-    """Every call_to_action of a creative outside the asset feed, with its blame path."""
-    cta = data.get("call_to_action")
-    if isinstance(cta, dict):
-        yield ("call_to_action",), cta
-    spec = data.get("object_story_spec")
-    if not isinstance(spec, dict):
-        return
-    for key in STORY_DATA_KEYS:
-        block = spec.get(key)
-        if not isinstance(block, dict):
-            continue
-        if isinstance(block.get("call_to_action"), dict):
-            yield ("object_story_spec", key, "call_to_action"), block["call_to_action"]
-        for i, child in enumerate(block.get("child_attachments") or []):
-            if isinstance(child, dict) and isinstance(child.get("call_to_action"), dict):
-                yield (
-                    ("object_story_spec", key, "child_attachments", str(i), "call_to_action"),
-                    child["call_to_action"],
-                )
-
-
-def _cta_app(cta: dict[str, Any]) -> str | None:
-    value = cta.get("value")
-    app = value.get("app_destination") if isinstance(value, dict) else None
-    return str(app) if app else CTA_APPS.get(str(cta.get("type")))
 
 
 def _check_ctas(data: dict[str, Any]) -> None:
@@ -1312,21 +1284,6 @@ def _check_asset_feed(feed: Any) -> None:
                     ("asset_feed_spec", key),
                 )
             seen.add(marker)
-
-
-def _welcome_messages(data: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """``page_welcome_message`` at the top level, under object_story_spec, or under its *_data blocks."""
-    if data.get("page_welcome_message") is not None:
-        yield ("page_welcome_message",), data["page_welcome_message"]
-    spec = data.get("object_story_spec")
-    if not isinstance(spec, dict):
-        return
-    if spec.get("page_welcome_message") is not None:
-        yield ("object_story_spec", "page_welcome_message"), spec["page_welcome_message"]
-    for key in STORY_DATA_KEYS:
-        block = spec.get(key)
-        if isinstance(block, dict) and block.get("page_welcome_message") is not None:
-            yield ("object_story_spec", key, "page_welcome_message"), block["page_welcome_message"]
 
 
 def _check_welcome_message(value: Any, path: tuple[str, ...]) -> None:
@@ -1553,32 +1510,6 @@ def _check_ad_fit(adset: Node, campaign: Node | None, creative: dict[str, Any]) 
         )
 
 
-def _creative_page(creative: dict[str, Any]) -> str | None:
-    spec = creative.get("object_story_spec")
-    if isinstance(spec, dict) and spec.get("page_id") not in (None, ""):
-        return str(spec["page_id"])
-    story = creative.get("object_story_id")
-    if story:
-        return str(story).split("_", 1)[0]
-    return None
-
-
-def _creative_has_link(creative: dict[str, Any]) -> bool:
-    if creative.get("object_story_id") or creative.get("link_url") or creative.get("object_url"):
-        return True
-    feed = creative.get("asset_feed_spec")
-    if isinstance(feed, dict) and feed.get("link_urls"):
-        return True
-    spec = creative.get("object_story_spec")
-    if isinstance(spec, dict) and isinstance(spec.get("link_data"), dict) and spec["link_data"].get("link"):
-        return True
-    for _, cta in _ctas(creative):
-        value = cta.get("value")
-        if isinstance(value, dict) and value.get("link"):
-            return True
-    return False
-
-
 # --- updates --------------------------------------------------------------------------------------
 UPDATABLE: dict[str, tuple[str, ...]] = {
     CAMPAIGN: (
@@ -1778,3 +1709,9 @@ def _update_ad(ctx: CallContext, node: Node, changes: dict[str, Any]) -> None:
                 "ad.creative.unknown", f"Invalid creative_id {creative_id}", ("creative", "creative_id")
             )
         changes["creative"] = {"id": target.id}
+
+
+def _ctas(data: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], Mapping[str, Any]]]:
+    """Every call_to_action of a creative outside the asset feed, with its blame path (strings, as Graph blames)."""
+    for path, cta in iter_ctas(data):
+        yield tuple(str(part) for part in path), cta
