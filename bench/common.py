@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -16,6 +17,17 @@ from bulk_engine import Operation, OpKind, Ref
 TARGETING = {"geo_locations": {"countries": ["US"]}}
 
 
+def _simulator_env() -> dict[str, str]:
+    """The simulator's environment. ``BENCH_SIMULATOR_PYTHONPATH`` runs the simulator from another
+    tree than the client: to measure an older engine (``PYTHONPATH=old-tree``) against today's
+    simulator, so a before/after comparison differs in the engine only."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    sim_path = os.environ.get("BENCH_SIMULATOR_PYTHONPATH")
+    if sim_path:
+        env["PYTHONPATH"] = sim_path
+    return env
+
+
 @contextmanager
 def simulator_process(*args: str) -> Iterator[dict[str, Any]]:
     """``bulk-engine simulator --port 0 ARGS`` in another process; yields its start-line JSON."""
@@ -24,7 +36,7 @@ def simulator_process(*args: str) -> Iterator[dict[str, Any]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=_simulator_env(),
     )
     try:
         assert proc.stdout is not None
@@ -40,6 +52,16 @@ def simulator_process(*args: str) -> Iterator[dict[str, Any]]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def tree_ops(i: int, act: str, page_id: str) -> list[Operation]:

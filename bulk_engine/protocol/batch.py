@@ -30,8 +30,9 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -49,6 +50,7 @@ __all__ = [
     "encode_batch",
     "encode_form",
     "encode_value",
+    "form_urlencode",
 ]
 
 MAX_BATCH_OPS = 50
@@ -60,6 +62,7 @@ _METHODS = frozenset({"GET", "POST", "PUT", "DELETE"})
 _PLACEHOLDER = re.compile(r"\{result=[A-Za-z0-9_.\-]+:\$[^{}&=+%\s]*\}")
 _VERSION_PREFIX = re.compile(r"^v\d+\.\d+(/|$)")
 _PATH_SAFE = "/:@!$'()*+,;=-._~"
+_PATH_SAFE_ALL = _PATH_SAFE + "?&%"  # relative URLs may already carry a query string
 
 
 class BatchTooLargeError(ValueError):
@@ -88,55 +91,169 @@ class BatchOp:
 
 def encode_value(value: Any) -> str | None:
     """Text form of one parameter value (``None`` = omit the parameter)."""
+    if isinstance(value, str):
+        return value
     if value is None:
         return None
     if isinstance(value, Ref):
         raise TypeError(f"unresolved Ref({value.op_id!r}) in batch parameters; substitute refs first")
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        return value
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+        if not value and type(value) in _EMPTY_JSON:  # special_ad_categories=[] on every campaign
+            return _EMPTY_JSON[type(value)]
+        return _json_text(value)
     return str(value)
 
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, Ref):
         raise TypeError(f"unresolved Ref({value.op_id!r}) in batch parameters; substitute refs first")
+    if isinstance(value, Mapping):  # a read-only or custom mapping: encode it like a dict
+        return dict(value)
     raise TypeError(f"cannot JSON-encode {type(value).__name__} in batch parameters")
+
+
+# One reusable encoder: ``json.dumps`` with keyword arguments builds a new JSONEncoder per call.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default)
+_BATCH_JSON = json.JSONEncoder(separators=(",", ":"))
+_EMPTY_JSON: dict[type, str] = {dict: "{}", list: "[]", tuple: "[]"}
+
+
+def _json_text(value: Any) -> str:
+    """``_JSON.encode(value)`` for a container, calling the C encoder directly (a fresh ``markers``
+    dict per call keeps the circular-reference check): a parameter value is encoded once per op."""
+    if c_make_encoder is None:  # pragma: no cover - CPython always has the C accelerator
+        return _JSON.encode(value)
+    encoder = c_make_encoder({}, _json_default, encode_basestring, None, ":", ",", False, False, True)
+    return "".join(encoder(value, 0))
+
+
+# Percent-encoding, byte for byte what ``urllib.parse.quote_plus`` / ``quote`` produce, but with a
+# regex fast path for text that needs no escaping and a lookup table instead of the stdlib's layered
+# calls (the batch body is quoted once per op and again as a whole: this is hot).
+_ALWAYS_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_FORM_PLAIN = re.compile(r"[A-Za-z0-9_.\-~ ]*")  # quote_plus leaves these as they are (space → '+')
+_PLUS_ESCAPES = tuple("+" if b == 0x20 else chr(b) if b in _ALWAYS_SAFE else f"%{b:02X}" for b in range(256))
+_PATH_PLAIN = re.compile(r"[A-Za-z0-9_.\-~/:@!$'()*+,;=?&%]*")  # ``_PATH_SAFE + "?&%"``, no quoting
+_PATH_ESCAPES = tuple(
+    chr(b) if b in _ALWAYS_SAFE or chr(b) in _PATH_SAFE_ALL else f"%{b:02X}" for b in range(256)
+)
+_CACHED_TEXT = 2048  # values up to this length are memoised: statuses, objectives, shared targeting
+
+
+# For long ASCII text one ``str.replace`` per unsafe character present beats any per-character loop
+# (~4x ``quote_plus`` on a 10 KB batch): ``%`` first (every escape adds one), ``+`` before the space
+# turns into ``+``.
+_UNSAFE_ASCII = tuple(chr(b) for b in range(128) if b not in _ALWAYS_SAFE and chr(b) not in "%+")
+_REPLACEMENTS = tuple((ch, _PLUS_ESCAPES[ord(ch)]) for ch in ("%", "+", *_UNSAFE_ASCII))
+_REPLACE_ABOVE = 64
+
+
+def _quote_plus_text(text: str) -> str:
+    """``urllib.parse.quote_plus(text, safe="")``, byte for byte."""
+    if _FORM_PLAIN.fullmatch(text):
+        return text.replace(" ", "+")
+    if len(text) > _REPLACE_ABOVE and text.isascii():
+        for ch, escape in _REPLACEMENTS:
+            if ch in text:
+                text = text.replace(ch, escape)
+        return text
+    escapes = _PLUS_ESCAPES
+    return "".join([escapes[b] for b in text.encode()])
+
+
+def form_urlencode(fields: Mapping[str, str]) -> str:
+    """``urllib.parse.urlencode(fields)`` for string values, byte for byte, several times faster.
+
+    For a request body whose ``batch`` field is ~10 KB of JSON the stdlib encoder (which aiohttp
+    uses for a ``dict`` body) costs ~15 µs per Graph call of the batch; this costs ~4.
+    """
+    return "&".join(f"{_quote_plus_text(key)}={_quote_plus_text(value)}" for key, value in fields.items())
+
+
+_quote_plus_cached = functools.lru_cache(maxsize=1024)(_quote_plus_text)
+_fullmatch_plain = _FORM_PLAIN.fullmatch
+_fullmatch_placeholder = _PLACEHOLDER.fullmatch
+
+
+def _quote_form(text: str) -> str:
+    """``quote_plus(text, safe="")``, keeping ``{result=...}`` placeholders verbatim."""
+    if _fullmatch_plain(text):  # names, statuses, numbers: nothing to escape, nothing worth caching
+        return text.replace(" ", "+")
+    if "{result=" in text:
+        if _fullmatch_placeholder(text):  # adset_id={result=as1:$.id}: kept verbatim
+            return text
+        return _quote_keeping_placeholders(text, plus=True)
+    if len(text) <= _CACHED_TEXT:  # JSON values such as a targeting spec shared by many ad sets
+        return _quote_plus_cached(text)
+    return _quote_plus_text(text)
+
+
+def _quote_plus_piece(text: str) -> str:
+    return _quote_plus_cached(text) if len(text) <= _CACHED_TEXT else _quote_plus_text(text)
+
+
+_quoted_keys: dict[str, str] = {}  # parameter names: a few hundred distinct at most
+
+
+def _quote_path_text(text: str) -> str:
+    if _PATH_PLAIN.fullmatch(text):
+        return text
+    escapes = _PATH_ESCAPES
+    return "".join([escapes[b] for b in text.encode()])
 
 
 def _quote_keeping_placeholders(text: str, *, plus: bool, safe: str = "") -> str:
     """Percent-encode ``text`` but keep ``{result=...}`` placeholders verbatim."""
-    quoter = functools.partial(quote_plus if plus else quote, safe=safe)
+    quoter: Callable[[str], str]
+    if plus and not safe:
+        quoter = _quote_plus_piece  # the JSON around a placeholder repeats from op to op
+    elif not plus and safe == _PATH_SAFE_ALL:
+        quoter = _quote_path_text
+    else:
+        quoter = functools.partial(quote_plus if plus else quote, safe=safe)
     out: list[str] = []
     last = 0
     for match in _PLACEHOLDER.finditer(text):
-        out.append(quoter(text[last : match.start()]))
+        if match.start() > last:
+            out.append(quoter(text[last : match.start()]))
         out.append(match.group(0))
         last = match.end()
-    out.append(quoter(text[last:]))
+    if last < len(text):
+        out.append(quoter(text[last:]))
     return "".join(out)
 
 
 def encode_form(params: Mapping[str, Any]) -> str:
     """URL-encode ``params`` as a form body / query string (insertion order, placeholders kept)."""
     parts: list[str] = []
+    keys = _quoted_keys
     for key, value in params.items():
-        text = encode_value(value)
-        if text is None:
-            continue
-        parts.append(
-            f"{_quote_keeping_placeholders(str(key), plus=True)}={_quote_keeping_placeholders(text, plus=True)}"
-        )
+        if type(value) is str:
+            text = value
+        else:
+            encoded = encode_value(value)
+            if encoded is None:
+                continue
+            text = encoded
+        quoted_key = keys.get(key) if type(key) is str else None
+        if quoted_key is None:
+            quoted_key = _quote_form(str(key))
+            if type(key) is str and len(keys) < 4096:
+                keys[key] = quoted_key
+        parts.append(f"{quoted_key}={_quote_form(text)}")
     return "&".join(parts)
 
 
 def _relative_url(path: str, api_version: str | None) -> str:
-    url = _quote_keeping_placeholders(path.lstrip("/"), plus=False, safe=_PATH_SAFE + "?&%")
+    path = path.lstrip("/")
+    if "{result=" in path:
+        url = _quote_keeping_placeholders(path, plus=False, safe=_PATH_SAFE_ALL)
+    else:
+        url = _quote_path_text(path)
     if api_version and not _VERSION_PREFIX.match(url):
         url = f"{api_version.strip('/')}/{url}"
     return url
@@ -177,7 +294,7 @@ def encode_batch(ops: Sequence[BatchOp], *, api_version: str | None = None) -> s
     names = [op.name for op in ops if op.name is not None]
     if len(names) != len(set(names)):
         raise ValueError(f"duplicate operation names in one batch: {sorted(names)}")
-    return json.dumps([batch_op_to_dict(op, api_version=api_version) for op in ops], separators=(",", ":"))
+    return _BATCH_JSON.encode([batch_op_to_dict(op, api_version=api_version) for op in ops])
 
 
 # --------------------------------------------------------------------------- decoding
@@ -186,44 +303,68 @@ def encode_batch(ops: Sequence[BatchOp], *, api_version: str | None = None) -> s
 class Headers(Mapping[str, str]):
     """Immutable, case-insensitive header mapping (per-op batch headers; ``ETag`` vs ``etag``).
 
-    Keys iterate in lower case. Repeated names keep the last value.
+    Keys iterate in lower case. Repeated names keep the last value. :meth:`from_wire` parses lazily,
+    on first use: a batch answer carries headers on every entry and the engine reads few of them.
     """
 
-    __slots__ = ("_data",)
+    __slots__ = ("_data", "_wire")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._data: dict[str, str] = {name.lower(): value for name, value in items}
+        self._wire: Any = None
+        self._data: dict[str, str] | None = {name.lower(): value for name, value in items}
+
+    def _map(self) -> dict[str, str]:
+        data = self._data
+        if data is None:
+            data = self._data = _parse_wire_headers(self._wire)
+            self._wire = None
+        return data
 
     def __getitem__(self, key: str) -> str:
-        return self._data[key.lower()]
+        return self._map()[key.lower()]
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and key.lower() in self._data
+        return isinstance(key, str) and key.lower() in self._map()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
+        return iter(self._map())
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._map())
+
+    def __bool__(self) -> bool:
+        return bool(self._map())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Headers):
+            return self._map() == other._map()
+        return super().__eq__(other)
 
     def __repr__(self) -> str:
-        return f"Headers({self._data!r})"
+        return f"Headers({self._map()!r})"
 
     @classmethod
     def from_wire(cls, value: Any) -> Headers:
         """From ``[{"name":..,"value":..}]`` (the documented shape) or a plain object; junk → empty."""
-        pairs: list[tuple[str, str]] = []
-        if isinstance(value, list):
-            for item in value:
-                if isinstance(item, Mapping):
-                    name, val = item.get("name"), item.get("value")
-                    if isinstance(name, str) and val is not None and not isinstance(val, dict | list):
-                        pairs.append((name, str(val)))
-        elif isinstance(value, Mapping):
-            for name, val in value.items():
+        headers = cls.__new__(cls)
+        headers._data = None
+        headers._wire = value
+        return headers
+
+
+def _parse_wire_headers(value: Any) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, Mapping):
+                name, val = item.get("name"), item.get("value")
                 if isinstance(name, str) and val is not None and not isinstance(val, dict | list):
-                    pairs.append((name, str(val)))
-        return cls(pairs)
+                    pairs[name.lower()] = str(val)
+    elif isinstance(value, Mapping):
+        for name, val in value.items():
+            if isinstance(name, str) and val is not None and not isinstance(val, dict | list):
+                pairs[name.lower()] = str(val)
+    return pairs
 
 
 @dataclass(frozen=True)
@@ -256,13 +397,31 @@ class BatchItemResult:
 
     @property
     def error_class(self) -> ErrorClass:
-        if self.outcome_unknown:
+        if self.is_null or self.malformed is not None:
             return ErrorClass.TRANSIENT
+        body = self.body
+        if type(body) is dict and "error" not in body:  # the common success: nothing to parse
+            return classify(self.status, None)
         return classify(self.status, self.error)
 
     @property
     def ok(self) -> bool:
         return self.error_class is ErrorClass.OK
+
+
+_scan_once = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]  # the C scanner
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)``: the C scanner directly when the text is one bare JSON value (an entry
+    body such as ``{"id":"1"}``); anything else (whitespace, junk) goes through ``json.loads``."""
+    try:
+        value, end = _scan_once(text, 0)
+    except StopIteration:
+        return json.loads(text)  # raises the usual JSONDecodeError (or copes with leading spaces)
+    if end != len(text):
+        return json.loads(text)
+    return value
 
 
 def _int_status(value: Any) -> int | None:
@@ -289,7 +448,7 @@ def _decode_entry(index: int, entry: Any) -> BatchItemResult:
     if isinstance(raw_body, str):
         raw = raw_body
         try:
-            body = json.loads(raw_body)
+            body = _loads(raw_body)
         except (ValueError, RecursionError):
             problem = "body is not valid JSON"
     elif isinstance(raw_body, Mapping | list):  # already decoded (non-standard but harmless)
@@ -302,7 +461,23 @@ def _decode_entry(index: int, entry: Any) -> BatchItemResult:
         problem = "body is neither a string nor JSON"
     if status is None:
         problem = problem or "missing or invalid code"
-    return BatchItemResult(index=index, status=status, headers=headers, body=body, raw=raw, malformed=problem)
+    # What the dataclass __init__ does (every field set, frozen afterwards), minus ~1 µs of
+    # per-field ``object.__setattr__`` calls: this runs once per op of every batch answer.
+    item = _new_object(BatchItemResult)
+    item.__dict__.update(
+        index=index,
+        status=status,
+        headers=headers,
+        body=body,
+        raw=raw,
+        is_null=False,
+        malformed=problem,
+        from_envelope=False,
+    )
+    return item
+
+
+_new_object = object.__new__
 
 
 def decode_batch_response(payload: Any, expected: int, *, http_status: int = 200) -> list[BatchItemResult]:

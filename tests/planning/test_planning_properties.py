@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_planning_batcher import check_invariants
 
-from bulk_engine.planning.batcher import Batcher, BatchLimits, plan_all
+from bulk_engine.planning.batcher import Batcher, BatchLimits, PlannedBatch, plan_all
 from bulk_engine.planning.graph import DependencyGraph, Operation, OpKind, OpState
 from bulk_engine.protocol.batch import encode_batch
 from bulk_engine.protocol.refs import Ref
@@ -213,3 +213,137 @@ def test_flat_mixes_hit_the_lower_bound(n_updates: int, n_ads: int, order: list[
     batches = plan_all(ops)
     lower = max(math.ceil(len(ops) / 50), math.ceil(n_ads / 10))
     assert len(batches) == lower
+
+
+@SETTINGS
+@given(
+    dags(max_ops=120),
+    st.randoms(use_true_random=False),
+    limits_strategy,
+    st.sampled_from([1, 1, 2, 3, 5]),
+)
+def test_capped_calls_with_random_outcomes_keep_every_rule(
+    ops: list[Operation], rnd: Any, limits: BatchLimits, cap: int
+) -> None:
+    """A runner asking for a few batches per call (batches packed beyond the cap are held for later
+    calls): every emitted batch is valid when emitted, no op is emitted twice while in flight, and
+    random failures / retries still end every op in one terminal state."""
+    graph = DependencyGraph(ops)
+    batcher = Batcher(graph, limits)
+    rounds = 0
+    while not graph.is_finished:
+        rounds += 1
+        assert rounds < 20_000
+        accounts = None if rnd.random() < 0.7 else [rnd.choice(ACCOUNTS)]
+        batches = batcher.next_batches(accounts=accounts, max_per_account=cap, flush=rnd.random() < 0.8)
+        if not batches:
+            batches = batcher.next_batches(max_per_account=cap)
+        assert batches or graph.is_finished
+        per_account: dict[str, int] = {}
+        for batch in batches:
+            per_account[batch.account_id] = per_account.get(batch.account_id, 0) + 1
+            _check_one_batch(batch, graph, limits)
+            batcher.render(batch)
+        assert all(n <= cap for n in per_account.values())
+        for batch in batches:
+            for op in batch.ops:
+                if graph.state(op.op_id) is not OpState.IN_FLIGHT:
+                    continue
+                roll = rnd.random()
+                if any(graph.state(d) is not OpState.SUCCEEDED for d in op.dependencies):
+                    graph.requeue(op.op_id)
+                elif roll < 0.05:
+                    graph.mark_failed(op.op_id, "boom")
+                elif roll < 0.15:
+                    graph.requeue(op.op_id)
+                else:
+                    graph.mark_succeeded(op.op_id, _result_for(op))
+    assert all(graph.state(op.op_id) in (OpState.SUCCEEDED, OpState.FAILED, OpState.SKIPPED) for op in ops)
+
+
+def test_held_batches_are_emitted_before_packing_again_and_dropped_when_stale() -> None:
+    """200 chains asked for one batch at a time: one packing pass serves many calls."""
+    ops = [
+        o
+        for i in range(200)
+        for o in [
+            Operation(
+                op_id=f"c{i}",
+                method="POST",
+                path="act_1/campaigns",
+                account_id="act_1",
+                kind=OpKind.CREATE_CAMPAIGN,
+            ),
+            Operation(
+                op_id=f"s{i}",
+                method="POST",
+                path="act_1/adsets",
+                account_id="act_1",
+                kind=OpKind.CREATE_ADSET,
+                params={"campaign_id": Ref(f"c{i}")},
+            ),
+            Operation(
+                op_id=f"a{i}",
+                method="POST",
+                path="act_1/ads",
+                account_id="act_1",
+                kind=OpKind.CREATE_AD,
+                params={"adset_id": Ref(f"s{i}")},
+            ),
+        ]
+    ]
+    graph = DependencyGraph(ops)
+    batcher = Batcher(graph)
+    (first,) = batcher.next_batches(max_per_account=1)
+    assert len(first) == 30  # ten chains, ten ads
+    assert batcher._held.get("act_1")  # complete batches packed beyond the cap wait here
+    # an op of a held batch is skipped meanwhile: that batch is dropped, its other ops repacked
+    held_op = batcher._held["act_1"][0].ops[0]
+    graph.mark_skipped(held_op.op_id, "cancelled")
+    emitted: set[str] = set(first.op_ids)
+    for op in first.ops:
+        graph.mark_succeeded(op.op_id, {"id": op.op_id})
+    calls = 0
+    while True:
+        batches = batcher.next_batches(max_per_account=1)
+        if not batches:
+            break
+        calls += 1
+        (batch,) = batches
+        _check_one_batch(batch, graph, BatchLimits())
+        assert not emitted & set(batch.op_ids)
+        emitted.update(batch.op_ids)
+        for op in batch.ops:
+            graph.mark_succeeded(op.op_id, {"id": op.op_id})
+    assert graph.is_finished
+    assert len(emitted) == len(ops) - 3  # the skipped campaign and its two dependents
+    assert calls == 19  # 567 ops left: 18 held batches of ten chains, then the nine around the stale op
+
+
+def _check_one_batch(batch: PlannedBatch, graph: DependencyGraph, limits: BatchLimits) -> None:
+    """The rules of one emitted batch: limits, one account, one ad set per campaign, and every
+    dependency either succeeded already or earlier in this batch under a batch name."""
+    assert 1 <= len(batch) <= limits.max_ops
+    assert batch.ad_creates(limits.ad_create_kinds) <= limits.max_ad_creates
+    assert {op.account_id for op in batch.ops} == {batch.account_id}
+    campaigns = [_campaign_of(op, graph) for op in batch.ops if op.kind in limits.adset_kinds]
+    campaigns = [c for c in campaigns if c is not None]
+    assert len(campaigns) == len(set(campaigns))
+    seen: set[str] = set()
+    for op in batch.ops:
+        assert graph.state(op.op_id) is OpState.IN_FLIGHT
+        for dep in op.dependencies:
+            if dep in seen:
+                assert dep in batch.names
+            else:
+                assert graph.state(dep) is OpState.SUCCEEDED and dep not in batch.names
+        seen.add(op.op_id)
+
+
+def _campaign_of(op: Operation, graph: DependencyGraph) -> str | None:
+    value = op.params.get("campaign_id")
+    if isinstance(value, Ref):
+        if graph.state(value.op_id) is OpState.SUCCEEDED:
+            return str(graph.resolve_ref(value))
+        return f"ref:{value.op_id}"
+    return None if value is None else str(value)
