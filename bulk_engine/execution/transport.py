@@ -17,6 +17,9 @@ import aiohttp
 
 from bulk_engine.config import EngineConfig
 from bulk_engine.errors import TransportError
+from bulk_engine.protocol.batch import form_urlencode
+
+_FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,8 @@ class GraphTransport:
         url = f"{self.config.graph_url}/{self.config.api_version}/{path.lstrip('/')}"
         self.http_requests += 1
         try:
-            async with self._session.post(url, data=self._form(fields)) as resp:
+            form = form_urlencode(self._form(fields)).encode()  # aiohttp's urlencode costs ~11 µs per call
+            async with self._session.post(url, data=form, headers=_FORM_HEADERS) as resp:
                 text = await resp.text()
                 headers = {k: v for k, v in resp.headers.items()}
                 status = resp.status

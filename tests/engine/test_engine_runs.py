@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import campaign_op, status_op, tree_ops
+from engine_support import campaign_op, status_op, tree_ops
 
 from bulk_engine import BulkEngine, JobValidationError, Operation, OpKind, OutcomeState, Ref
 from bulk_engine.simulator import FaultConfig

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 import pytest
-from conftest import campaign_op
+from engine_support import campaign_op
 
 from bulk_engine import BulkEngine, Credentials, EngineConfig, OutcomeState
 from bulk_engine.simulator import FaultConfig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import campaign_op
+from engine_support import campaign_op
 
 from bulk_engine import BulkEngine, GovernorConfig, OutcomeState, ScaledClock
 

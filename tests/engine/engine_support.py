@@ -1,0 +1,127 @@
+"""Engine tests run the real engine over HTTP against an in-loop simulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from bulk_engine import Credentials, EngineConfig, Operation, OpKind, Ref
+from bulk_engine.simulator import SimulatorConfig, SimulatorServer
+
+TARGETING = {"geo_locations": {"countries": ["US"]}}
+
+
+@dataclass
+class Sim:
+    server: SimulatorServer
+    token: str
+    accounts: list[str]
+    page_id: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def engine_config(self, **overrides: Any) -> EngineConfig:
+        params: dict[str, Any] = {
+            "credentials": Credentials(access_token=self.token),
+            "graph_url": self.url,
+            "seed": 7,
+        }
+        params.update(overrides)
+        return EngineConfig(**params)
+
+
+SimFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def start_sim() -> AsyncIterator[Callable[..., Any]]:
+    """``sim = await start_sim(**SimulatorConfig fields)``; stopped after the test."""
+    servers: list[SimulatorServer] = []
+
+    async def start(**config: Any) -> Sim:
+        server = await SimulatorServer(SimulatorConfig(**config)).start()
+        servers.append(server)
+        info = server.info()
+        return Sim(server, info["access_token"], info["ad_account_ids"], info["page_ids"][0])
+
+    yield start
+    for server in servers:
+        await server.stop()
+
+
+def campaign_op(op_id: str, act: str, **params: Any) -> Operation:
+    base = {"name": op_id, "objective": "OUTCOME_TRAFFIC", "special_ad_categories": [], "status": "PAUSED"}
+    return Operation(
+        op_id=op_id,
+        method="POST",
+        path=f"{act}/campaigns",
+        account_id=act,
+        kind=OpKind.CREATE_CAMPAIGN,
+        params={**base, **params},
+    )
+
+
+def tree_ops(prefix: str, act: str, page_id: str) -> list[Operation]:
+    """campaign → ad set → creative → ad, linked symbolically."""
+    return [
+        campaign_op(f"{prefix}-c", act),
+        Operation(
+            op_id=f"{prefix}-as",
+            method="POST",
+            path=f"{act}/adsets",
+            account_id=act,
+            kind=OpKind.CREATE_ADSET,
+            params={
+                "name": f"{prefix}-as",
+                "campaign_id": Ref(f"{prefix}-c"),
+                "billing_event": "IMPRESSIONS",
+                "optimization_goal": "LINK_CLICKS",
+                "daily_budget": 1000,
+                "targeting": TARGETING,
+                "status": "PAUSED",
+            },
+        ),
+        Operation(
+            op_id=f"{prefix}-cr",
+            method="POST",
+            path=f"{act}/adcreatives",
+            account_id=act,
+            kind=OpKind.CREATE_CREATIVE,
+            params={
+                "name": f"{prefix}-cr",
+                "object_story_spec": {
+                    "page_id": page_id,
+                    "link_data": {"link": "https://example.com", "message": "Hi"},
+                },
+            },
+        ),
+        Operation(
+            op_id=f"{prefix}-ad",
+            method="POST",
+            path=f"{act}/ads",
+            account_id=act,
+            kind=OpKind.CREATE_AD,
+            params={
+                "name": f"{prefix}-ad",
+                "adset_id": Ref(f"{prefix}-as"),
+                "creative": {"creative_id": Ref(f"{prefix}-cr")},
+                "status": "PAUSED",
+            },
+        ),
+    ]
+
+
+def status_op(op_id: str, act: str, object_id: str | Ref, status: str = "PAUSED") -> Operation:
+    return Operation(
+        op_id=op_id,
+        method="POST",
+        path=object_id,
+        account_id=act,
+        kind=OpKind.UPDATE,
+        params={"status": status},
+    )
