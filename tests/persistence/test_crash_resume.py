@@ -1,12 +1,13 @@
-"""Crash/resume: SIGKILL the process running a 2,000-op job at random points, resume, end exact.
+"""Crash/resume through the real CLI: SIGKILL ``bulk-engine run`` at random points of a 2,001-op job.
 
-The simulator runs in another process (``python -m bulk_engine simulator --port 0 …``); the job runs in
-``_crash_runner.py`` (a stand-in for ``bulk-engine run`` / ``bulk-engine resume``) with a SQLite journal.
-Kill points are drawn from a seeded RNG as "right after this process committed the intent of its k-th
-batch" (the runner prints a line there; other batches are in flight too, so kills land between an intent
-and its answer, with answers half-recorded, during lookups…); k = 0 kills it before anything is sent.
-After the last resume the simulator's store must hold exactly one object per create — then again for a
-run whose journal is deleted after each kill (what was created is rebuilt from the keys on the server).
+The simulator runs in another process (``python -m bulk_engine simulator --port 0 …``); the job is a YAML job
+file (400 campaigns × 2 audiences: 400 campaigns, 800 ad sets, 800 ads, 1 shared creative) run with
+``python -m bulk_engine run JOB --journal PATH --log-format json``. Kill points are drawn from a seeded RNG as
+"right after the k-th ``batch_sent`` / ``operation`` JSON line this process printed"; k = 0 kills it before
+anything is sent. After each kill the job is finished the ways docs/cli.md documents — the same ``run``
+command again, or ``bulk-engine resume JOB_ID`` once the journal holds the job — and at the end the
+simulator's store must hold exactly one object per create (by idempotency key). Then again for a run whose
+journal is deleted between kills (what was created is rebuilt from the keys on the server).
 """
 
 from __future__ import annotations
@@ -25,17 +26,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from persist_support import check_exact, expected_per_type, trees
+import yaml
+from persist_support import check_exact, expected_per_type
 
+from bulk_engine.operations import CompileContext, load_job
 from bulk_engine.persistence import SqliteJournal
+from bulk_engine.reporting.journaled import engine_job_ids
 
-HERE = Path(__file__).parent
-RUNNER = HERE / "_crash_runner.py"
-TREES = 500  # 2,000 operations
-DEADLINE_S = 120.0  # any one process is killed after this, so the test is bounded
+ROOT = Path(__file__).resolve().parents[2]
+REPEAT = 400  # campaigns; × (1 campaign + 2 ad sets + 2 ads) + 1 shared creative = 2,001 operations
+TOTAL = 1 + REPEAT * 5
+PER_TYPE = {"campaign": REPEAT, "adset": 2 * REPEAT, "adcreative": 1, "ad": 2 * REPEAT}
+SCALE = "600"
+DEADLINE_S = 60.0  # any one process is killed after this, so the test is bounded
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
 SIM_ARGS = (
     "--time-scale",
-    "600",
+    SCALE,
     "--tier",
     "standard_access",
     "--latency-ms",
@@ -51,6 +58,7 @@ SIM_ARGS = (
 def simulator() -> Iterator[dict[str, Any]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "bulk_engine", "simulator", "--port", "0", *SIM_ARGS],
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -76,80 +84,122 @@ def simulator() -> Iterator[dict[str, Any]]:
             proc.wait()
 
 
+def write_job(path: Path, job_id: str, account: str, page_id: str) -> Path:
+    audiences = [{"name": c, "targeting": {"geo_locations": {"countries": [c]}}} for c in ("US", "CA")]
+    task = {
+        "type": "create",
+        "key": "launch",
+        "creatives": {
+            "hero": {
+                "object_story_spec": {
+                    "page_id": page_id,
+                    "link_data": {"link": "https://example.com", "message": "Spring is here"},
+                }
+            }
+        },
+        "campaigns": [
+            {
+                "name": "Spring {n}",
+                "objective": "OUTCOME_TRAFFIC",
+                "special_ad_categories": [],
+                "repeat": REPEAT,
+                "ad_set_matrix": {
+                    "template": {
+                        "billing_event": "IMPRESSIONS",
+                        "optimization_goal": "LINK_CLICKS",
+                        "daily_budget": 1500,
+                    },
+                    "audiences": audiences,
+                    "creatives": ["hero"],
+                    "ad_name": "{audience} - {creative}",
+                },
+            }
+        ],
+    }
+    path.write_text(yaml.safe_dump({"version": 1, "job_id": job_id, "account_id": account, "tasks": [task]}))
+    return path
+
+
 @dataclass
 class Cycle:
-    """One process. It is SIGKILLed once the journal holds ``kill_at`` succeeded operations: right after
-    that outcome commit (``trigger="recorded"``) or after the next batch intent (``"sent"``); ``kill_at=0``
-    kills it at start, before anything is sent; ``None`` lets it finish."""
+    """One CLI process. ``kill_after=(event, k)``: SIGKILLed right after its k-th ``event`` JSON line
+    (k = 0: at ``job_started``, before anything is sent); ``None`` lets it finish."""
 
-    mode: str
-    kill_at: int | None
-    trigger: str = "recorded"
-    already: int = 0  # succeeded in the journal when the process started
-    progress: int = 0  # succeeded in the journal, as this process reported it
+    mode: str  # "run" (the same command again) or "resume" (bulk-engine resume JOB_ID)
+    kill_after: tuple[str, int] | None
+    seen: dict[str, int] = field(default_factory=dict)
     killed: bool = False
-    done: dict[str, Any] = field(default_factory=dict)
+    returncode: int | None = None
+    finished: dict[str, Any] = field(default_factory=dict)
 
 
-def run_runner(info: dict[str, Any], journal: Path, job_id: str, cycle: Cycle) -> Cycle:
-    args = [sys.executable, str(RUNNER), cycle.mode, "--graph-url", info["url"], "--journal", str(journal)]
-    args += ["--job-id", job_id]
-    if cycle.mode == "run":
-        args += ["--trees", str(TREES), "--accounts", ",".join(info["ad_account_ids"])]
-        args += ["--page", info["page_ids"][0]]
-    env = {**os.environ, "META_ACCESS_TOKEN": info["access_token"], "PYTHONUNBUFFERED": "1"}
+def run_cli(info: dict[str, Any], job: Path, job_id: str, journal: Path, cycle: Cycle) -> Cycle:
+    common = [
+        "--journal",
+        str(journal),
+        "--graph-url",
+        info["url"],
+        "--time-scale",
+        SCALE,
+        "--log-format",
+        "json",
+    ]
+    args = ["run", str(job)] if cycle.mode == "run" else ["resume", job_id]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("META_")}
+    env.update(META_ACCESS_TOKEN=info["access_token"], PYTHONUNBUFFERED="1")
     errors = journal.with_name(journal.name + ".stderr")
     with errors.open("w") as stderr_file:
         proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=stderr_file, text=True, env=env, cwd=HERE
+            [sys.executable, "-m", "bulk_engine", *args, *common],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=stderr_file,
+            text=True,
+            env=env,
         )
-        watchdog = threading.Timer(DEADLINE_S, proc.kill)
+        watchdog = threading.Timer(DEADLINE_S, proc.kill)  # bounds the blocking reads below
         watchdog.start()
         try:
             assert proc.stdout is not None
-            armed = False
             for line in proc.stdout:
-                word, _, rest = line.strip().partition(" ")
-                if word == "start":
-                    cycle.already = cycle.progress = int(rest)
-                    if cycle.kill_at == 0:
-                        break
-                elif word == "recorded":
-                    cycle.progress += int(rest)
-                    if cycle.kill_at is not None and cycle.progress >= cycle.kill_at:
-                        if cycle.trigger == "recorded":
-                            break  # right after an outcome commit, other batches in flight
-                        armed = True
-                elif word == "sent" and armed:
-                    break  # right after an intent commit: this batch is leaving
-                elif word == "done":
-                    cycle.done = json.loads(rest)
-            if cycle.kill_at is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                cycle.killed = True
-            proc.wait(timeout=DEADLINE_S)
+                if not line.startswith("{"):
+                    continue
+                event = json.loads(line)
+                name = event["event"]
+                cycle.seen[name] = cycle.seen.get(name, 0) + 1
+                if name == "job_finished":
+                    cycle.finished = event
+                if cycle.kill_after is None:
+                    continue
+                target, k = cycle.kill_after
+                if (name == "job_started" and k == 0) or (name == target and cycle.seen[name] >= k):
+                    if proc.poll() is None:
+                        proc.send_signal(signal.SIGKILL)
+                        cycle.killed = True
+                    break
+            cycle.returncode = proc.wait(timeout=DEADLINE_S)
         finally:
             watchdog.cancel()
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
     if not cycle.killed:
-        assert proc.returncode == 0, errors.read_text()[-3000:]
+        assert cycle.returncode == 0, errors.read_text()[-3000:]
     return cycle
 
 
 def store(info: dict[str, Any]) -> list[dict[str, Any]]:
     url = f"{info['url']}/__sim__/store?type=campaign,adset,adcreative,ad"
-    with urllib.request.urlopen(url, timeout=30) as resp:  # the 127.0.0.1 simulator
+    with OPENER.open(url, timeout=30) as resp:  # the 127.0.0.1 simulator
         nodes: list[dict[str, Any]] = json.loads(resp.read())
     return nodes
 
 
-def _mode(journal: Path, job_id: str) -> str:
+def _journal_has(journal: Path, job_id: str) -> bool:
     if not journal.exists():
-        return "run"
+        return False
     with SqliteJournal(journal) as opened:
-        return "resume" if opened.get_job(job_id) is not None else "run"
+        return any(j == job_id or j.startswith(job_id + "/") for j in opened.job_ids())
 
 
 def _delete_journal(path: Path) -> None:
@@ -157,68 +207,83 @@ def _delete_journal(path: Path) -> None:
         Path(str(path) + suffix).unlink(missing_ok=True)
 
 
-def _assert_exact(info: dict[str, Any], job_id: str) -> dict[str, int]:
-    ops = trees(TREES, info["ad_account_ids"], info["page_ids"][0])
-    exact = check_exact(store(info), ops, job_id)
+def _assert_exact(info: dict[str, Any], job: Path, job_id: str, journal: Path) -> dict[str, int]:
+    ops = list(load_job(job).compile(CompileContext()))
+    assert len(ops) == TOTAL
+    with SqliteJournal(journal) as opened:  # the CLI journals task n as engine job <job_id>/<n>
+        assert engine_job_ids(opened, job_id) == [f"{job_id}/0"]
+    nodes = store(info)
+    exact = check_exact(nodes, ops, f"{job_id}/0")  # keys derive from the engine job id
     assert not exact.duplicates, exact.duplicates
     assert not exact.missing, exact.missing[:10]
     assert not exact.unexpected
-    assert (
-        exact.per_type
-        == expected_per_type(ops)
-        == {"campaign": 500, "adset": 500, "adcreative": 500, "ad": 500}
-    )
+    assert exact.per_type == expected_per_type(ops) == PER_TYPE
+    campaigns = [n["name"] for n in nodes if n["type"] == "campaign"]
+    assert len(set(campaigns)) == len(campaigns) == REPEAT  # names carry the key: no duplicate names either
     return {"ops": len(ops), "duplicates": sum(exact.duplicates.values()), "lost": len(exact.missing)}
 
 
-def test_sigkill_at_random_points_then_resume_ends_exact(tmp_path: Path) -> None:
+def _kill_point(rng: random.Random) -> tuple[str, int]:
+    if rng.random() < 0.5:
+        return "batch_sent", rng.randint(1, 12)
+    return "operation", rng.randint(1, 400)
+
+
+def test_sigkill_the_cli_at_random_points_then_resume_ends_exact(tmp_path: Path) -> None:
     rng = random.Random(20240611)
     journal = tmp_path / "crash.db"
-    points = [0, *sorted(rng.sample(range(20, 1_950), 11))]  # succeeded ops in the journal at each kill
     with simulator() as info:
+        job = write_job(tmp_path / "crash.yaml", "crash-a", info["ad_account_ids"][0], info["page_ids"][0])
+        points = [("job_started", 0), *(_kill_point(rng) for _ in range(11))]
         cycles: list[Cycle] = []
-        for point in points:  # `resume` once the journal holds the job (before that: `run` it again)
-            cycle = Cycle(_mode(journal, "crash-a"), point, rng.choice(("recorded", "sent")))
-            cycles.append(run_runner(info, journal, "crash-a", cycle))
-        assert _mode(journal, "crash-a") == "resume"
-        final = run_runner(info, journal, "crash-a", Cycle("resume", None))
-        assert final.done["counts"] == {"succeeded": 2_000}, final.done
+        for point in points:
+            # once the journal holds the job, finish it either way the CLI documents
+            mode = rng.choice(("run", "resume")) if _journal_has(journal, "crash-a") else "run"
+            cycles.append(run_cli(info, job, "crash-a", journal, Cycle(mode, point)))
+            created = len(store(info))
+            assert created < TOTAL or cycles[-1].killed
+        assert _journal_has(journal, "crash-a")
+        final = run_cli(info, job, "crash-a", journal, Cycle("resume", None))
+        assert final.finished["counts"]["succeeded"] == TOTAL, final.finished
+        assert final.finished["exit_code"] == 0
         killed = sum(c.killed for c in cycles)
         assert killed >= 10
-        assert 0 < final.already < 2_000 and final.done["from_journal"] == final.already
-        figures = _assert_exact(info, "crash-a")
-    starts = [c.already for c in cycles]
-    assert starts == sorted(starts)  # progress is never lost
+        figures = _assert_exact(info, job, "crash-a", journal)
+        rerun = run_cli(info, job, "crash-a", journal, Cycle("run", None))  # all answered from the journal
+        assert rerun.finished["counts"]["succeeded"] == TOTAL and rerun.seen.get("batch_sent", 0) == 0
+        assert _assert_exact(info, job, "crash-a", journal) == figures
     print(
         "\ncrash figures:",
-        json.dumps({**figures, "sigkills": killed, "kill_points": points, "succeeded_at_each_start": starts}),
+        json.dumps({**figures, "sigkills": killed, "kill_points": points, "modes": [c.mode for c in cycles]}),
         "final resume:",
-        json.dumps(final.done),
+        json.dumps({k: final.finished.get(k) for k in ("counts", "http_requests", "retries")}),
     )
 
 
-def test_resume_with_the_journal_deleted_ends_exact(tmp_path: Path) -> None:
+def test_rerun_with_the_journal_deleted_ends_exact(tmp_path: Path) -> None:
     rng = random.Random(99)
     journal = tmp_path / "lost.db"
     with simulator() as info:
-        cycles = [
-            run_runner(info, journal, "crash-b", Cycle("run", rng.randint(300, 600), "sent")),
-        ]
+        job = write_job(tmp_path / "lost.yaml", "crash-b", info["ad_account_ids"][0], info["page_ids"][0])
+        cycles = [run_cli(info, job, "crash-b", journal, Cycle("run", ("operation", rng.randint(300, 600))))]
         _delete_journal(journal)  # lost: the next run rebuilds from the keys on the server…
-        cycles.append(run_runner(info, journal, "crash-b", Cycle("run", 1, "sent")))  # …and dies early
-        cycles.append(run_runner(info, journal, "crash-b", Cycle("resume", rng.randint(900, 1_200), "sent")))
+        cycles.append(
+            run_cli(info, job, "crash-b", journal, Cycle("run", ("batch_sent", 1)))
+        )  # …and dies early
+        cycles.append(
+            run_cli(info, job, "crash-b", journal, Cycle("resume", ("operation", rng.randint(900, 1_200))))
+        )
         _delete_journal(journal)
         created = len(store(info))
-        assert 0 < created < 2_000
-        final = run_runner(info, journal, "crash-b", Cycle("run", None))
+        assert 0 < created < TOTAL
+        final = run_cli(info, job, "crash-b", journal, Cycle("run", None))
         killed = sum(c.killed for c in cycles)
         assert killed == 3
-        assert final.already == 0 and final.done["counts"] == {"succeeded": 2_000}, final.done
-        assert final.done["recovered"] >= created  # found by key on the server, not created again
-        figures = _assert_exact(info, "crash-b")
+        assert final.finished["counts"]["succeeded"] == TOTAL, final.finished
+        figures = _assert_exact(info, job, "crash-b", journal)
     print(
         "\njournal-deleted figures:",
         json.dumps({**figures, "sigkills": killed, "journals_deleted": 2, "created_before": created}),
         "final run:",
-        json.dumps(final.done),
+        json.dumps({k: final.finished.get(k) for k in ("counts", "http_requests", "retries")}),
     )
