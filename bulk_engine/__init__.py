@@ -7,6 +7,7 @@ from .config import Credentials, EngineConfig, GovernorConfig, IdempotencyConfig
 from .engine import BulkEngine, Job
 from .errors import AuthError, BulkEngineError, ConfigError, JobValidationError, JournalError, TransportError
 from .execution.clock import Clock, ScaledClock, SystemClock
+from .execution.events import Park
 from .persistence import Journal, MemoryJournal, SqliteJournal
 from .planning.graph import Operation, OpKind
 from .protocol.errors import ErrorClass, GraphError
@@ -35,6 +36,7 @@ __all__ = [
     "Operation",
     "Outcome",
     "OutcomeState",
+    "Park",
     "Ref",
     "RetryConfig",
     "ScaledClock",

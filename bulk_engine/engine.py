@@ -19,7 +19,15 @@ import logging
 import math
 import random
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from contextlib import aclosing
 from typing import Any
 
@@ -29,7 +37,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from .config import EngineConfig
 from .errors import BulkEngineError, ConfigError, JobValidationError, JournalError, TransportError
 from .execution.clock import Clock, SystemClock
-from .execution.events import Observer, OperationFinished
+from .execution.events import Observer, OperationFinished, Park
 from .execution.governor import Governor
 from .execution.retry import RetryPolicy
 from .execution.runner import BUC, Runner
@@ -45,6 +53,10 @@ from .results import JobResult, JobStats, Outcome, OutcomeState
 
 Job = Iterable[Operation] | AsyncIterable[Operation]
 logger = logging.getLogger("bulk_engine.engine")
+
+
+OnPark = Callable[[Park], Awaitable[bool]]
+"""``on_park(park) -> stop?``: see :class:`~bulk_engine.execution.events.Park`."""
 
 
 class BulkEngine:
@@ -64,6 +76,8 @@ class BulkEngine:
         self.observer = observer  # receives execution.events (batches, retries, throttles, outcomes)
         self._transport: GraphTransport | None = None
         self.last_stats = JobStats()
+        self.last_stopped: tuple[Park, ...] = ()  # accounts stopped through on_park in the last run
+        self.last_unfinished: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"BulkEngine(graph_url={self.config.graph_url!r}, api_version={self.config.api_version!r})"
@@ -92,20 +106,25 @@ class BulkEngine:
         )
 
     async def stream(
-        self, job: Job, *, job_id: str | None = None, fingerprint: str | None = None
+        self,
+        job: Job,
+        *,
+        job_id: str | None = None,
+        fingerprint: str | None = None,
+        on_park: OnPark | None = None,
     ) -> AsyncIterator[Outcome]:
         """Yield each operation's terminal outcome as soon as it is known.
 
         With a journal, ``job_id`` names the job in it (default: a new id) and ``fingerprint`` identifies
         its content (default for a list: a hash of its plan; pass ``JobSpec.fingerprint()`` for job files).
         """
-        inner = self._stream(job, job_id or uuid.uuid4().hex, fingerprint, job_id is not None)
+        inner = self._stream(job, job_id or uuid.uuid4().hex, fingerprint, job_id is not None, on_park)
         async with aclosing(inner):
             async for outcome in inner:
                 yield outcome
 
     async def _stream(
-        self, job: Job, job_id: str, fingerprint: str | None, explicit_id: bool
+        self, job: Job, job_id: str, fingerprint: str | None, explicit_id: bool, on_park: OnPark | None = None
     ) -> AsyncGenerator[Outcome, None]:
         first, source = _split(job)
         session: JournalSession | None = None
@@ -124,6 +143,8 @@ class BulkEngine:
                 explicit_job_id=explicit_id,
             )
         runner = self._new_runner(session)
+        runner.on_park = on_park
+        self.last_stopped, self.last_unfinished = (), ()
         send, receive = anyio.create_memory_object_stream[Outcome](max_buffer_size=math.inf)
         if session is None:
             try:
@@ -164,10 +185,19 @@ class BulkEngine:
         if session is not None:
             runner.stats.from_journal = session.stats.from_journal
         self.last_stats = runner.stats
+        self.last_stopped = tuple(runner.stopped)
+        self.last_unfinished = runner.unfinished_ids() if runner.stopped else ()
         if failure:
             raise failure[0]
 
-    async def run(self, job: Job, *, job_id: str | None = None, fingerprint: str | None = None) -> JobResult:
+    async def run(
+        self,
+        job: Job,
+        *,
+        job_id: str | None = None,
+        fingerprint: str | None = None,
+        on_park: OnPark | None = None,
+    ) -> JobResult:
         """Run ``job`` to completion and return every operation's outcome with the job's counters.
 
         With a journal, running a ``job_id`` again resumes it: operations that succeeded are answered from
@@ -176,7 +206,7 @@ class BulkEngine:
         started = self.clock.monotonic()
         outcomes: list[Outcome] = []
         the_id = job_id or uuid.uuid4().hex
-        inner = self._stream(job, the_id, fingerprint, job_id is not None)
+        inner = self._stream(job, the_id, fingerprint, job_id is not None, on_park)
         async with aclosing(inner):
             async for outcome in inner:
                 outcomes.append(outcome)
@@ -197,6 +227,8 @@ class BulkEngine:
             lookups=stats.lookups,
             recovered=stats.recovered,
             from_journal=stats.from_journal,
+            unfinished=self.last_unfinished,
+            stopped=self.last_stopped,
         )
 
     async def resume(self, job_id: str) -> JobResult:

@@ -84,6 +84,10 @@ class JobResult:
     lookups: int = 0  # idempotency-key lookups (journaled runs)
     recovered: int = 0  # creates found on the server by their key instead of being re-sent
     from_journal: int = 0  # operations that had succeeded in an earlier run (not sent again)
+    unfinished: tuple[
+        str, ...
+    ] = ()  # operations left without an outcome because on_park stopped their account
+    stopped: tuple[Any, ...] = ()  # the execution.events.Park of each account stopped through on_park
 
     @property
     def ok(self) -> bool:

@@ -19,6 +19,7 @@ __all__ = [
     "EngineEvent",
     "Observer",
     "OperationFinished",
+    "Park",
     "RetryScheduled",
     "Throttled",
 ]
@@ -86,3 +87,20 @@ class OperationFinished:
 
 EngineEvent = BatchSent | BatchDone | Throttled | RetryScheduled | OperationFinished
 Observer = Callable[[EngineEvent], None]
+
+
+@dataclass(frozen=True)
+class Park:
+    """The governor parked an (ad account, BUC type) for ``seconds`` (engine clock): what ``on_park`` gets.
+
+    ``BulkEngine.stream(job, on_park=callback)`` awaits ``callback(park)`` once per park episode; when it
+    returns True the engine stops that account — nothing more is sent to it, its waiting batches go back
+    to the queue unsent, in-flight answers are handled as usual — and the job ends without outcomes for the
+    account's remaining operations (``JobResult.unfinished``), so a scheduler can free its worker and come
+    back after the regain time (the Airflow operator defers).
+    """
+
+    account_id: str
+    buc_type: str
+    seconds: float
+    reason: str

@@ -149,7 +149,13 @@ class Governor:
         state.in_flight += 1
         state.in_flight_ops += ops
         ticket = self._record_send(state, ops, now)
-        await self._total.acquire()
+        try:
+            await self._total.acquire()
+        except BaseException:  # cancelled before sending: free the slot; the calls age out as if answered
+            state.in_flight -= 1
+            state.in_flight_ops -= ops
+            SendLog.answered(ticket, now)
+            raise
         return ticket
 
     async def _sleep_unless_changed(self, state: PairState, seconds: float) -> None:

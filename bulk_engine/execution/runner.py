@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -38,7 +38,16 @@ from bulk_engine.protocol.usage import parse_usage_headers
 from bulk_engine.results import JobStats, Outcome, OutcomeState
 
 from .clock import Clock
-from .events import BatchDone, BatchSent, EngineEvent, Observer, OperationFinished, RetryScheduled, Throttled
+from .events import (
+    BatchDone,
+    BatchSent,
+    EngineEvent,
+    Observer,
+    OperationFinished,
+    Park,
+    RetryScheduled,
+    Throttled,
+)
 from .governor import Governor, Ticket
 from .retry import RetryPolicy
 from .transport import GraphTransport, HttpAnswer
@@ -102,6 +111,12 @@ class Runner:
         self._wake = anyio.Event()
         self._wake_at = math.inf
         self._stop_reason: str | None = None
+        # on_park (set by the engine): accounts the caller chose to stop while parked, and their waiting sends
+        self.on_park: Callable[[Park], Awaitable[bool]] | None = None
+        self.stopped: list[Park] = []
+        self._stopped_accounts: set[str] = set()
+        self._park_notified: dict[str, float] = {}
+        self._waiting_sends: dict[str, set[anyio.CancelScope]] = {}
         self._out: MemoryObjectSendStream[Outcome] | None = None
 
     # --- the loop --------------------------------------------------------------------------------
@@ -129,10 +144,13 @@ class Runner:
                 if self._stop_reason is not None:
                     await self._skip_ready()
                 else:
+                    await self._offer_parks()
                     self._dispatch(tg)
-                if exhausted and self.graph.is_finished and self._tasks == 0:
+                if exhausted and self._tasks == 0 and (self.graph.is_finished or self._only_stopped_left()):
                     break
                 await self._wait(tg)
+            if self._stopped_accounts:
+                tg.cancel_scope.cancel()  # wake-ups scheduled for stopped accounts would wait out their parks
         if self.session is not None:
             self.session.flush()
         if planning_error is not None:
@@ -157,6 +175,8 @@ class Runner:
 
     def _dispatch(self, tg: TaskGroup) -> None:
         for account in self.graph.ready_accounts():
+            if account in self._stopped_accounts:
+                continue
             parked = self.governor.parked_for(account, BUC)
             if parked > 0:
                 self._schedule_wake(tg, parked)
@@ -168,6 +188,38 @@ class Runner:
                 self._sends[account] = self._sends.get(account, 0) + 1
                 self._tasks += 1
                 tg.start_soon(self._send, batch, tg)
+
+    async def _offer_parks(self) -> None:
+        """Tell ``on_park`` about each new park of an account with work; stop the account if it says so."""
+        if self.on_park is None:
+            return
+        accounts = set(self.graph.ready_accounts()) | {a for a, n in self._sends.items() if n > 0}
+        for account in sorted(accounts - self._stopped_accounts):
+            state = self.governor.pair(account, BUC)
+            seconds = state.parked_until - self.clock.monotonic()
+            if seconds <= 0 or state.parked_until <= self._park_notified.get(account, 0.0) + 1.0:
+                continue
+            self._park_notified[account] = state.parked_until
+            park = Park(account, BUC, seconds, "throttled" if state.throttle_events else "usage headers")
+            if await self.on_park(park):
+                self._stopped_accounts.add(account)
+                self.stopped.append(park)
+                for scope in self._waiting_sends.pop(account, set()):
+                    scope.cancel()
+
+    def _only_stopped_left(self) -> bool:
+        """Nothing can progress any more except in stopped accounts (their ops stay unfinished)."""
+        return bool(self._stopped_accounts) and all(
+            account in self._stopped_accounts for account in self.graph.ready_accounts()
+        )
+
+    def unfinished_ids(self) -> tuple[str, ...]:
+        """Operations that never reached a terminal state (only after accounts were stopped)."""
+        return tuple(
+            op.op_id
+            for op in self.graph.operations()
+            if self.graph.state(op.op_id) in (OpState.PENDING, OpState.IN_FLIGHT)
+        )
 
     def _plan_batches(self, account: str, room: int, tg: TaskGroup) -> list[PlannedBatch]:
         """Up to ``room`` batches for ``account``, no more calls than fit under its ceiling right now.
@@ -223,7 +275,15 @@ class Runner:
             if session is not None and any(session.needs_lookup(op.op_id) for op in batch.ops):
                 await self._reconcile(batch, tg)  # look flagged creates up first; the rest is re-planned
                 return
-            ticket = await self.governor.acquire(account, len(batch), BUC)
+            with anyio.CancelScope() as waiting:
+                self._waiting_sends.setdefault(account, set()).add(waiting)
+                ticket = await self.governor.acquire(account, len(batch), BUC)
+            self._waiting_sends.get(account, set()).discard(waiting)
+            if waiting.cancelled_caught:  # the account was stopped while this batch waited: not sent
+                for op in batch.ops:
+                    if self.graph.state(op.op_id) is OpState.IN_FLIGHT:
+                        self.graph.requeue(op.op_id)
+                return
             try:
                 wire = self.batcher.render(batch)
                 payload = encode_batch(wire)

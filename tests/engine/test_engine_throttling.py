@@ -67,3 +67,28 @@ async def test_governor_keeps_usage_under_the_ceiling(start_sim: Any) -> None:
     assert result.counts["succeeded"] == 900
     # 900 calls against 400/h: needs > 1 window; few throttle answers along the way.
     assert result.throttle_events <= 50
+
+
+async def test_on_park_stops_the_account_and_ends_the_job_without_waiting(start_sim: Any) -> None:
+    """``on_park`` lets a scheduler free its worker: the stopped account's ops stay unfinished, unsent."""
+    sim = await start_sim(time_scale=SCALE)
+    blocked, free = sim.accounts[0], sim.accounts[1]
+    core = sim.server.core
+    core.rate_limiter.force_block(blocked, "ads_management", 3600.0, core.clock.now())
+    ops = [campaign_op(f"b{i}", blocked) for i in range(30)] + [campaign_op(f"f{i}", free) for i in range(30)]
+    parks: list[Any] = []
+
+    async def on_park(park: Any) -> bool:
+        parks.append(park)
+        return park.seconds >= 600
+
+    async with BulkEngine(sim.engine_config(), clock=ScaledClock(SCALE)) as engine:
+        result = await engine.run(ops, on_park=on_park)
+    assert result.counts == {"succeeded": 30, "failed": 0, "skipped": 0}
+    assert {o.account_id for o in result.outcomes} == {free}
+    assert sorted(result.unfinished) == sorted(f"b{i}" for i in range(30))
+    assert [p.account_id for p in result.stopped] == [blocked]
+    assert parks and parks[0].seconds >= 600
+    assert result.elapsed_s < 1800  # virtual seconds: the run did not wait out the hour-long block
+    blocked_campaigns = [n for n in core.store.nodes("campaign") if n.account_id == blocked]
+    assert blocked_campaigns == []
