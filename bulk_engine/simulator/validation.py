@@ -201,10 +201,11 @@ from bulk_engine.protocol.catalog import (
     WELCOME_TEXT_MAX,
     WHATSAPP_APP,
 )
+from bulk_engine.protocol.spec_fields import BadTime, iter_ctas
 from bulk_engine.protocol.spec_fields import creative_has_link as _creative_has_link
 from bulk_engine.protocol.spec_fields import creative_page as _creative_page
 from bulk_engine.protocol.spec_fields import cta_app as _cta_app
-from bulk_engine.protocol.spec_fields import iter_ctas
+from bulk_engine.protocol.spec_fields import parse_time as parse_graph_time
 from bulk_engine.protocol.spec_fields import promoted_page as _promoted_page
 from bulk_engine.protocol.spec_fields import welcome_messages as _welcome_messages
 
@@ -511,46 +512,16 @@ def _int(value: Any) -> int:
         return 0
 
 
-_TZ_ABBREVIATIONS = {
-    "UTC": 0,
-    "GMT": 0,
-    "PST": -8,
-    "PDT": -7,
-    "MST": -7,
-    "MDT": -6,
-    "CST": -6,
-    "CDT": -5,
-    "EST": -5,
-    "EDT": -4,
-}
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-
-
 def parse_time(value: Any, key: str) -> float | None:
-    """A Graph datetime (``2015-03-12 23:59:59-07:00``, ``… PDT``, ISO, UNIX) → epoch; ``0``/empty → None."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    if text in ("", "0"):
-        return None
-    if _NUMBER.match(text):
-        return float(text)
-    zone: _dt.tzinfo = _dt.UTC
-    head, _, abbreviation = text.rpartition(" ")
-    if head and abbreviation.upper() in _TZ_ABBREVIATIONS:
-        text = head
-        zone = _dt.timezone(_dt.timedelta(hours=_TZ_ABBREVIATIONS[abbreviation.upper()]))
+    """A Graph datetime → epoch (``0``/empty → None); a bad one is the documented parameter error."""
     try:
-        parsed = _dt.datetime.fromisoformat(text)
-    except ValueError:
+        return parse_graph_time(value)
+    except BadTime:
         raise fail(
             "time.invalid",
             f"Param {key} must be a datetime like 2015-03-12 23:59:59-07:00 or a UNIX time",
             key,
         ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)
-    return parsed.timestamp()
 
 
 def _future(ctx: CallContext, value: Any, key: str) -> float | None:
