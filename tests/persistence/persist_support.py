@@ -9,34 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bulk_engine import Credentials, EngineConfig, Operation, OpKind, Ref
+import engine_support
+
+from bulk_engine import Operation, OpKind, Ref
 from bulk_engine.persistence import Journal, KeyScheme, MemoryJournal, SqliteJournal
-from bulk_engine.simulator import SimulatorServer
 
 TARGETING = {"geo_locations": {"countries": ["US"]}}
 TYPES = ("campaign", "adset", "adcreative", "ad")
 KEY_RE = re.compile(r"\[(be:[a-z2-7]{8}\.[a-z2-7]{12})\]")
 
 
-@dataclass
-class Sim:
-    server: SimulatorServer
-    token: str
-    accounts: list[str]
-    page_id: str
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def engine_config(self, **overrides: Any) -> EngineConfig:
-        params: dict[str, Any] = {
-            "credentials": Credentials(access_token=self.token),
-            "graph_url": self.url,
-            "seed": 7,
-        }
-        params.update(overrides)
-        return EngineConfig(**params)
+class Sim(engine_support.Sim):
+    """The engine tests' simulator handle, plus a snapshot of the ad objects for exactness checks."""
 
     def nodes(self) -> list[dict[str, Any]]:
         return self.server.core.store.snapshot(TYPES)
