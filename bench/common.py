@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from bulk_engine import Operation, OpKind, Ref
@@ -29,10 +30,18 @@ def _simulator_env() -> dict[str, str]:
 
 
 @contextmanager
-def simulator_process(*args: str) -> Iterator[dict[str, Any]]:
-    """``bulk-engine simulator --port 0 ARGS`` in another process; yields its start-line JSON."""
+def simulator_process(*args: str, config: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """``bulk-engine simulator --port 0 ARGS`` in another process; yields its start-line JSON (+ ``pid``).
+
+    ``config`` instead serves a ``SimulatorConfig`` given as JSON fields (``bench/sim_server.py``), for
+    options the CLI does not expose (``seed_campaigns``, several ad accounts, ``app_users``).
+    """
+    if config is not None:
+        command = [sys.executable, str(Path(__file__).with_name("sim_server.py")), json.dumps(config)]
+    else:
+        command = [sys.executable, "-m", "bulk_engine", "simulator", "--port", "0", *args]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bulk_engine", "simulator", "--port", "0", *args],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -62,6 +71,20 @@ def process_cpu_s(pid: int) -> float:
     except OSError:
         return math.nan
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_memory_mb(pid: int | str = "self") -> tuple[float, float]:
+    """(current RSS, peak RSS) of process ``pid`` in MB, from ``/proc/<pid>/status`` (NaN elsewhere)."""
+    values = {"VmRSS": math.nan, "VmHWM": math.nan}
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                key = line.split(":", 1)[0]
+                if key in values:
+                    values[key] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return values["VmRSS"], values["VmHWM"]
 
 
 def tree_ops(i: int, act: str, page_id: str) -> list[Operation]:

@@ -191,7 +191,10 @@ class Governor:
             return 0.0
         self._expire(state, now)
         allowed = quota * self.config.ceiling_pct / 100.0
-        excess = state.log.answer_view + ops - allowed
+        # A batch larger than the whole allowance (an estimate made while others' calls filled the window:
+        # workers sharing the account, an earlier run) can never fit beside our calls, and no reading comes
+        # to raise the estimate while we wait: it goes once none of our calls are left in the window.
+        excess = state.log.answer_view + min(ops, allowed) - allowed
         if excess <= 0:
             return 0.0
         free_at = state.log.free_at(excess, self.config.window_s, self.config.aging_margin_s)
@@ -283,7 +286,11 @@ class Governor:
         acknowledged = state.log.send_view - state.in_flight_ops
         if clean and pct >= 1.0 and acknowledged > 0:
             bound = acknowledged * 100.0 / pct
-            if state.quota_estimate is None or bound > state.quota_estimate:
+            # At the ceiling the latest reading wins even when lower: alone it is about the quota anyway,
+            # but when other workers share the account it is this worker's share (its calls ÷ the usage
+            # they all see), so each one paces to its share instead of each pacing to the whole quota.
+            at_ceiling = pct >= self.config.ceiling_pct
+            if state.quota_estimate is None or bound > state.quota_estimate or at_ceiling:
                 state.quota_estimate = bound
         state.notify()
 
