@@ -3,16 +3,26 @@
 ``/copies`` only copies within an ad account, so a clone reads the source tree (campaign, its live ad sets and
 ads, the ads' creatives) and creates it again in the target account as one dependency-linked job:
 
-1. images the creatives use (``image_hash`` anywhere in a creative) are copied with ``POST
-   /act_<target>/adimages copy_from={"source_account_id", "hash"}`` (S003 §Ad Account Ad Images) and the
-   creatives reference the new hash (``{result=…:$.images.*.hash}``);
-2. each creative once (shared creatives stay shared), then the campaign, its ad sets (``campaign_id`` →
+1. images the creatives use (``image_hash`` anywhere in a creative, asset-feed image hashes) are copied with
+   ``POST /act_<target>/adimages copy_from={"source_account_id", "hash"}`` (S003 §Ad Account Ad Images: image
+   libraries are per account) and the creatives reference the copy (``{result=…:$.images.*.hash}``, the
+   same content hash); a creative's Facebook-hosted ``image_url`` is dropped in favour of its copied hash (S003
+   §Ad Account Ad Creatives: "Do not use image URLs returned by Facebook");
+2. videos: "The video_id must be associated with the ad account" (S003 §Video and Carousel Ads) and the seeds
+   document no cross-account video copy, so ``video_map`` ({source video id: video id in the target account,
+   e.g. uploaded to ``/act_<target>/advideos`` beforehand}) remaps them; a creative with an unmapped video is
+   not cloned — it and the ads using it end ``skipped`` with that reason (never silently dropped);
+3. each creative once (shared creatives stay shared), then the campaign, its ad sets (``campaign_id`` →
    the new campaign) and its ads (``adset_id`` / ``creative_id`` → the new ones).
 
 ``status_option`` and ``rename_options`` behave like ``/copies`` (default: PAUSED, top-level name + " - Copy").
 Read-only and account-specific fields (ids, timestamps, effective status, Advantage+ state) are not copied;
 ``source_*_id`` provenance fields are not set (they name objects of the same account). The report maps every
 source id to its clone.
+
+With ``validate_only`` (dry run) the source tree is read and the plan reported (objects, images to copy,
+videos to remap, what would be skipped) without any write: Graph cannot dry-run creates whose parents do not
+exist yet.
 
 Op ids: ``<task>/clone/<source>/img:<hash>``, ``…/cr:<creative>``, ``…/c``, ``…/s:<adset>``, ``…/a:<ad>``.
 """
@@ -68,18 +78,36 @@ def _hashes(value: Any) -> set[str]:
     return found
 
 
-def _replace_hashes(value: Any, refs: Mapping[str, Ref]) -> Any:
+def _feed_hashes(node: Mapping[str, Any]) -> set[str]:
+    feed = node.get("asset_feed_spec")
+    images = feed.get("images") if isinstance(feed, Mapping) else None
+    return {str(i["hash"]) for i in images or [] if isinstance(i, Mapping) and isinstance(i.get("hash"), str)}
+
+
+def _videos(value: Any) -> set[str]:
+    found: set[str] = set()
     if isinstance(value, Mapping):
-        return {
-            k: (
-                refs[v]
-                if k == "image_hash" and isinstance(v, str) and v in refs
-                else _replace_hashes(v, refs)
-            )
-            for k, v in value.items()
-        }
+        for key, item in value.items():
+            if key == "video_id" and isinstance(item, str | int) and str(item):
+                found.add(str(item))
+            else:
+                found |= _videos(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _videos(item)
+    return found
+
+
+def _remap(value: Any, images: Mapping[str, Ref], videos: Mapping[str, str], key: str = "") -> Any:
+    """Creative params with image hashes → copied-image refs and video ids → the target's videos."""
+    if isinstance(value, Mapping):
+        return {k: _remap(v, images, videos, k) for k, v in value.items()}
     if isinstance(value, list):
-        return [_replace_hashes(v, refs) for v in value]
+        return [_remap(v, images, videos) for v in value]
+    if key in ("image_hash", "hash") and isinstance(value, str) and value in images:
+        return images[value]
+    if key == "video_id" and str(value) in videos:
+        return videos[str(value)]
     return value
 
 
@@ -92,8 +120,10 @@ async def clone_campaigns(
     *,
     status_option: str,
     rename: Mapping[str, Any] | None,
+    video_map: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Clone each source campaign into ``target_account_id``; returns ``{source: {new_id, objects, failed}}``."""
+    """Clone each source campaign into ``target_account_id``; returns ``{source: {new_id, objects, failed}}``
+    (with ``validate_only``: the plan, nothing written)."""
     act = env.account_id
     campaigns = await read_nodes(
         engine, sources, CAMPAIGN_COPY_FIELDS, act, report, op_prefix=env.op_id("read", "c")
@@ -142,9 +172,11 @@ async def clone_campaigns(
 
     ops: list[Operation] = []
     pieces: dict[str, list[tuple[str, str, str]]] = {}
-    unreadable: dict[str, list[str]] = {}
     results: dict[str, dict[str, Any]] = {}
+    assets: dict[str, dict[str, Any]] = {}
     source_account = act.removeprefix("act_")
+    videos = {str(k): str(v) for k, v in (video_map or {}).items()}
+    skipped: dict[str, str] = {}  # op id → reason (not sent)
 
     def op(op_id: str, edge: str, kind: OpKind, params: dict[str, Any]) -> None:
         ops.append(
@@ -157,6 +189,11 @@ async def clone_campaigns(
                 kind=kind,
             )
         )
+
+    def skip(op_id: str, kind: OpKind, reason: str) -> None:
+        skipped[op_id] = reason
+        if not env.ctx.validate_only:
+            env.ctx.skip(op_id, target_account_id, kind.value, reason)
 
     for source in sources:
         found = campaigns.items.get(source)
@@ -173,6 +210,9 @@ async def clone_campaigns(
         pieces[source] = plan
         image_refs: dict[str, Ref] = {}
         creative_refs: dict[str, Ref] = {}
+        not_cloned: dict[str, str] = {}  # creative id → why its ads cannot be cloned
+        used_assets: dict[str, Any] = {"images": [], "videos": {}, "unmapped_videos": []}
+        assets[source] = used_assets
         used = {
             str(ad["creative"]["id"])
             for a in adsets.items.get(source, [])
@@ -180,11 +220,29 @@ async def clone_campaigns(
             if isinstance(ad.get("creative"), Mapping)
         }
         for creative_id in sorted(used):
+            creative_op = f"{base}/cr:{creative_id}"
             read_creative = creatives.items.get(creative_id)
             if not read_creative:
+                error = creatives.errors.get(creative_id)
+                reason = f"creative {creative_id} could not be read" + (f": {error.reason}" if error else "")
+                not_cloned[creative_id] = reason
                 continue
             node = read_creative[0]
-            for image in sorted(_hashes(node)):
+            missing = sorted(v for v in _videos(node) if v not in videos)
+            if missing:
+                reason = (
+                    f"creative {creative_id} uses video {', '.join(missing)} of {act}; videos belong to their ad "
+                    f"account (S003 §Video and Carousel Ads) and Graph documents no cross-account copy: upload "
+                    f"it to {target_account_id}/advideos and map it in video_map"
+                )
+                used_assets["unmapped_videos"].extend(
+                    v for v in missing if v not in used_assets["unmapped_videos"]
+                )
+                skip(creative_op, OpKind.CREATE_CREATIVE, reason)
+                plan.append((creative_op, "adcreative", creative_id))
+                not_cloned[creative_id] = f"its creative {creative_id} was not cloned (unmapped video)"
+                continue
+            for image in sorted(_hashes(node) | _feed_hashes(node)):
                 if image not in image_refs:
                     image_op = f"{base}/img:{image}"
                     op(
@@ -194,8 +252,12 @@ async def clone_campaigns(
                         {"copy_from": {"source_account_id": source_account, "hash": image}},
                     )
                     image_refs[image] = Ref(image_op, "$.images.*.hash")
-            creative_op = f"{base}/cr:{creative_id}"
-            op(creative_op, "adcreatives", OpKind.CREATE_CREATIVE, _replace_hashes(_strip(node), image_refs))
+                    used_assets["images"].append(image)
+            used_assets["videos"].update({v: videos[v] for v in _videos(node)})
+            params = _strip(node)
+            if params.get("image_hash"):
+                params.pop("image_url", None)  # Facebook-hosted; the copied hash is the same image
+            op(creative_op, "adcreatives", OpKind.CREATE_CREATIVE, _remap(params, image_refs, videos))
             creative_refs[creative_id] = Ref(creative_op)
             plan.append((creative_op, "adcreative", creative_id))
         campaign_op = f"{base}/c"
@@ -217,9 +279,14 @@ async def clone_campaigns(
             plan.append((adset_op, "adset", adset_id))
             for ad in reversed(ads.items.get(adset_id, [])):
                 ad_id = str(ad["id"])
+                ad_op = f"{base}/a:{ad_id}"
+                plan.append((ad_op, "ad", ad_id))
                 raw_creative = ad.get("creative")
                 creative_id = str(raw_creative.get("id")) if isinstance(raw_creative, Mapping) else ""
                 creative_ref = creative_refs.get(creative_id)
+                if creative_ref is None:
+                    skip(ad_op, OpKind.CREATE_AD, not_cloned.get(creative_id, "it has no readable creative"))
+                    continue
                 params = _strip(ad)
                 params.update(
                     name=name(params.get("name"), False),
@@ -227,13 +294,32 @@ async def clone_campaigns(
                     adset_id=Ref(adset_op),
                     creative={"creative_id": creative_ref},
                 )
-                if creative_ref is None:  # its creative could not be read
-                    unreadable.setdefault(source, []).append(ad_id)
-                    continue
-                ad_op = f"{base}/a:{ad_id}"
                 op(ad_op, "ads", OpKind.CREATE_AD, params)
-                plan.append((ad_op, "ad", ad_id))
+    if env.ctx.validate_only:
+        planned = {o.op_id for o in ops}
+        for source, plan in pieces.items():
+            results[source] = {
+                "mode": "clone",
+                "dry_run": True,
+                "new_id": None,
+                "objects": [
+                    {
+                        "type": kind,
+                        "source_id": sid,
+                        "planned": op_id in planned,
+                        "reason": skipped.get(op_id),
+                    }
+                    for op_id, kind, sid in plan
+                ],
+                "assets": assets[source],
+                "writes": sum(1 for o in ops if o.op_id.startswith(env.op_id("clone", source) + "/")),
+            }
+        return results
     outcomes = await report.run(engine, ops, env.ctx) if ops else {}
+    for local in env.ctx.skipped:  # left when nothing was run: fold the local skips in here
+        report.add(local)
+        outcomes[local.op_id] = local
+    env.ctx.skipped.clear()
     for source, plan in pieces.items():
         objects = []
         failed: dict[str, str] = {}
@@ -245,8 +331,12 @@ async def clone_campaigns(
             objects.append({"type": kind, "source_id": source_id, "copied_id": new_id})
             if new_id is None:
                 failed[source_id] = (outcome.reason if outcome is not None else None) or "not run"
-        for ad_id in unreadable.get(source, []):
-            failed[ad_id] = "its creative could not be read"
         new_campaign = next((o["copied_id"] for o in objects if o["type"] == "campaign"), None)
-        results[source] = {"mode": "clone", "new_id": new_campaign, "objects": objects, "failed": failed}
+        results[source] = {
+            "mode": "clone",
+            "new_id": new_campaign,
+            "objects": objects,
+            "failed": failed,
+            "assets": assets[source],
+        }
     return results

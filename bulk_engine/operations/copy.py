@@ -15,6 +15,10 @@ strategy is ``DEEP_RENAME`` (then each child copy is renamed like Graph would), 
 to every piece, so the result is the tree a synchronous deep copy would have made. Children are copied in
 creation order (edges list newest first; the order is reversed).
 
+A dry run (``validate_only``; ``/copies`` has none in Graph) reads each source and its live tree and reports
+its plan (sync, chunked fallback, refused, unreadable) as the reason of its ``skipped`` copy; nothing is
+written.
+
 Op ids: ``<task>/copy/<source>`` (the synchronous copy), ``<task>/chunk/<source>`` (the shell),
 ``<task>/chunk/<source>/<adset>`` and ``…/<adset>/<ad>`` (children), reads ``<task>/read/…``.
 """
@@ -33,7 +37,7 @@ from bulk_engine.results import Outcome, OutcomeState
 
 from .base import EngineLike, Issue, TaskEnv
 from .clone import clone_campaigns
-from .reads import EdgeRead, read_edges
+from .reads import EdgeRead, read_edges, read_nodes
 from .specs import GraphTime, job_model_config
 from .task import TaskBase, TaskReport
 
@@ -46,6 +50,9 @@ __all__ = [
 ]
 
 SUBCODE_SYNC_COPY_LIMIT = 1885194
+# Dry runs only (a real run asks Graph): "You can copy a maximum of 3 entities between campaign, ad sets and
+# ads" synchronously (SPEC-DIGEST §6.1 [supplemental], also the simulator's default ``sync_copy_limit``).
+SYNC_COPY_LIMIT_ESTIMATE = 3
 FALLBACK_NOTE = (
     "deep copy over the synchronous limit (100/1885194): copied piece by piece instead (chunked copy {op})"
 )
@@ -95,6 +102,11 @@ class CopyTask(TaskBase):
     fallback: Literal["chunked", "none"] = Field(
         "chunked", description="What to do when a deep copy exceeds the synchronous limit (100/1885194)"
     )
+    video_map: dict[str, str] | None = Field(
+        None,
+        description="Cross-account clone: source video id → the same video in the target account "
+        "(videos belong to their ad account; Graph documents no cross-account video copy)",
+    )
 
     @property
     def needs_reads(self) -> bool:
@@ -128,6 +140,10 @@ class CopyTask(TaskBase):
                 "cross-account clones copy campaigns",
                 self.target_account_id,
                 "copy.clone",
+            )
+        if self.video_map is not None and self.target_account_id is None:
+            yield Issue(
+                ("video_map",), "only cross-account clones remap videos", self.video_map, "copy.clone"
             )
         if (self.start_time is not None or self.end_time is not None) and self.level == "ad":
             yield Issue(
@@ -169,9 +185,6 @@ class CopyTask(TaskBase):
 
     async def execute(self, engine: EngineLike, env: TaskEnv) -> TaskReport:
         report = TaskReport(env.key, "copy")
-        if env.ctx.validate_only:
-            report.details["validate_only"] = "checked locally; Graph has no dry run for /copies"
-            return report
         if self.target_account_id is not None:
             rename = self.rename_options.model_dump(exclude_none=True) if self.rename_options else None
             report.details["copies"] = await clone_campaigns(
@@ -182,7 +195,13 @@ class CopyTask(TaskBase):
                 self.target_account_id,
                 status_option=self.status_option,
                 rename=rename,
+                video_map=self.video_map,
             )
+            if env.ctx.validate_only:
+                report.details["validate_only"] = "source trees read, clone planned; nothing written"
+            return report
+        if env.ctx.validate_only:
+            await self._dry_run(engine, env, report)
             return report
         outcomes = await report.run(engine, list(self.compile(env)), env.ctx)
         copies: dict[str, dict[str, Any]] = {}
@@ -204,6 +223,48 @@ class CopyTask(TaskBase):
                 copies[plan.source_id] = plan.summary()
         report.details["copies"] = copies
         return report
+
+    async def _dry_run(self, engine: EngineLike, env: TaskEnv, report: TaskReport) -> None:
+        """``/copies`` has no ``validate_only``: read each source and its live tree, compare its size with the
+        synchronous deep-copy limit and report the plan (sync copy, chunked fallback, or refusal) per source,
+        each planned copy ``skipped`` with that plan as its reason. Nothing is written."""
+        found = await read_nodes(
+            engine, self.source_ids, "id,name", env.account_id, report, op_prefix=env.op_id("read", "src")
+        )
+        readable = [s for s in self.source_ids if s in found.items]
+        trees: dict[str, list[tuple[str, list[str]]]] = {s: [] for s in readable}
+        if self.deep_copy and self.level != "ad" and readable:
+            trees = await _read_trees(engine, env, report, self.level, readable)
+        plans: dict[str, dict[str, Any]] = {}
+        for source in self.source_ids:
+            op_id = env.op_id("copy", source)
+            if source not in readable:
+                error = found.errors.get(source)
+                reason = f"dry run: the source cannot be read ({error.reason if error else 'not found'})"
+                plans[source] = {"plan": "unreadable", "reason": reason}
+            else:
+                if self.level == "campaign":
+                    objects = 1 + sum(1 + len(ads) for _, ads in trees[source])
+                else:  # an ad set's tree is [(itself, its ads)]; an ad has none
+                    objects = 1 + sum(len(ads) for _, ads in trees[source])
+                over = self.deep_copy and objects > SYNC_COPY_LIMIT_ESTIMATE
+                plan = "sync" if not over else ("chunked" if self.fallback == "chunked" else "refused")
+                reason = {
+                    "sync": f"dry run: one /copies call would copy {objects} object(s)",
+                    "chunked": f"dry run: {objects} objects exceed the synchronous deep-copy limit (about "
+                    f"{SYNC_COPY_LIMIT_ESTIMATE}); expect 100/1885194, then a chunked copy of {objects} pieces",
+                    "refused": f"dry run: {objects} objects exceed the synchronous deep-copy limit; expect "
+                    "100/1885194 (fallback: none)",
+                }[plan]
+                plans[source] = {"plan": plan, "objects": objects, "reason": reason}
+            env.ctx.skip(op_id, env.account_id, KIND[self.level].value, plans[source]["reason"])
+        for outcome in env.ctx.skipped:
+            report.add(outcome)
+        env.ctx.skipped.clear()
+        report.details["copies"] = plans
+        report.details["validate_only"] = (
+            "sources read, copies planned; /copies has no dry run, nothing written"
+        )
 
 
 def _is_sync_limit(outcome: Outcome) -> bool:

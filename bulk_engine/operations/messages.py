@@ -30,6 +30,7 @@ from bulk_engine.results import OutcomeState
 
 from .base import EngineLike, Issue, TaskEnv
 from .csvinput import count_rows, iter_rows
+from .reads import read_nodes
 from .rules import MIN_DAILY_BUDGET, RULES
 from .specs import job_model_config
 from .task import TaskBase, TaskReport
@@ -222,9 +223,9 @@ class MessagesTask(TaskBase):
         return {OpKind.CREATE_OTHER.value: sends + (1 if self.campaign is not None else 0)}
 
     async def execute(self, engine: EngineLike, env: TaskEnv) -> TaskReport:
-        report = await super().execute(engine, env)
         if env.ctx.validate_only:
-            return report
+            return await self._dry_run(engine, env)
+        report = await super().execute(engine, env)
         campaign_id = self.campaign_id
         sent: dict[str, str] = {}
         for outcome in report.outcomes:
@@ -237,4 +238,40 @@ class MessagesTask(TaskBase):
         report.details["message_campaign_id"] = campaign_id
         report.details["sent"] = len(sent)
         report.details["tracking_ids"] = sent
+        return report
+
+    async def _dry_run(self, engine: EngineLike, env: TaskEnv) -> TaskReport:
+        """Graph has no dry run for ``/message_campaign`` or ``/messages``: read the existing campaign, apply
+        the 12-hour rule and the in-job duplicates (from the journal, as a real run would), and report every
+        send as ``skipped`` with what would happen. No write is sent."""
+        report = TaskReport(env.key, "messages")
+        if self.campaign_id is not None:
+            found = await read_nodes(
+                engine, [self.campaign_id], "id,name", env.account_id, report, op_prefix=env.op_id("read")
+            )
+            error = found.errors.get(self.campaign_id)
+            report.details["campaign"] = (
+                {"id": self.campaign_id, "found": True}
+                if self.campaign_id in found.items
+                else {"id": self.campaign_id, "found": False, "reason": error.reason if error else None}
+            )
+        would_send = 0
+        for op in self.compile(env):
+            if op.op_id == env.op_id("campaign"):
+                reason = (
+                    f"dry run: the message campaign {self.campaign.name!r} would be created"
+                    if self.campaign
+                    else ""
+                )
+            else:
+                would_send += 1
+                reason = "dry run: would be sent (Graph has no validate_only for /messages)"
+            env.ctx.skip(op.op_id, op.account_id, op.kind.value, reason)
+        held = len(env.ctx.skipped) - would_send - (1 if self.campaign is not None else 0)
+        for outcome in env.ctx.skipped:
+            report.add(outcome)
+        env.ctx.skipped.clear()
+        report.details["validate_only"] = "read and checked locally; nothing sent"
+        report.details["would_send"] = would_send
+        report.details["held_by_12_hour_rule"] = held
         return report

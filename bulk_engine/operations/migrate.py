@@ -18,11 +18,14 @@ place), ``blocked`` (with the documented reason and the documented manual path),
 ``not_applicable`` (not ASC/AAC); **run** copy-and-migrate or in-place for the eligible ones (a copy over the
 synchronous limit, 100/1885194, falls back to a chunked copy that is then migrated in place); **verify** by
 reading ``smart_promotion_type`` (must be GUIDED_CREATION) and ``advantage_state_info`` of every result; report
-one :class:`MigrationRecord` per campaign.
+one :class:`MigrationRecord` per campaign. A dry run (``validate_only``) stops after the preflight and sends
+``migrate_to_advantage_plus`` with ``execution_options=["validate_only"]`` per campaign to migrate (state
+``validated`` or ``failed`` with Graph's answer), nothing else.
 
 **Readiness** (S003 §Advantage+ Campaign Experience) for ordinary campaigns: :func:`readiness` says which lever
 is DISABLED and the change that would enable it — budget: a campaign budget with a supported bid strategy
-(ad-set daily budgets are summed into the campaign and cleared on the ad sets); audience:
+(one campaign update with the sum of the ad sets' daily budgets, which the campaign budget replaces: S003
+§Ad Account, Ad Campaigns "either … at the campaign level or at the adset level, not both"); audience:
 ``targeting_automation.advantage_audience = 1``; placement: remove placement targeting/exclusions — and, with
 ``readiness: apply``, sends those changes (ad sets first, then the campaign) and re-reads the state.
 """
@@ -358,26 +361,18 @@ def _budget_changes(
     chosen = strategies.pop() if len(strategies) == 1 else "LOWEST_COST_WITHOUT_CAP"
     if chosen not in SUPPORTED_ADVANTAGE_STRATEGIES:
         chosen = "LOWEST_COST_WITHOUT_CAP"
-    changes = [
-        ReadinessChange(
-            "advantage_budget_state",
-            str(a["id"]),
-            {"daily_budget": 0},
-            "clear the ad set budget (moved to the campaign: 1885621 forbids budgets on both levels)",
-            1,
-        )
-        for a in budgeted
-    ]
-    changes.append(
-        ReadinessChange(
-            "advantage_budget_state",
-            cid,
-            {"daily_budget": total, "bid_strategy": chosen},
-            f"campaign budget {total} (sum of the ad sets' daily budgets) with {chosen}",
-            2,
-        )
+    # One campaign update: S003 §Ad Account, Ad Campaigns (daily_budget) "All adsets under this campaign will
+    # share this budget. You can either set budget at the campaign level or at the adset level, not both." —
+    # the ad sets' budgets give way to the campaign's. Clearing them first is not a path: an ad set without a
+    # campaign budget needs "daily_budget or lifetime_budget greater than 0" (S003 §Ad Account Adsets).
+    change = ReadinessChange(
+        "advantage_budget_state",
+        cid,
+        {"daily_budget": total, "bid_strategy": chosen},
+        f"campaign budget {total} (sum of the ad sets' daily budgets, which it replaces) with {chosen}",
+        2,
     )
-    return changes, []
+    return [change], []
 
 
 def _budget_enabled(campaign: Mapping[str, Any]) -> bool:
@@ -435,7 +430,7 @@ class MigrationRecord:
     manual_path: str | None = None
     warnings: list[str] = field(default_factory=list)
     new_id: str | None = None
-    state: str = "not_run"  # migrated | failed | skipped | not_run
+    state: str = "not_run"  # migrated | failed | skipped | not_run | validated (dry run)
     smart_promotion_type: str | None = None
     advantage_state_info: dict[str, str] | None = None
     verified: bool | None = None
@@ -509,6 +504,8 @@ class MigrateTask(TaskBase):
                 ready = readiness(campaign, adsets.get(cid, []))
                 records[cid].readiness = _readiness_dict(ready)
         report.details["campaigns"] = records
+        if env.ctx.validate_only and not self.preflight_only:
+            await self._validate(engine, env, report, campaigns, adsets, records)
         if not (self.preflight_only or env.ctx.validate_only):
             await self._migrate(engine, env, report, records)
             if self.readiness == "apply":
@@ -579,6 +576,76 @@ class MigrateTask(TaskBase):
                 else len(children.items.get(f"{c}/ads", []))
             )
         return campaigns, adsets, ads
+
+    async def _validate(
+        self,
+        engine: EngineLike,
+        env: TaskEnv,
+        report: TaskReport,
+        campaigns: list[dict[str, Any]],
+        adsets: dict[str, list[dict[str, Any]]],
+        records: dict[str, MigrationRecord],
+    ) -> None:
+        """Dry run after the preflight: Graph checks every planned change and makes none —
+        ``POST /<campaign>?migrate_to_advantage_plus=true`` with ``execution_options=["validate_only"]`` for
+        each campaign to migrate (the server's migration rules, whichever mode; ``/copies`` itself has no dry
+        run), and the readiness updates with ``validate_only`` when ``readiness: apply``."""
+        dry = {"execution_options": ["validate_only"]}
+        ops: list[Operation] = []
+        for cid, record in records.items():
+            if record.action in ("copy_and_migrate", "migrate_in_place"):
+                params = {"migrate_to_advantage_plus": True, **dry}
+                ops.append(_op(env.op_id("validate", cid), cid, params, env))
+        plans: dict[str, Readiness] = {}
+        if self.readiness == "apply":
+            for c in campaigns:
+                cid = str(c["id"])
+                ready = readiness(c, adsets.get(cid, []))
+                if records[cid].readiness is not None and not ready.ready and not ready.manual:
+                    plans[cid] = ready
+                    for change in ready.changes:
+                        ops.append(
+                            Operation(
+                                op_id=env.op_id("ready", cid, f"{change.object_id}.{change.phase}"),
+                                method="POST",
+                                path=change.object_id,
+                                params={**change.params, **dry},
+                                account_id=env.account_id,
+                                kind=OpKind.UPDATE,
+                            )
+                        )
+        if not ops:
+            return
+        outcomes = await report.run(engine, ops, env.ctx)
+        for cid, record in records.items():
+            outcome = outcomes.get(env.op_id("validate", cid))
+            if outcome is None:
+                continue
+            if outcome.state is OutcomeState.SUCCEEDED:
+                record.state = "validated"
+                mode = (
+                    "copied, then the copy migrated"
+                    if record.action == "copy_and_migrate"
+                    else "migrated in place"
+                )
+                record.warnings.append(
+                    f"dry run: Graph accepted the migration (validate_only); it would be {mode}"
+                )
+            else:
+                _fail(record, outcome)
+        for cid, ready in plans.items():
+            failed = [
+                o.reason
+                for change in ready.changes
+                if (o := outcomes.get(env.op_id("ready", cid, f"{change.object_id}.{change.phase}")))
+                is not None
+                and o.state is not OutcomeState.SUCCEEDED
+            ]
+            record_readiness = records[cid].readiness
+            if record_readiness is not None:
+                record_readiness["validated"] = not failed
+                if failed:
+                    record_readiness["errors"] = failed
 
     async def _migrate(
         self, engine: EngineLike, env: TaskEnv, report: TaskReport, records: dict[str, MigrationRecord]

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from bulk_engine.protocol import catalog
 
 from .base import Issue
 
@@ -39,115 +41,25 @@ __all__ = [
     "render_name",
 ]
 
-Objective = Literal[
-    "APP_INSTALLS",
-    "BRAND_AWARENESS",
-    "CONVERSIONS",
-    "EVENT_RESPONSES",
-    "LEAD_GENERATION",
-    "LINK_CLICKS",
-    "LOCAL_AWARENESS",
-    "MESSAGES",
-    "OFFER_CLAIMS",
-    "OUTCOME_APP_PROMOTION",
-    "OUTCOME_AWARENESS",
-    "OUTCOME_ENGAGEMENT",
-    "OUTCOME_LEADS",
-    "OUTCOME_SALES",
-    "OUTCOME_TRAFFIC",
-    "PAGE_LIKES",
-    "POST_ENGAGEMENT",
-    "PRODUCT_CATALOG_SALES",
-    "REACH",
-    "STORE_VISITS",
-    "VIDEO_VIEWS",
-]
-SpecialAdCategory = Literal[
-    "NONE",
-    "EMPLOYMENT",
-    "HOUSING",
-    "CREDIT",
-    "ISSUES_ELECTIONS_POLITICS",
-    "ONLINE_GAMBLING_AND_GAMING",
-    "FINANCIAL_PRODUCTS_SERVICES",
-]
+# Enums come from the shared catalog (the simulator's enum rules use the same tuples). mypy sees ``str`` (a
+# Literal cannot be built from a variable statically); pydantic and the JSON Schema see the Literal.
+if TYPE_CHECKING:
+    Objective: TypeAlias = str
+    SpecialAdCategory: TypeAlias = str
+    BuyingType: TypeAlias = str
+    BidStrategy: TypeAlias = str
+    BillingEvent: TypeAlias = str
+    OptimizationGoal: TypeAlias = str
+    DestinationType: TypeAlias = str
+else:
+    Objective = Literal[catalog.OBJECTIVES]
+    SpecialAdCategory = Literal[catalog.SPECIAL_AD_CATEGORIES]
+    BuyingType = Literal[catalog.BUYING_TYPES]
+    BidStrategy = Literal[catalog.BID_STRATEGIES]
+    BillingEvent = Literal[catalog.BILLING_EVENTS]
+    OptimizationGoal = Literal[catalog.OPTIMIZATION_GOALS]
+    DestinationType = Literal[catalog.DESTINATION_TYPES]
 CreateStatus = Literal["ACTIVE", "PAUSED"]
-BuyingType = Literal["AUCTION", "RESERVED"]
-BidStrategy = Literal[
-    "LOWEST_COST_WITHOUT_CAP", "LOWEST_COST_WITH_BID_CAP", "COST_CAP", "LOWEST_COST_WITH_MIN_ROAS"
-]
-BillingEvent = Literal[
-    "APP_INSTALLS",
-    "CLICKS",
-    "IMPRESSIONS",
-    "LINK_CLICKS",
-    "NONE",
-    "OFFER_CLAIMS",
-    "PAGE_LIKES",
-    "POST_ENGAGEMENT",
-    "THRUPLAY",
-    "PURCHASE",
-    "LISTING_INTERACTION",
-    "VIDEO_VIEWS",
-]
-OptimizationGoal = Literal[
-    "NONE",
-    "APP_INSTALLS",
-    "AD_RECALL_LIFT",
-    "ENGAGED_USERS",
-    "EVENT_RESPONSES",
-    "IMPRESSIONS",
-    "LEAD_GENERATION",
-    "QUALITY_LEAD",
-    "LINK_CLICKS",
-    "OFFSITE_CONVERSIONS",
-    "PAGE_LIKES",
-    "POST_ENGAGEMENT",
-    "QUALITY_CALL",
-    "REACH",
-    "LANDING_PAGE_VIEWS",
-    "VISIT_INSTAGRAM_PROFILE",
-    "VALUE",
-    "THRUPLAY",
-    "DERIVED_EVENTS",
-    "APP_INSTALLS_AND_OFFSITE_CONVERSIONS",
-    "CONVERSATIONS",
-    "IN_APP_VALUE",
-    "MESSAGING_PURCHASE_CONVERSION",
-    "SUBSCRIBERS",
-    "REMINDERS_SET",
-    "MEANINGFUL_CALL_ATTEMPT",
-    "PROFILE_VISIT",
-    "PROFILE_AND_PAGE_ENGAGEMENT",
-    "ADVERTISER_SILOED_VALUE",
-    "AUTOMATIC_OBJECTIVE",
-    "MESSAGING_APPOINTMENT_CONVERSION",
-]
-DestinationType = Literal[
-    "WEBSITE",
-    "APP",
-    "MESSENGER",
-    "APPLINKS_AUTOMATIC",
-    "WHATSAPP",
-    "INSTAGRAM_DIRECT",
-    "FACEBOOK",
-    "MESSAGING_MESSENGER_WHATSAPP",
-    "MESSAGING_INSTAGRAM_DIRECT_MESSENGER",
-    "MESSAGING_INSTAGRAM_DIRECT_MESSENGER_WHATSAPP",
-    "MESSAGING_INSTAGRAM_DIRECT_WHATSAPP",
-    "SHOP_AUTOMATIC",
-    "ON_AD",
-    "ON_POST",
-    "ON_EVENT",
-    "ON_VIDEO",
-    "ON_PAGE",
-    "INSTAGRAM_PROFILE",
-    "FACEBOOK_PAGE",
-    "INSTAGRAM_PROFILE_AND_FACEBOOK_PAGE",
-    "INSTAGRAM_LIVE",
-    "FACEBOOK_LIVE",
-    "IMAGINE",
-]
 GraphTime = str | int
 """A Graph datetime: ``2015-03-12 23:59:59-07:00``, ``2015-03-12 23:59:59 PDT``, ISO 8601 or UNIX seconds."""
 Cents = int

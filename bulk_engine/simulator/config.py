@@ -110,6 +110,10 @@ class SimulatorConfig(BaseModel):
     page_ids: tuple[str, ...] = ("2000000001", "2000000002")
     instagram_actor_ids: tuple[str, ...] = ("3000000001", "3000000002")
     currency: str = "USD"
+    # Every ad account starts with this many ACTIVE campaigns (no ad sets): benchmarks of jobs that edit
+    # existing objects (a million status changes) without a million creates first. Their ids are
+    # contiguous per account (``Store.seed_campaigns``; the start line's ``seeded_campaigns``).
+    seed_campaigns: int = Field(0, ge=0)
     # Versions: S003 says v24.0 is the latest while S001/S002 show v25.0 (SPEC-DIGEST §9.3 #7):
     # accept v19.0 … v26.0, answer unversioned calls as ``default_version`` (S003's "latest", what an app
     # dashboard would pin); versions outside the range or listed in ``deprecated_versions`` → code 2635.
@@ -132,6 +136,12 @@ class SimulatorConfig(BaseModel):
     # ``effective_status`` filter containing DELETED is an error unless ``deleted_filter_error`` is off.
     archived_reactivation: bool = False
     deleted_filter_error: bool = True
+    # A campaign update that sets a budget while its ad sets have budgets: "convert" switches the campaign
+    # to a campaign budget and clears the ad sets' (validation.budget_switch), "refuse" answers 1885621.
+    campaign_budget_switch: Literal["convert", "refuse"] = "convert"
+    # Creatives may only use the account's own images and videos (validation._check_media); off for tests of
+    # users' payloads that name made-up hashes.
+    check_creative_media: bool = True
     sync_copy_limit: int = 3
     max_ads_for_migration: int = 150
     ad_review_s: float = 0.0

@@ -171,6 +171,14 @@ class GraphCore:
                 now=now,
                 node_id=page_id,
             )
+        self.seeded_campaigns: dict[str, tuple[str, int]] = {}  # account → (first id, count)
+        if self.config.seed_campaigns:
+            from .status import iso_time
+
+            for act in self.config.ad_account_ids:
+                self.seeded_campaigns[act] = self.store.seed_campaigns(
+                    act, self.config.seed_campaigns, now=now, created_time=iso_time(now)
+                )
 
     def set_faults(self, faults: FaultConfig) -> None:
         """Replace the fault configuration at runtime; the random streams restart from the run's seed."""

@@ -1,7 +1,8 @@
 """Ad objects over HTTP: create on the ad-account edges, read with ``fields``, update, delete, list edges.
 
 S003 §Basic Ad Creation / §Ad Account * reference: ``POST /act_{id}/{campaigns,adsets,adcreatives,ads,
-adimages}`` returns ``{"id": …}``; ``POST /<id>`` updates and returns ``{"success": true}``; ``DELETE /<id>``
+advideos}`` returns ``{"id": …}`` (``adimages`` answers ``{"images": …}``; images and videos are per-account
+libraries that creatives must draw from); ``POST /<id>`` updates and returns ``{"success": true}``; ``DELETE /<id>``
 deletes; reads return only ``id`` unless ``fields`` asks for more; edges return ``{"data", "paging"}``
 with cursors and hide ARCHIVED (unless filtered for) and DELETED objects (S003 §Manage Your Ad Object's
 Status). Rules live in ``validation.py`` and the status machine in ``status.py``; this module only wires
@@ -29,6 +30,7 @@ from .store import (
     CREATIVE,
     IMAGE,
     PAGE,
+    VIDEO,
     Node,
     decode_cursor,
     encode_cursor,
@@ -211,6 +213,19 @@ KNOWN_FIELDS: dict[str, set[str]] = {
         "created_time",
     },
     PAGE: {"id", "name", "instagram_business_account", "whatsapp_number"},
+    VIDEO: {
+        "id",
+        "account_id",
+        "title",
+        "name",
+        "description",
+        "source",
+        "picture",
+        "length",
+        "status",
+        "created_time",
+        "updated_time",
+    },
 }
 
 NODE_REFERENCE_FIELDS = {
@@ -281,6 +296,7 @@ def _type_label(node: Node) -> str:
         AD: "Adgroup",
         IMAGE: "AdImage",
         PAGE: "Page",
+        VIDEO: "AdVideo",
     }.get(node.type, node.type)
 
 
@@ -441,7 +457,7 @@ def _read(ctx: CallContext, node: Node | None) -> Any:
     return render(ctx, node, ctx.params.str("fields"))
 
 
-for _type in (AD_ACCOUNT, CAMPAIGN, ADSET, CREATIVE, AD, IMAGE, PAGE):
+for _type in (AD_ACCOUNT, CAMPAIGN, ADSET, CREATIVE, AD, IMAGE, PAGE, VIDEO):
     routes.add("GET", _type)(_read)
 
 
@@ -473,6 +489,12 @@ def list_images(ctx: CallContext, node: Node | None) -> Any:
     if hashes is not None:
         images = [i for i in images if i.get("hash") in set(map(str, hashes))]
     return list_edge(ctx, images, status_filterable=False)
+
+
+@routes.add("GET", AD_ACCOUNT, "advideos")
+def list_videos(ctx: CallContext, node: Node | None) -> Any:
+    assert node is not None
+    return list_edge(ctx, ctx.store.children(node.id, VIDEO), status_filterable=False)
 
 
 @routes.add("GET", AD_ACCOUNT, "ads_volume")
@@ -513,6 +535,11 @@ def _create(ctx: CallContext, node: Node | None, type_: str) -> Any:
         existing = validation.existing_creative_for_story(ctx, node, data)
         if existing is not None:  # S003 §Ad Account Ad Creatives: reuse of object_story_id returns it
             return {"id": existing.id}
+    if type_ == CREATIVE and data.get("image_url") and not data.get("image_hash"):
+        # S003 §Ad Account Ad Creatives (image_url): "Facebook saves the image from your URL to your ad
+        # account's image library" — the creative then reads back its hash, like an uploaded image.
+        url = str(data["image_url"])
+        data["image_hash"] = _add_image(ctx, node, url, url.encode(), url=url).get("hash")
     data.setdefault("status", "ACTIVE")
     data["account_id"] = node.id.removeprefix("act_")
     created = ctx.store.add(
@@ -530,7 +557,13 @@ for _type, _edge_name in ((CAMPAIGN, "campaigns"), (ADSET, "adsets"), (CREATIVE,
 
 @routes.add("POST", AD_ACCOUNT, "adimages")
 def create_image(ctx: CallContext, node: Node | None) -> Any:
-    """S003 §Ad Account Ad Images: ``{"images": {"<name>": {"hash", "url"…}}}``; ``copy_from`` too."""
+    """S003 §Ad Account Ad Images: ``{"images": {"<name>": {"hash", "url"…}}}``.
+
+    The hash is the content's (MD5), so one image has one hash in every account, but the library is per
+    account: a creative may only use hashes of its own account (``validation._check_media``). ``copy_from=
+    {"source_account_id", "hash"}`` copies an image of another account's library into this one (same hash);
+    a hash the source account does not have is refused (code 100, blaming ``copy_from``).
+    """
     check_account_access(node)
     assert node is not None
     images: dict[str, Any] = {}
@@ -538,41 +571,119 @@ def create_image(ctx: CallContext, node: Node | None) -> Any:
     if ctx.params.has("bytes"):
         sources.append((ctx.params.str("name") or "image", str(ctx.params.str("bytes")).encode()))
     copy_from = ctx.params.json("copy_from")
-    if isinstance(copy_from, dict) and copy_from.get("hash"):
-        sources.append((str(copy_from["hash"]), str(copy_from["hash"]).encode()))
-    if ctx.params.has("filename") and not sources:
+    if ctx.params.has("copy_from"):
+        source = _image_to_copy(ctx, copy_from)
+        image = _add_image(
+            ctx, node, str(source.get("name") or source.get("hash")), b"", digest=str(source.get("hash"))
+        )
+        images[str(image.get("name"))] = _image_answer(image, str(image.get("name")))
+    if ctx.params.has("filename") and not sources and not images:
         sources.append((str(ctx.params.str("filename")), str(ctx.params.str("filename")).encode()))
-    if not sources:
+    if not sources and not images:
         raise invalid_param("An image file, bytes or copy_from is required", "bytes")
     for name, content in sources:
         if len(content) > 8 * 1024 * 1024:
             raise invalid_param("Image files must be 8 MB or smaller", "bytes")
-        digest = hashlib.md5(content).hexdigest()
-        existing = next((i for i in ctx.store.children(node.id, IMAGE) if i.get("hash") == digest), None)
-        image = existing or ctx.store.add(
-            IMAGE,
-            {
-                "hash": digest,
-                "name": name,
-                "url": f"https://scontent.example/{digest}.jpg",
-                "width": 1080,
-                "height": 1080,
-                "status": "ACTIVE",
-                "account_id": node.id.removeprefix("act_"),
-                "created_time": _iso(ctx.now),
-            },
-            now=ctx.now,
-            account_id=node.id,
-            node_id=f"{node.id.removeprefix('act_')}:{digest}",
+        images[name] = _image_answer(_add_image(ctx, node, name, content), name)
+    return {"images": images}
+
+
+def _image_to_copy(ctx: CallContext, copy_from: Any) -> Node:
+    if not isinstance(copy_from, dict) or not copy_from.get("hash") or not copy_from.get("source_account_id"):
+        raise invalid_param(
+            'Param copy_from must be {"source_account_id": "<SOURCE_ACCOUNT_ID>", "hash": "<HASH>"}',
+            "copy_from",
         )
-        images[name] = {
-            "hash": image.get("hash"),
-            "url": image.get("url"),
+    source_account = "act_" + str(copy_from["source_account_id"]).removeprefix("act_")
+    if ctx.store.get(source_account) is None:
+        raise invalid_param(f"Unknown source ad account {source_account}", "copy_from")
+    image = ctx.store.get(validation.image_node_id(source_account, str(copy_from["hash"])))
+    if image is None or image.get("status") == "DELETED":
+        raise invalid_param(
+            f"Image with hash {copy_from['hash']} is not in the image library of ad account {source_account}",
+            "copy_from",
+        )
+    return image
+
+
+def _add_image(
+    ctx: CallContext,
+    account: Node,
+    name: str,
+    content: bytes,
+    *,
+    digest: str | None = None,
+    url: str | None = None,
+) -> Node:
+    """Store an image in ``account``'s library (idempotent per hash); returns its node."""
+    digest = digest or hashlib.md5(content).hexdigest()
+    node_id = validation.image_node_id(account.id, digest)
+    existing = ctx.store.get(node_id)
+    if existing is not None and existing.get("status") != "DELETED":
+        return existing
+    return ctx.store.add(
+        IMAGE,
+        {
+            "hash": digest,
             "name": name,
+            "url": f"https://scontent.example/{digest}.jpg",
             "width": 1080,
             "height": 1080,
-        }
-    return {"images": images}
+            "status": "ACTIVE",
+            "account_id": account.id.removeprefix("act_"),
+            "created_time": _iso(ctx.now),
+            **({"original_url": url} if url else {}),
+        },
+        now=ctx.now,
+        account_id=account.id,
+        node_id=node_id,
+    )
+
+
+def _image_answer(image: Node, name: str) -> dict[str, Any]:
+    return {
+        "hash": image.get("hash"),
+        "url": image.get("url"),
+        "name": name,
+        "width": image.get("width"),
+        "height": image.get("height"),
+    }
+
+
+@routes.add("POST", AD_ACCOUNT, "advideos")
+def create_video(ctx: CallContext, node: Node | None) -> Any:
+    """S003 §Ad Videos (Creating): a video from ``file_url`` or an uploaded ``source`` → ``{"id": …}``.
+
+    Only the non-chunked forms; the video is ready at once (no transcoding delay). A ``file_url`` that is
+    not http(s) answers 389 "Unable to fetch video file from URL."
+    """
+    check_account_access(node)
+    assert node is not None
+    file_url = ctx.params.str("file_url")
+    uploaded = ctx.request.files.get("source")
+    if file_url is None and uploaded is None and not ctx.params.has("source"):
+        raise invalid_param("A video file (source) or file_url is required", "source")
+    if file_url is not None and not file_url.startswith(("http://", "https://")):
+        raise GraphAPIError(code=389, message="(#389) Unable to fetch video file from URL.")
+    video_id = ctx.store.new_id()
+    ctx.store.add(
+        VIDEO,
+        {
+            "title": ctx.params.str("title") or ctx.params.str("name") or "",
+            "name": ctx.params.str("name") or ctx.params.str("title") or "",
+            "description": ctx.params.str("description") or "",
+            "source": f"https://video.example/{video_id}.mp4",
+            "picture": f"https://scontent.example/{video_id}.jpg",
+            "status": {"video_status": "ready", "processing_progress": 100},
+            "account_id": node.id.removeprefix("act_"),
+            "created_time": _iso(ctx.now),
+            **({"file_url": file_url} if file_url else {}),
+        },
+        now=ctx.now,
+        account_id=node.id,
+        node_id=video_id,
+    )
+    return {"id": video_id}
 
 
 # --- updates and deletes --------------------------------------------------------------------------
@@ -586,8 +697,13 @@ def _update(ctx: CallContext, node: Node | None) -> Any:
         migrate_in_place(ctx, node, dry_run=_validate_only(ctx))
     if _validate_only(ctx):
         return {"success": True}
+    switched = validation.budget_switch(ctx, node, changes)  # ad sets now sharing the campaign budget
     status.apply_update(ctx, node, changes)
     node.data["updated_time"] = _iso(ctx.now)
+    for adset in switched:
+        for key in ("daily_budget", "lifetime_budget"):
+            adset.data.pop(key, None)
+        adset.data["updated_time"] = node.data["updated_time"]
     return {"success": True}
 
 

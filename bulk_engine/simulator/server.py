@@ -333,8 +333,12 @@ async def _ratelimit(request: web.Request) -> web.Response:
 
 
 def start_info(core: GraphCore, url: str) -> dict[str, Any]:
-    """The one-line JSON a client needs to connect (DESIGN.md: simulator start line)."""
-    return {
+    """The one-line JSON a client needs to connect (DESIGN.md: simulator start line).
+
+    With ``seed_campaigns`` it also carries ``seeded_campaigns``: ``{account: [first id, count]}``, the
+    contiguous ids of each account's seeded campaigns.
+    """
+    info: dict[str, Any] = {
         "url": url,
         "access_token": core.config.access_tokens[0].get_secret_value(),
         "ad_account_ids": list(core.config.ad_account_ids),
@@ -342,6 +346,9 @@ def start_info(core: GraphCore, url: str) -> dict[str, Any]:
         "instagram_actor_ids": list(core.config.instagram_actor_ids),
         "api_version": core.config.default_version,
     }
+    if core.seeded_campaigns:
+        info["seeded_campaigns"] = {act: list(span) for act, span in core.seeded_campaigns.items()}
+    return info
 
 
 # --- running it ------------------------------------------------------------------------------------

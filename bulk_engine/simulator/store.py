@@ -21,6 +21,7 @@ ADSET = "adset"
 CREATIVE = "adcreative"
 AD = "ad"
 IMAGE = "adimage"
+VIDEO = "advideo"
 PAGE = "page"
 MESSAGE_CAMPAIGN = "message_campaign"
 MESSAGE = "message"
@@ -89,6 +90,35 @@ class Store:
             if owner:
                 self._children.setdefault((owner, type_), {})[node.id] = None
         return node
+
+    def seed_campaigns(
+        self, account_id: str, count: int, *, now: float, created_time: str
+    ) -> tuple[str, int]:
+        """Add ``count`` ACTIVE campaigns to ``account_id`` with contiguous ids; returns (first id, count).
+
+        Why contiguous: a client (a benchmark) can then list a million ids from two numbers instead of
+        reading them back. The data is what a plain create stores (name, objective, status, times).
+        """
+        first = next(self._ids)
+        self._ids = itertools.count(first + count)
+        account = account_id.removeprefix("act_")
+        edge = self._children.setdefault((account_id, CAMPAIGN), {})
+        nodes, seq = self._nodes, self._seq
+        for number in range(first, first + count):
+            node_id = str(number)
+            data = {
+                "name": f"Seeded campaign {number - first + 1}",
+                "objective": "OUTCOME_TRAFFIC",
+                "special_ad_categories": [],
+                "status": "ACTIVE",
+                "account_id": account,
+                "created_time": created_time,
+                "updated_time": created_time,
+                "id": node_id,
+            }
+            nodes[node_id] = Node(node_id, CAMPAIGN, account_id, data, next(seq), now)
+            edge[node_id] = None
+        return str(first), count
 
     def ancestors_ids(self, node: Node) -> list[str]:
         """Parent chain ids (ad → ad set → campaign), used to index edges like ``/<campaign>/ads``."""

@@ -54,7 +54,10 @@ adset.targeting.required           100          targeting required              
 adset.targeting.geo                100          targeting.geo_locations with countries (or    S003 §Ad Account Adsets ("countries is
                                                 regions/cities/zips/…)                        required"); §Advantage+ Shopping Step 4
 budget.campaign_vs_adset           100/1885621  ad set budget under a campaign budget         S003 §Handling Errors; §Ad Account, Ad Campaigns
+                                                (campaign update: only with
+                                                campaign_budget_switch="refuse")
 adset.budget.required              100          daily or lifetime > 0 without campaign budget S003 §Ad Account Adsets (daily_budget)
+                                                (create, and updates that clear it)
 adset.lifetime.end_time            100          lifetime_budget requires end_time (end_time)  S003 §Ad Account Adsets (lifetime_budget)
 adset.daily.duration               100          daily_budget only for > 24 h (daily_budget)   S003 §Ad Account Adsets (daily_budget)
 adset.bid_amount.required          100          bid_amount for LOWEST_COST_WITH_BID_CAP /     S003 §Ad Account Adsets (bid_amount); S003
@@ -111,6 +114,9 @@ creative.instagram_access          100/1815199  the IG account is one the accoun
 creative.asset_feed.unique         100/1815629  asset feed values unique                      S003 §Troubleshooting → Error Codes
 creative.asset_feed.limits         100          ≤ 10 images/videos, ≤ 5 bodies/titles/…;      S003 §Asset Feed Spec → Restrictions
                                                 titles ≤ 255, bodies ≤ 1024 characters
+creative.image_hash.unknown        100          every image_hash (and asset feed image hash)  S003 §Asset Feed Spec ("images which are in
+                                                is in the account's image library             the ad account's image library")
+creative.video.unknown             100          every video_id is a video of the ad account   S003 §Video and Carousel Ads → Limitations
 creative.immutable                 100          only name and status can change               S003 §Asynchronous and Batch Requests
 ad.name.required                   100          name required                                 S003 §Ad Account Ads (name Required)
 ad.adset.required                  100          adset_id required                             S003 §Ad Account Ads (adset_id)
@@ -154,6 +160,8 @@ Choices where the seeds contradict each other or are silent (SPEC-DIGEST §9.3):
   as ``OFFSITE_CONVERSIONS``.
 - The ASC MIN_ROAS example uses ``OFFSITE_CONVERSIONS`` while its table says ``VALUE`` only: we check the
   floor range and presence, not the goal.
+- Switching an ad-set-budget campaign to a campaign budget: the seeds document no in-place path; a
+  campaign update that sets a budget clears its ad sets' budgets (:func:`budget_switch`, configurable).
 - Naive datetimes are read as UTC; time zone abbreviations PST/PDT/MST/MDT/CST/CDT/EST/EDT/UTC/GMT work.
 - The object_story_id reuse index is kept per store and per account and filled as creatives are created
   through this module, so the lookup is O(1) (one scan per account the first time).
@@ -170,6 +178,7 @@ import weakref
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from bulk_engine.protocol import catalog
 from bulk_engine.protocol.catalog import (
     ASSET_FEED_LIMITS,
     ASSET_TEXT_LIMITS,
@@ -212,7 +221,7 @@ from bulk_engine.protocol.spec_fields import welcome_messages as _welcome_messag
 from .errors import GraphAPIError
 from .params import Params
 from .status import CREATE_STATUSES
-from .store import AD, ADSET, CAMPAIGN, CREATIVE, PAGE, Node, Store
+from .store import AD, ADSET, CAMPAIGN, CREATIVE, PAGE, VIDEO, Node, Store
 
 if TYPE_CHECKING:
     from .graph import CallContext
@@ -303,6 +312,12 @@ RULES: dict[str, Rule] = {
     "creative.instagram_access": _r(1815199, "No Access To Instagram Account", "S003 §Troubleshooting"),
     "creative.asset_feed.unique": _r(1815629, "Asset Values Not Unique", "S003 §Troubleshooting"),
     "creative.asset_feed.limits": _r(None, "Too many assets", "S003 §Asset Feed Spec"),
+    "creative.image_hash.unknown": _r(
+        None, "Image Not In Library", "S003 §Asset Feed Spec; §Ad Account Ad Images"
+    ),
+    "creative.video.unknown": _r(
+        None, "Video Not In Ad Account", "S003 §Video and Carousel Ads → Limitations"
+    ),
     "creative.immutable": _r(None, "Ad creative cannot be edited", "S003 §Asynchronous and Batch Requests"),
     "ad.name.required": _r(None, "Missing ad name", "S003 §Ad Account Ads"),
     "ad.adset.required": _r(None, "Missing ad set", "S003 §Ad Account Ads"),
@@ -337,117 +352,13 @@ def fail(rule: str, msg: str, *blame: Blame) -> GraphAPIError:
 
 
 # --- enums ----------------------------------------------------------------------------------------
-OBJECTIVES = {
-    "APP_INSTALLS",
-    "BRAND_AWARENESS",
-    "CONVERSIONS",
-    "EVENT_RESPONSES",
-    "LEAD_GENERATION",
-    "LINK_CLICKS",
-    "LOCAL_AWARENESS",
-    "MESSAGES",
-    "OFFER_CLAIMS",
-    "OUTCOME_APP_PROMOTION",
-    "OUTCOME_AWARENESS",
-    "OUTCOME_ENGAGEMENT",
-    "OUTCOME_LEADS",
-    "OUTCOME_SALES",
-    "OUTCOME_TRAFFIC",
-    "PAGE_LIKES",
-    "POST_ENGAGEMENT",
-    "PRODUCT_CATALOG_SALES",
-    "REACH",
-    "STORE_VISITS",
-    "VIDEO_VIEWS",
-}
-SPECIAL_AD_CATEGORIES = {
-    "NONE",
-    "EMPLOYMENT",
-    "HOUSING",
-    "CREDIT",
-    "ISSUES_ELECTIONS_POLITICS",
-    "ONLINE_GAMBLING_AND_GAMING",
-    "FINANCIAL_PRODUCTS_SERVICES",
-}
-BID_STRATEGIES = {
-    "LOWEST_COST_WITHOUT_CAP",
-    "LOWEST_COST_WITH_BID_CAP",
-    "COST_CAP",
-    "LOWEST_COST_WITH_MIN_ROAS",
-}
-BUYING_TYPES = {"AUCTION", "RESERVED"}
-BILLING_EVENTS = {
-    "APP_INSTALLS",
-    "CLICKS",
-    "IMPRESSIONS",
-    "LINK_CLICKS",
-    "NONE",
-    "OFFER_CLAIMS",
-    "PAGE_LIKES",
-    "POST_ENGAGEMENT",
-    "THRUPLAY",
-    "PURCHASE",
-    "LISTING_INTERACTION",
-    "VIDEO_VIEWS",
-}
-OPTIMIZATION_GOALS = {
-    "NONE",
-    "APP_INSTALLS",
-    "AD_RECALL_LIFT",
-    "ENGAGED_USERS",
-    "EVENT_RESPONSES",
-    "IMPRESSIONS",
-    "LEAD_GENERATION",
-    "QUALITY_LEAD",
-    "LINK_CLICKS",
-    "OFFSITE_CONVERSIONS",
-    "PAGE_LIKES",
-    "POST_ENGAGEMENT",
-    "QUALITY_CALL",
-    "REACH",
-    "LANDING_PAGE_VIEWS",
-    "VISIT_INSTAGRAM_PROFILE",
-    "VALUE",
-    "THRUPLAY",
-    "DERIVED_EVENTS",
-    "APP_INSTALLS_AND_OFFSITE_CONVERSIONS",
-    "CONVERSATIONS",
-    "IN_APP_VALUE",
-    "MESSAGING_PURCHASE_CONVERSION",
-    "SUBSCRIBERS",
-    "REMINDERS_SET",
-    "MEANINGFUL_CALL_ATTEMPT",
-    "PROFILE_VISIT",
-    "PROFILE_AND_PAGE_ENGAGEMENT",
-    "ADVERTISER_SILOED_VALUE",
-    "AUTOMATIC_OBJECTIVE",
-    "MESSAGING_APPOINTMENT_CONVERSION",
-}
-DESTINATION_TYPES = {
-    "WEBSITE",
-    "APP",
-    "MESSENGER",
-    "APPLINKS_AUTOMATIC",
-    "WHATSAPP",
-    "INSTAGRAM_DIRECT",
-    "FACEBOOK",
-    "MESSAGING_MESSENGER_WHATSAPP",
-    "MESSAGING_INSTAGRAM_DIRECT_MESSENGER",
-    "MESSAGING_INSTAGRAM_DIRECT_MESSENGER_WHATSAPP",
-    "MESSAGING_INSTAGRAM_DIRECT_WHATSAPP",
-    "SHOP_AUTOMATIC",
-    "ON_AD",
-    "ON_POST",
-    "ON_EVENT",
-    "ON_VIDEO",
-    "ON_PAGE",
-    "INSTAGRAM_PROFILE",
-    "FACEBOOK_PAGE",
-    "INSTAGRAM_PROFILE_AND_FACEBOOK_PAGE",
-    "INSTAGRAM_LIVE",
-    "FACEBOOK_LIVE",
-    "IMAGINE",
-}
+OBJECTIVES = frozenset(catalog.OBJECTIVES)
+SPECIAL_AD_CATEGORIES = frozenset(catalog.SPECIAL_AD_CATEGORIES)
+BID_STRATEGIES = frozenset(catalog.BID_STRATEGIES)
+BUYING_TYPES = frozenset(catalog.BUYING_TYPES)
+BILLING_EVENTS = frozenset(catalog.BILLING_EVENTS)
+OPTIMIZATION_GOALS = frozenset(catalog.OPTIMIZATION_GOALS)
+DESTINATION_TYPES = frozenset(catalog.DESTINATION_TYPES)
 SMART_PROMOTION_TYPES = {"AUTOMATED_SHOPPING_ADS", "SMART_APP_PROMOTION", "GUIDED_CREATION"}
 ASC = "AUTOMATED_SHOPPING_ADS"
 REMOVED_IN_V25 = {"AUTOMATED_SHOPPING_ADS", "SMART_APP_PROMOTION"}
@@ -462,7 +373,7 @@ EXECUTION_OPTIONS = {
 
 # --- small readers --------------------------------------------------------------------------------
 def enum(
-    ctx: CallContext, key: str, allowed: set[str], rule: str, *, required_rule: str | None = None
+    ctx: CallContext, key: str, allowed: frozenset[str], rule: str, *, required_rule: str | None = None
 ) -> str | None:
     value = ctx.params.str(key)
     if value is None:
@@ -601,7 +512,7 @@ def validate_create(ctx: CallContext, account: Node, type_: str) -> tuple[dict[s
     if type_ == ADSET:
         return _adset(ctx, account)
     if type_ == CREATIVE:
-        return _creative(ctx), None
+        return _creative(ctx, account), None
     if type_ == AD:
         return _ad(ctx, account, _will_store(options))
     raise GraphAPIError(code=100, message=f"(#100) cannot create {type_}")
@@ -1067,7 +978,7 @@ def _messaging_goals(destination: str, objective: str) -> frozenset[str]:
 
 
 # --- creatives ------------------------------------------------------------------------------------
-def _creative(ctx: CallContext) -> dict[str, Any]:
+def _creative(ctx: CallContext, account: Node) -> dict[str, Any]:
     data = _copy_params(
         ctx,
         (
@@ -1125,9 +1036,59 @@ def _creative(ctx: CallContext) -> dict[str, Any]:
         _check_asset_feed(feed)
     for path, value in _welcome_messages(data):
         _check_welcome_message(value, tuple(str(part) for part in path))
+    if ctx.config.check_creative_media:
+        _check_media(ctx, account, data)
     data.setdefault("name", f"Creative {ctx.store.new_id()[-6:]}")
     data["status"] = "ACTIVE"
     return data
+
+
+def image_node_id(account_id: str, image_hash: str) -> str:
+    """Images are account-scoped and keyed by their hash (``<account number>:<hash>``, as Graph's AdImage id)."""
+    return f"{account_id.removeprefix('act_')}:{image_hash}"
+
+
+def _media_refs(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+    """Every ``("image", hash, path)`` / ``("video", id, path)`` a creative references, at any depth."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = (*path, str(key))
+            if key == "image_hash" and isinstance(item, str) and item:
+                yield "image", item, here
+            elif key == "video_id" and isinstance(item, str | int) and str(item):
+                yield "video", str(item), here
+            elif key == "images" and path == ("asset_feed_spec",) and isinstance(item, list):
+                for image in item:
+                    if isinstance(image, dict) and isinstance(image.get("hash"), str):
+                        yield "image", image["hash"], (*here, "hash")
+            else:
+                yield from _media_refs(item, here)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _media_refs(item, path)
+
+
+def _check_media(ctx: CallContext, account: Node, data: dict[str, Any]) -> None:
+    """Images and videos are the ad account's: a hash must be in its image library (S003 §Asset Feed Spec:
+    "provide images which are in the ad account's image library"), a video in its video library (S003 §Video
+    and Carousel Ads → Limitations: "The video_id must be associated with the ad account")."""
+    for kind, ref, path in _media_refs(data):
+        if kind == "image":
+            image = ctx.store.get(image_node_id(account.id, ref))
+            if image is None or image.get("status") == "DELETED":
+                raise fail(
+                    "creative.image_hash.unknown",
+                    f"Image with hash {ref} is not in the image library of ad account {account.id}",
+                    path,
+                )
+        else:
+            video = ctx.store.get(ref)
+            if video is None or video.type != VIDEO or video.account_id != account.id:
+                raise fail(
+                    "creative.video.unknown",
+                    f"Video {ref} is not associated with ad account {account.id}",
+                    path,
+                )
 
 
 def _check_story_spec(spec: Any, has_feed: bool) -> None:
@@ -1422,7 +1383,7 @@ def _ad_creative(ctx: CallContext, account: Node, store_inline: bool) -> Node | 
             "ad.creative.required", "Param creative must contain creative_id or a creative spec", "creative"
         )
     sub = dataclasses.replace(ctx, params=Params(spec))
-    data = _creative(sub)
+    data = _creative(sub, account)
     existing = existing_creative_for_story(sub, account, data) if store_inline else None
     return existing if existing is not None else data
 
@@ -1596,13 +1557,30 @@ def _update_campaign(ctx: CallContext, node: Node, changes: dict[str, Any]) -> N
     if daily is None and lifetime is None:
         return
     _check_budget_floor("budget.too_low.update", daily, lifetime, None, ctx.store.get(node.account_id or ""))
-    if ((daily or 0) > 0 or (lifetime or 0) > 0) and not _has_budget(node):
-        if any(_has_budget(s) for s in ctx.store.children(node.id, ADSET) if s.status != "DELETED"):
-            raise fail(
-                "budget.campaign_vs_adset",
-                "You can only set an ad set budget or a campaign budget.",
-                "daily_budget" if daily else "lifetime_budget",
-            )
+    if budget_switch(ctx, node, changes) and ctx.config.campaign_budget_switch == "refuse":
+        raise fail(
+            "budget.campaign_vs_adset",
+            "You can only set an ad set budget or a campaign budget.",
+            "daily_budget" if daily else "lifetime_budget",
+        )
+
+
+def budget_switch(ctx: CallContext, node: Node, changes: Mapping[str, Any]) -> list[Node]:
+    """The ad sets whose own budgets a campaign-budget update replaces (empty: no switch).
+
+    S003 §Ad Account, Ad Campaigns (daily_budget): "All adsets under this campaign will share this budget.
+    You can either set budget at the campaign level or at the adset level, not both." The seeds show no
+    other in-place path to a campaign budget (an ad set's budget cannot be cleared first: "Either
+    daily_budget or lifetime_budget must be greater than 0"), so by default (``campaign_budget_switch =
+    "convert"``) setting a budget on a campaign whose ad sets carry budgets switches it to a campaign
+    budget and clears theirs, as Ads Manager's "Advantage campaign budget" toggle does; ``"refuse"``
+    answers 1885621 instead.
+    """
+    if node.type != CAMPAIGN or _has_budget(node):
+        return []
+    if _int(changes.get("daily_budget")) <= 0 and _int(changes.get("lifetime_budget")) <= 0:
+        return []
+    return [s for s in ctx.store.children(node.id, ADSET) if s.status != "DELETED" and _has_budget(s)]
 
 
 def _update_adset(ctx: CallContext, node: Node, changes: dict[str, Any]) -> None:
@@ -1632,6 +1610,17 @@ def _update_adset(ctx: CallContext, node: Node, changes: dict[str, Any]) -> None
             "budget.campaign_vs_adset",
             "You can only set an ad set budget or a campaign budget.",
             "daily_budget" if daily else "lifetime_budget",
+        )
+    if (
+        campaign is not None
+        and (daily is not None or lifetime is not None)
+        and not _has_budget(campaign)
+        and not _has_budget(merged)
+    ):
+        raise fail(
+            "adset.budget.required",
+            "Either daily_budget or lifetime_budget must be greater than 0",
+            "daily_budget" if daily is not None else "lifetime_budget",
         )
     start = parse_time(merged.get("start_time"), "start_time")
     end = parse_time(merged.get("end_time"), "end_time")

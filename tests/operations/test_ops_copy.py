@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ops_support import Sim, adset, campaign, ids_by_op, tree_job
+from ops_support import Sim, adset, campaign, creative, ids_by_op, tree_job
 
-from bulk_engine.operations import CopyTask, copy_objects
+from bulk_engine.operations import CompileContext, CopyTask, copy_objects
 
 
 def source_tree(name: str = "Source") -> dict[str, Any]:
@@ -138,15 +138,61 @@ async def test_copy_task_rules() -> None:
     assert {i.rule for i in caught.value.issues} == {"copy.id", "copy.target"}
 
 
+async def upload_image(sim: Sim, act: str) -> str:
+    """A real image in ``act``'s library (creatives may only use their own account's images)."""
+    from bulk_engine.planning.graph import Operation, OpKind
+
+    async with sim.engine() as engine:
+        result = await engine.run(
+            [
+                Operation(
+                    op_id="img",
+                    method="POST",
+                    path=f"{act}/adimages",
+                    params={"bytes": "aGVsbG8=", "name": "hero"},
+                    account_id=act,
+                    kind=OpKind.CREATE_IMAGE,
+                )
+            ]
+        )
+    [outcome] = result.outcomes
+    return str(outcome.result["images"]["hero"]["hash"])
+
+
+async def upload_video(sim: Sim, act: str) -> str:
+    from bulk_engine.planning.graph import Operation, OpKind
+
+    async with sim.engine() as engine:
+        result = await engine.run(
+            [
+                Operation(
+                    op_id="vid",
+                    method="POST",
+                    path=f"{act}/advideos",
+                    params={"file_url": "https://example.com/launch.mp4"},
+                    account_id=act,
+                    kind=OpKind.CREATE_OTHER,
+                )
+            ]
+        )
+    [outcome] = result.outcomes
+    return str(outcome.result["id"])
+
+
+def writes(sim: Sim) -> list[Any]:
+    return [c for c in sim.server.core.calls if c.method != "GET"]
+
+
 async def test_cross_account_clone_recreates_the_tree_with_new_ids(start_sim: Any) -> None:
     sim = await start_sim()
+    image_hash = await upload_image(sim, sim.act)
     tree = source_tree()
     creatives = {
         "c": {
             "name": "Shared",
             "object_story_spec": {
                 "page_id": "2000000001",
-                "link_data": {"link": "https://example.com", "image_hash": "abc123"},
+                "link_data": {"link": "https://example.com", "image_hash": image_hash},
             },
         }
     }
@@ -167,7 +213,143 @@ async def test_cross_account_clone_recreates_the_tree_with_new_ids(start_sim: An
     assert {o["type"] for o in clone["objects"]} == {"adcreative", "campaign", "adset", "ad"}
     new_creatives = [n for n in sim.nodes("adcreative") if n.account_id == target]
     assert len(new_creatives) == 1  # the shared creative stays shared
-    new_hash = new_creatives[0].data["object_story_spec"]["link_data"]["image_hash"]
-    assert new_hash != "abc123"  # the image was copied into the target account
-    assert any(i.account_id == target and i.data.get("hash") == new_hash for i in sim.nodes("adimage"))
+    # the image was copied into the target's library (same content hash) and the creative uses that copy
+    assert new_creatives[0].data["object_story_spec"]["link_data"]["image_hash"] == image_hash
+    assert any(i.account_id == target and i.data.get("hash") == image_hash for i in sim.nodes("adimage"))
+    assert clone["assets"]["images"] == [image_hash]
     assert all(sim.node(o["copied_id"]).account_id == target for o in clone["objects"])
+    copy_from = [c for c in writes(sim) if c.path.endswith("/adimages") and c.account_id == target]
+    assert len(copy_from) == 1
+
+
+def video_creative(video_id: str) -> dict[str, Any]:
+    return {
+        "name": "Video",
+        "object_story_spec": {
+            "page_id": "2000000001",
+            "video_data": {
+                "video_id": video_id,
+                "image_url": "https://example.com/thumb.jpg",
+                "call_to_action": {"type": "LEARN_MORE", "value": {"link": "https://example.com"}},
+            },
+        },
+    }
+
+
+async def test_clone_remaps_videos_through_video_map_and_skips_unmapped_ones(start_sim: Any) -> None:
+    sim = await start_sim()
+    target = sim.accounts[1]
+    video = await upload_video(sim, sim.act)
+    tree = campaign(
+        "Video campaign",
+        ad_sets=[
+            adset(
+                "S",
+                ads=[{"name": "V", "creative": "v"}, {"name": "L", "creative": "c"}],
+            )
+        ],
+    )
+    created = await sim.run(tree_job([tree], {"v": video_creative(video), "c": creative()}))
+    assert created.ok, [o.reason for o in created.outcomes if o.reason]
+    source = str(ids_by_op(created)["t0/c0"])
+    # without a mapping: the video creative and its ad are skipped with the reason; the rest is cloned
+    report = await copy(sim, source_ids=[source], target_account_id=target)
+    clone = report.task("cp").details["copies"][source]
+    skipped = [o for o in report.outcomes if o.state.value == "skipped"]
+    assert len(skipped) == 2 and all("video" in (o.reason or "") for o in skipped)
+    assert any("video_map" in (o.reason or "") for o in skipped)
+    assert clone["assets"]["unmapped_videos"] == [video]
+    assert sorted(ad.data["name"] for ad in sim.nodes("ad") if ad.account_id == target) == ["L"]
+    assert set(clone["failed"].values()) and report.counts["failed"] == 0
+    # with the video uploaded to the target and mapped, everything is cloned onto the target's video
+    target_video = await upload_video(sim, target)
+    report = await copy(
+        sim, key="cp2", source_ids=[source], target_account_id=target, video_map={video: target_video}
+    )
+    clone = report.task("cp2").details["copies"][source]
+    assert not clone["failed"] and report.counts["skipped"] == 0
+    cloned_video_creatives = [
+        n
+        for n in sim.nodes("adcreative")
+        if n.account_id == target and "video_data" in n.data["object_story_spec"]
+    ]
+    assert [n.data["object_story_spec"]["video_data"]["video_id"] for n in cloned_video_creatives] == [
+        target_video
+    ]
+
+
+async def test_copy_dry_run_reads_and_plans_without_writing(start_sim: Any) -> None:
+    sim = await start_sim()
+    ids = await make_source(sim)
+    small = await make_source(
+        sim, campaign("Small", ad_sets=[adset("S", ads=[{"name": "A", "creative": "c"}])])
+    )
+    before = len(sim.store)
+    written = len(writes(sim))
+    report = await sim.run(
+        {"tasks": [{"type": "copy", "key": "cp", "source_ids": [ids["t0/c0"], small["t0/c0"], "999"]}]},
+        CompileContext(validate_only=True),
+    )
+    plans = report.task("cp").details["copies"]
+    assert plans[str(ids["t0/c0"])]["plan"] == "chunked" and plans[str(ids["t0/c0"])]["objects"] == 9
+    assert plans[str(small["t0/c0"])] == {
+        "plan": "sync",
+        "objects": 3,
+        "reason": "dry run: one /copies call would copy 3 object(s)",
+    }
+    assert plans["999"]["plan"] == "unreadable"
+    assert {o.op_id: o.state.value for o in report.outcomes if "/copy/" in o.op_id} == {
+        f"cp/copy/{ids['t0/c0']}": "skipped",
+        f"cp/copy/{small['t0/c0']}": "skipped",
+        "cp/copy/999": "skipped",
+    }
+    assert len(writes(sim)) == written and len(sim.store) == before  # reads only
+
+
+async def test_clone_dry_run_plans_assets_without_writing(start_sim: Any) -> None:
+    sim = await start_sim()
+    image_hash = await upload_image(sim, sim.act)
+    video = await upload_video(sim, sim.act)
+    hero = creative(
+        "hero",
+        object_story_spec={
+            "page_id": "2000000001",
+            "link_data": {"link": "https://example.com", "image_hash": image_hash},
+        },
+    )
+    tree = campaign(
+        "C", ad_sets=[adset("S", ads=[{"name": "A", "creative": "h"}, {"name": "V", "creative": "v"}])]
+    )
+    source = str(ids_by_op(await sim.run(tree_job([tree], {"h": hero, "v": video_creative(video)})))["t0/c0"])
+    written = len(writes(sim))
+    report = await sim.run(
+        {
+            "tasks": [
+                {"type": "copy", "key": "cp", "source_ids": [source], "target_account_id": sim.accounts[1]}
+            ]
+        },
+        CompileContext(validate_only=True),
+    )
+    plan = report.task("cp").details["copies"][source]
+    assert plan["dry_run"] and plan["assets"]["images"] == [image_hash]
+    assert plan["assets"]["unmapped_videos"] == [video]
+    not_planned = {o["type"] for o in plan["objects"] if not o["planned"]}
+    assert not_planned == {"adcreative", "ad"}  # the video creative and its ad, with the reason
+    assert all(o["reason"] for o in plan["objects"] if not o["planned"])
+    assert plan["writes"] == 5  # image copy, creative, campaign, ad set, ad
+    assert len(writes(sim)) == written
+
+
+async def test_clone_of_a_creative_made_from_image_url_copies_its_saved_image(start_sim: Any) -> None:
+    """Graph saves an ``image_url`` into the account's library; the clone copies that image by hash and does
+    not send the URL again (S003: "Do not use image URLs returned by Facebook")."""
+    sim = await start_sim()
+    hero = creative("hero", image_url="https://cdn.example.com/hero.jpg")
+    tree = campaign("C", ad_sets=[adset("S", ads=[{"name": "A", "creative": "h"}])])
+    source = str(ids_by_op(await sim.run(tree_job([tree], {"h": hero})))["t0/c0"])
+    saved = next(n for n in sim.nodes("adcreative") if n.account_id == sim.act).data["image_hash"]
+    report = await copy(sim, source_ids=[source], target_account_id=sim.accounts[1])
+    clone = report.task("cp").details["copies"][source]
+    assert not clone["failed"] and clone["assets"]["images"] == [saved]
+    [cloned] = [n for n in sim.nodes("adcreative") if n.account_id == sim.accounts[1]]
+    assert cloned.data["image_hash"] == saved and "image_url" not in cloned.data

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ops_support import campaign, creative, simple_tree, tree_job, write
+from ops_support import PAGE, campaign, creative, simple_tree, tree_job, write
 
 from bulk_engine import JobValidationError
 from bulk_engine.operations import (
@@ -322,6 +322,116 @@ def test_mutated_jobs_fail_only_with_job_validation_errors(path: tuple[Any, ...]
         list(spec.compile())
     except JobFileError as err:  # e.g. no ad account any more
         assert err.issues
+
+
+# Every task kind, each with its own fields mutated, removed, or joined by an unknown field.
+_EVERY_KIND: dict[str, Any] = {
+    "account_id": "act_1",
+    "tasks": [
+        tree_job([simple_tree("A")])["tasks"][0],
+        {"type": "status", "status": "PAUSED", "ids": ["1", "2"], "level": "campaign"},
+        {
+            "type": "status",
+            "status": "ARCHIVED",
+            "selector": {"level": "adset", "name_prefix": "Old", "effective_status": ["PAUSED"]},
+        },
+        {
+            "type": "copy",
+            "source_ids": ["11"],
+            "rename_options": {"rename_strategy": "DEEP_RENAME", "rename_prefix": "[Q3] "},
+            "status_option": "PAUSED",
+        },
+        {"type": "copy", "source_ids": ["12"], "target_account_id": "act_2", "video_map": {"1": "2"}},
+        {"type": "migrate", "campaign_ids": ["13"], "mode": "copy", "readiness": "apply"},
+        {
+            "type": "messages",
+            "campaign": {"name": "M", "page_id": PAGE, "daily_budget": 500},
+            "message": {"text": "Hi"},
+            "subscription_tokens": ["tok-1", "tok-2"],
+        },
+    ],
+}
+_KIND_PATHS: list[tuple[Any, ...]] = [
+    ("tasks", 1, "status"),
+    ("tasks", 1, "ids"),
+    ("tasks", 1, "ids", 0),
+    ("tasks", 1, "level"),
+    ("tasks", 2, "selector"),
+    ("tasks", 2, "selector", "level"),
+    ("tasks", 2, "selector", "effective_status"),
+    ("tasks", 3, "source_ids"),
+    ("tasks", 3, "source_ids", 0),
+    ("tasks", 3, "rename_options"),
+    ("tasks", 3, "rename_options", "rename_strategy"),
+    ("tasks", 3, "status_option"),
+    ("tasks", 4, "target_account_id"),
+    ("tasks", 4, "video_map"),
+    ("tasks", 5, "campaign_ids"),
+    ("tasks", 5, "mode"),
+    ("tasks", 5, "readiness"),
+    ("tasks", 6, "campaign"),
+    ("tasks", 6, "campaign", "daily_budget"),
+    ("tasks", 6, "message"),
+    ("tasks", 6, "subscription_tokens"),
+    *(("tasks", i, "type") for i in range(1, 7)),
+]
+
+
+def _mutate(data: dict[str, Any], path: tuple[Any, ...], action: str, value: Any) -> None:
+    holder: Any = data
+    for part in path[:-1]:
+        holder = holder[part]
+    if action == "delete":
+        del holder[path[-1]]
+    elif action == "unknown" and isinstance(holder, list):
+        holder.append(value)  # an extra element of whatever shape
+    elif action == "unknown" and isinstance(holder[path[-1]], dict):
+        holder[path[-1]]["no_such_field"] = value
+    elif action == "unknown":
+        holder["no_such_field"] = value
+    else:
+        holder[path[-1]] = value
+
+
+def test_the_every_kind_job_is_valid() -> None:
+    spec = parse_job(_EVERY_KIND)
+    assert sorted({t.type for t in spec.tasks}) == ["copy", "create", "messages", "migrate", "status"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(_KIND_PATHS), st.sampled_from(["set", "delete", "unknown"]), _VALUE)
+def test_every_task_kind_rejects_malformed_fields_with_field_level_messages(
+    path: tuple[Any, ...], action: str, value: Any
+) -> None:
+    data = json.loads(json.dumps(_EVERY_KIND))
+    _mutate(data, path, action, value)
+    try:
+        spec = parse_job(data)
+    except JobFileError as err:
+        assert err.issues and all(i.field_path.startswith("tasks") and i.message for i in err.issues)
+        return
+    assert isinstance(spec, JobSpec)  # the mutation happened to be valid (e.g. another valid enum value)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(_KIND_PATHS), st.sampled_from(["set", "delete", "unknown"]), _VALUE)
+def test_malformed_yaml_job_files_name_the_file_and_line(
+    path: tuple[Any, ...], action: str, value: Any
+) -> None:
+    import tempfile
+
+    data = json.loads(json.dumps(_EVERY_KIND))
+    _mutate(data, path, action, value)
+    with tempfile.TemporaryDirectory() as folder:
+        job = Path(folder) / "job.yaml"
+        job.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        try:
+            load_job(job)
+        except JobFileError as err:
+            assert err.issues
+            for issue in err.issues:
+                assert issue.file is not None and issue.file.endswith("job.yaml") and issue.field_path
+                assert issue.line is not None and issue.line >= 1
 
 
 @settings(max_examples=40, deadline=None)

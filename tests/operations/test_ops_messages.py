@@ -83,9 +83,38 @@ async def test_without_history_graph_refuses_the_second_message(start_sim: Any) 
     assert second.details["sent"] == 1
 
 
-async def test_messages_are_not_sent_in_a_dry_run(start_sim: Any) -> None:
+async def test_messages_dry_run_reads_applies_the_12_hour_rule_and_sends_nothing(start_sim: Any) -> None:
     sim = await start_sim()
-    task = {"type": "messages", "campaign_id": "123", "message": "Hi", "subscription_tokens": ["a"]}
+    task = {
+        "type": "messages",
+        "key": "m",
+        "campaign_id": "123",
+        "message": "Hi",
+        "subscription_tokens": ["a", "tok-recent", "a", "tok-old"],
+    }
+    ctx = CompileContext(validate_only=True, now=lambda: NOW, last_message_sent=HISTORY.get)
+    report = await sim.run({"tasks": [task]}, ctx)
+    details = report.task("m").details
+    assert details["campaign"]["found"] is False and details["campaign"]["reason"]  # read, not there
+    assert (details["would_send"], details["held_by_12_hour_rule"]) == (2, 2)
+    reasons = {o.op_id: o.reason or "" for o in report.outcomes if o.op_id.startswith("m/send/")}
+    assert all(o.state.value == "skipped" for o in report.outcomes if o.op_id.startswith("m/send/"))
+    assert reasons["m/send/0"].startswith("dry run: would be sent")
+    assert reasons["m/send/1"].startswith("12-hour rule") and reasons["m/send/2"].startswith("12-hour rule")
+    assert reasons["m/send/3"].startswith("dry run")
+    assert [c.method for c in sim.server.core.calls] == ["GET"]  # the campaign read; no write
+
+
+async def test_messages_dry_run_with_a_new_campaign_plans_it(start_sim: Any) -> None:
+    sim = await start_sim()
+    task = {
+        "type": "messages",
+        "key": "m",
+        "campaign": {"name": "Spring", "page_id": PAGE, "daily_budget": 500},
+        "message": "Hi",
+        "subscription_tokens": ["a"],
+    }
     report = await sim.run({"tasks": [task]}, CompileContext(validate_only=True))
-    assert report.outcomes == [] and "validate_only" in report.tasks[0].details
+    assert "would be created" in (report.outcome("m/campaign").reason or "")
+    assert report.task("m").details["would_send"] == 1
     assert sim.server.core.calls == []

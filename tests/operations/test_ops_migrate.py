@@ -12,6 +12,7 @@ from ops_support import GEO, PAGE, Sim, adset, campaign, ids_by_op, tree_job
 from bulk_engine import Operation, OpKind, Ref
 from bulk_engine.operations import (
     CampaignFacts,
+    CompileContext,
     Eligibility,
     MigrateTask,
     classify,
@@ -138,9 +139,10 @@ def test_readiness_names_the_disabled_levers_and_the_fix() -> None:
         "advantage_placement_state": "DISABLED",
     }
     by_target = {(c.object_id, c.phase): c for c in ready.changes}
-    assert by_target[("1", 1)].params == {"targeting": {**GEO, "age_min": 30}, "daily_budget": 0}
+    assert by_target[("1", 1)].params == {"targeting": {**GEO, "age_min": 30}}
+    # one campaign update moves the budget: the campaign budget replaces the ad sets' (no daily_budget=0)
     assert by_target[("9", 2)].params == {"daily_budget": 1500, "bid_strategy": "LOWEST_COST_WITHOUT_CAP"}
-    assert by_target[("2", 1)].params == {"daily_budget": 0}
+    assert ("2", 1) not in by_target
     assert readiness({"id": "9", "objective": "OUTCOME_TRAFFIC"}, adsets).manual
 
 
@@ -351,3 +353,61 @@ async def test_readiness_apply_turns_the_levers_on(start_sim: Any) -> None:
     assert ready["after"] == {"advantage_state": "ADVANTAGE_PLUS_SALES", **ALL_ON}
     assert ready["smart_promotion_type_after"] == "GUIDED_CREATION"
     assert sim.node(cid).data["daily_budget"] == "1700"
+    # the campaign budget replaced the ad sets' (S003 "campaign level or adset level, not both"): no ad-set
+    # write touched a budget, the one campaign update moved it
+    assert all("daily_budget" not in s.data for s in sim.children(cid, "adset"))
+    writes = [o for o in report.outcomes if o.op_id.startswith("t0/ready/")]
+    assert sorted(o.op_id.rsplit(".", 1)[1] for o in writes) == ["1", "1", "2"]
+
+
+async def test_readiness_apply_reports_a_server_that_refuses_the_budget_switch(start_sim: Any) -> None:
+    sim = await start_sim(campaign_budget_switch="refuse")
+    job = tree_job(
+        [
+            campaign(
+                "ordinary",
+                objective="OUTCOME_SALES",
+                ad_sets=[adset("a", optimization_goal="OFFSITE_CONVERSIONS", promoted_object=PIXEL)],
+            )
+        ]
+    )
+    cid = str(ids_by_op(await sim.run(job))["t0/c0"])
+    report = await sim.run({"tasks": [{"type": "migrate", "campaign_ids": [cid], "readiness": "apply"}]})
+    [record] = report.task("t0").details["campaigns"]
+    assert record["readiness"]["applied"] is False
+    assert any("1885621" in str(e) for e in record["readiness"]["errors"])
+    assert sim.children(cid, "adset")[0].data["daily_budget"] == "1000"  # nothing half-moved
+
+
+async def test_migrate_dry_run_preflights_and_lets_graph_validate_without_changes(start_sim: Any) -> None:
+    """validate_only: the preflight reads, then ``migrate_to_advantage_plus`` + ``validate_only`` per campaign
+    (the server's own rules: here its 2-ad limit, stricter than the task's) and the readiness updates with
+    ``validate_only``; no write changes anything."""
+    sim = await start_sim(max_ads_for_migration=2)
+    await make_asc(sim, "asc")
+    await make_asc(sim, "big", ads=3)
+    await sim.run(
+        tree_job(
+            [
+                campaign(
+                    "ordinary",
+                    objective="OUTCOME_SALES",
+                    ad_sets=[adset("s", optimization_goal="OFFSITE_CONVERSIONS", promoted_object=PIXEL)],
+                )
+            ]
+        )
+    )
+    snapshot = json.dumps(sim.store.snapshot(), sort_keys=True, default=str)
+    calls = len(sim.server.core.calls)
+    report = await sim.run(
+        {"tasks": [{"type": "migrate", "readiness": "apply"}]}, CompileContext(validate_only=True)
+    )
+    found = records(report.task("t0"))
+    assert found["asc"]["state"] == "validated" and "dry run" in found["asc"]["warnings"][-1]
+    assert found["big"]["state"] == "failed" and found["big"]["error"]["code"] == 100  # the server's limit
+    assert found["ordinary"]["readiness"]["validated"] is True
+    assert found["ordinary"]["readiness"]["applied"] is False
+    sent = sim.server.core.calls[calls:]
+    posts = [c for c in sent if c.method != "GET"]
+    assert posts and all(c.path.split("/")[-1].isdigit() for c in posts)  # only validate_only updates
+    assert json.dumps(sim.store.snapshot(), sort_keys=True, default=str) == snapshot  # nothing changed

@@ -64,6 +64,31 @@ def _disconnect_pages(core: GraphCore) -> None:
         page.data[key] = None
 
 
+EXAMPLE_HASHES = ("abc", "abc123", "Your_image_hash")  # the seeds' example payloads name these
+EXAMPLE_VIDEO = "123"
+
+
+def _seed_example_media(core: GraphCore) -> None:
+    """Put the seed examples' made-up image hashes and video id into every account's libraries, so the
+    examples pass the account-media rule (tested on its own with real uploads)."""
+    for act in core.config.ad_account_ids:
+        for image_hash in EXAMPLE_HASHES:
+            core.store.add(
+                "adimage",
+                {"hash": image_hash, "name": image_hash, "status": "ACTIVE"},
+                now=0.0,
+                account_id=act,
+                node_id=validation.image_node_id(act, image_hash),
+            )
+    core.store.add(
+        "advideo",
+        {"title": "example"},
+        now=0.0,
+        account_id=core.config.ad_account_ids[0],
+        node_id=EXAMPLE_VIDEO,
+    )
+
+
 # --- the test environment -------------------------------------------------------------------------
 @dataclass
 class Req:
@@ -82,6 +107,7 @@ class Env:
         self.g = Graph(sim.url, info["access_token"])
         self.act, self.act_2 = info["ad_account_ids"][:2]
         sim.run(_disconnect_pages)
+        sim.run(_seed_example_media)
 
     def send(self, req: Req) -> Answer:
         graph = Graph(self.g.base_url, self.g.token, req.version)
@@ -347,11 +373,9 @@ def c_cbo_conflict(env: Env) -> tuple[Req, Req]:
     return _adsets(env, base, _without(base, "daily_budget"))
 
 
-def c_cbo_conflict_update(env: Env) -> tuple[Req, Req]:
-    campaign = env.campaign()
-    env.adset(campaign)
-    empty = env.campaign()  # no ad set budget to clash with
-    return Req(campaign, {"daily_budget": 2000}), Req(empty, {"daily_budget": 2000})
+def c_adset_budget_cleared(env: Env) -> tuple[Req, Req]:
+    adset = env.adset(env.campaign())  # its campaign has no budget: the ad set's own cannot be cleared
+    return Req(adset, {"daily_budget": 0}), Req(adset, {"daily_budget": 2000})
 
 
 def c_no_budget(env: Env) -> tuple[Req, Req]:
@@ -663,6 +687,34 @@ def c_ad_website_url(env: Env) -> tuple[Req, Req]:
     return _ads(env, env.ad_params(adset, photo), env.ad_params(adset, link))
 
 
+def c_image_hash_unknown(env: Env) -> tuple[Req, Req]:
+    uploaded = env.g.post(f"{env.act}/adimages", bytes="aGVsbG8=", name="hero").body["images"]["hero"]["hash"]
+    elsewhere = env.g.post(f"{env.act_2}/adimages", bytes="b3RoZXI=", name="x").body["images"]["x"]["hash"]
+
+    def spec(image_hash: str) -> dict[str, Any]:
+        link = {"link": "https://example.com", "image_hash": image_hash}
+        return {"page_id": PAGE, "link_data": link}
+
+    # the other account's image: same rule (libraries are per account)
+    return (
+        Req(f"{env.act}/adcreatives", env.creative_params(object_story_spec=spec(elsewhere))),
+        Req(f"{env.act}/adcreatives", env.creative_params(object_story_spec=spec(uploaded))),
+    )
+
+
+def c_video_unknown(env: Env) -> tuple[Req, Req]:
+    mine = env.g.post(f"{env.act}/advideos", file_url="https://example.com/v.mp4").body["id"]
+    theirs = env.g.post(f"{env.act_2}/advideos", file_url="https://example.com/v.mp4").body["id"]
+
+    def spec(video: str) -> dict[str, Any]:
+        return {"page_id": PAGE, "video_data": {"video_id": video, "image_url": "https://example.com/t.jpg"}}
+
+    return (
+        Req(f"{env.act}/adcreatives", env.creative_params(object_story_spec=spec(theirs))),
+        Req(f"{env.act}/adcreatives", env.creative_params(object_story_spec=spec(mine))),
+    )
+
+
 def c_ad_adset_ended(env: Env) -> tuple[Req, Req]:
     now = env.sim.run(lambda core: core.clock.now())
     adset = env.adset(env.campaign(), end_time=int(now + 3 * 86_400))
@@ -770,7 +822,7 @@ CASES: list[Case] = [
         c_adset_value("targeting", {"age_min": 18}, {"geo_locations": {"regions": [{"key": "3847"}]}}),
     ),
     Case("budget.campaign_vs_adset", 1885621, [["daily_budget"]], c_cbo_conflict, "adset"),
-    Case("budget.campaign_vs_adset", 1885621, [["daily_budget"]], c_cbo_conflict_update, "campaign update"),
+    Case("adset.budget.required", None, [["daily_budget"]], c_adset_budget_cleared, "ad set update"),
     Case("adset.budget.required", None, [["daily_budget"]], c_no_budget),
     Case("adset.lifetime.end_time", None, [["end_time"]], c_lifetime_end),
     Case("adset.daily.duration", None, [["daily_budget"]], c_daily_duration),
@@ -1126,6 +1178,13 @@ CASES: list[Case] = [
         "ad.website_url", 2446383, [["creative", "object_story_spec", "link_data", "link"]], c_ad_website_url
     ),
     Case("ad.adset_ended", 1487007, [["conversion_domain"]], c_ad_adset_ended),
+    Case(
+        "creative.image_hash.unknown",
+        None,
+        [["object_story_spec", "link_data", "image_hash"]],
+        c_image_hash_unknown,
+    ),
+    Case("creative.video.unknown", None, [["object_story_spec", "video_data", "video_id"]], c_video_unknown),
 ]
 
 
