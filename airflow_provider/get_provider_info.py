@@ -19,9 +19,9 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": PACKAGE_NAME,
         "name": "Meta Marketing API (bulk engine)",
         "description": (
-            "Bulk create, copy, migrate and pause Meta ad objects through dependency-aware Graph API "
-            "batches paced by the rate-limit headers; deferrable operators that free the worker during "
-            "throttle cool-downs.\n"
+            "Bulk create, copy, migrate to Advantage+, pause and message through dependency-aware Graph "
+            "API batches paced by the rate-limit headers; deferrable per-verb operators that free the "
+            "worker during throttle cool-downs and resume retries from the engine's journal.\n"
         ),
         "integrations": [
             {
@@ -39,7 +39,15 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Meta Marketing API",
-                "python-modules": ["airflow_provider.operators.bulk"],
+                "python-modules": [
+                    "airflow_provider.operators.bulk",
+                    "airflow_provider.operators.job",
+                    "airflow_provider.operators.create",
+                    "airflow_provider.operators.copy",
+                    "airflow_provider.operators.migrate",
+                    "airflow_provider.operators.status",
+                    "airflow_provider.operators.messages",
+                ],
             }
         ],
         "triggers": [

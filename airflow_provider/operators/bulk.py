@@ -39,29 +39,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from airflow.sdk import BaseOperator, XComArg
+from airflow.sdk import XComArg
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from bulk_engine import BulkEngine, EngineConfig, JobValidationError, Operation
 
-from .._graph import GraphReadError, graph_get, run_sync
-from ..hooks.meta_graph import DEFAULT_CONN_ID, MetaGraphHook
+from .._graph import run_sync
 from ..jobs import CompiledJob, all_accounts, compile_job
-from ..progress import (
-    STAT_KEYS,
-    MemoryProgressStore,
-    Progress,
-    ProgressStore,
-    TaskStateProgressStore,
-    job_id_for,
-    remaining_operations,
-)
-from ..triggers.throttle import ThrottleCooldownTrigger
+from ..progress import STAT_KEYS, Progress, ProgressStore, remaining_operations
+from .base import MetaOperatorBase, blocked_accounts
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-PREFLIGHT_CONCURRENCY = 8
 
 
 @dataclass
@@ -81,7 +70,7 @@ def _engine_parks() -> bool:
         return False
 
 
-class MetaBulkOperator(BaseOperator):
+class MetaBulkOperator(MetaOperatorBase):
     """Run a bulk job of Graph API operations (creates, updates, copies…) through the bulk engine.
 
     :param meta_conn_id: ``meta_graph`` connection (token, app secret, API version, base URL, default
@@ -114,46 +103,22 @@ class MetaBulkOperator(BaseOperator):
     def __init__(
         self,
         *,
-        meta_conn_id: str = DEFAULT_CONN_ID,
         operations: Sequence[Operation | Mapping[str, Any]] | str | XComArg | None = None,
         job_file: str | XComArg | None = None,
         job: Mapping[str, Any] | str | XComArg | None = None,
-        report_path: str | None = None,
-        report_conn_id: str | None = None,
-        deferrable: bool = True,
-        defer_after_s: float = 120.0,
-        cooldown_poll_s: float | None = None,
-        max_deferrals: int = 48,
-        preflight: bool = True,
-        fail_on_errors: bool = True,
-        validate_only: bool = False,
         progress_every: int = 200,
-        engine_overrides: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if defer_after_s < 0:
-            raise ValueError("defer_after_s must be >= 0")
         if progress_every < 1:
             raise ValueError("progress_every must be >= 1")
         sources = [value for value in (operations, job_file, job) if value is not None]
         if len(sources) > 1 or (not sources and type(self).compile is MetaBulkOperator.compile):
             raise ValueError("MetaBulkOperator takes exactly one of operations, job_file or job")
-        self.meta_conn_id = meta_conn_id
         self.operations = operations
         self.job_file = job_file
         self.job = job
-        self.report_path = report_path
-        self.report_conn_id = report_conn_id
-        self.deferrable = deferrable
-        self.defer_after_s = defer_after_s
-        self.cooldown_poll_s = cooldown_poll_s
-        self.max_deferrals = max_deferrals
-        self.preflight = preflight
-        self.fail_on_errors = fail_on_errors
-        self.validate_only = validate_only
         self.progress_every = progress_every
-        self.engine_overrides = engine_overrides
 
     # --- Airflow entry points ----------------------------------------------------------------------
     def execute(self, context: Context) -> dict[str, Any]:
@@ -169,17 +134,11 @@ class MetaBulkOperator(BaseOperator):
         progress = store.load(job_id)
         if progress is None:
             raise AirflowException(f"job {job_id}: resumed after a cool-down but its progress is gone")
-        progress.deferrals += 1
-        if progress.deferred_at is not None:
-            progress.waited_s += max(0.0, time.time() - progress.deferred_at)
-            progress.deferred_at = None
+        self._resumed(progress)
         self.log.info("job %s resumes after cool-down %d: %s", job_id, progress.deferrals, event)
         return self._run(context, progress, store)
 
     # --- the job -------------------------------------------------------------------------------------
-    def hook(self) -> MetaGraphHook:
-        return MetaGraphHook(self.meta_conn_id, engine_overrides=self.engine_overrides)
-
     def compile(self, default_account_id: str | None) -> CompiledJob:
         """The job's operations; subclasses build them from their own arguments."""
         # Templates and upstream XComs are resolved by now; JSON text is what a string template renders to.
@@ -213,10 +172,12 @@ class MetaBulkOperator(BaseOperator):
         for outcome in left.outcomes:
             progress.record(outcome)
         remaining = left.operations
-        can_defer = self.deferrable and not isinstance(store, MemoryProgressStore)
+        can_defer = self._can_defer(store)
         if remaining and can_defer and self.preflight:
-            blocked = run_sync(lambda: _blocked_accounts(config, all_accounts(remaining)))
-            self._defer_if_stalled(progress, store, remaining, blocked)
+            blocked = run_sync(lambda: blocked_accounts(config, all_accounts(remaining)))
+            self._defer_if_stalled(
+                progress, store, all_accounts(remaining), blocked, left=f"{len(remaining)} operations"
+            )
         if remaining:
             self.log.info("job %s: %d operations to send", progress.job_id, len(remaining))
             try:
@@ -229,7 +190,14 @@ class MetaBulkOperator(BaseOperator):
             store.save(progress)
             unfinished = [op for op in remaining if op.op_id not in progress.done]
             if unfinished:
-                self._defer_if_stalled(progress, store, unfinished, result.parked, required=True)
+                self._defer_if_stalled(
+                    progress,
+                    store,
+                    all_accounts(unfinished),
+                    result.parked,
+                    left=f"{len(unfinished)} operations",
+                    required=True,
+                )
         return self._finish(context, compiled, progress, store)
 
     async def _run_engine(
@@ -265,57 +233,6 @@ class MetaBulkOperator(BaseOperator):
         result.elapsed_s = time.monotonic() - started
         return result
 
-    def _defer_if_stalled(
-        self,
-        progress: Progress,
-        store: ProgressStore,
-        ops: Sequence[Operation],
-        blocked: Mapping[str, float],
-        *,
-        required: bool = False,
-    ) -> None:
-        """Defer until the earliest regain time when every account of ``ops`` is blocked long enough.
-
-        ``blocked`` maps account → wall-clock resume time. ``required``: the engine stopped with work left,
-        so the task must defer (or fail) rather than report a partial job as finished.
-        """
-        accounts = all_accounts(ops)
-        now = time.time()
-        waits = {a: blocked[a] - now for a in accounts if a in blocked}
-        stalled = len(waits) == len(accounts) and all(w >= self.defer_after_s for w in waits.values())
-        if not stalled and not required:
-            return
-        if not waits:
-            raise AirflowException(
-                f"job {progress.job_id}: the engine stopped with {len(ops)} operations left"
-            )
-        if progress.deferrals >= self.max_deferrals:
-            store.save(progress)
-            raise AirflowException(
-                f"job {progress.job_id}: still throttled after {progress.deferrals} cool-downs; "
-                f"{len(ops)} operations left (they resume on the next try)"
-            )
-        account = min(waits, key=lambda a: waits[a])
-        resume_at = blocked[account]
-        progress.deferred_at = now
-        store.save(progress)
-        self.log.info(
-            "job %s: %s blocked for %.0f s (%d operations left): deferring",
-            progress.job_id,
-            account,
-            waits[account],
-            len(ops),
-        )
-        self.defer(
-            trigger=ThrottleCooldownTrigger(
-                account_id=account,
-                resume_at_epoch=resume_at,
-                conn_id=self.meta_conn_id if self.cooldown_poll_s else None,
-                poll_s=self.cooldown_poll_s,
-            ),
-            method_name="execute_complete",
-        )
-
     def _finish(
         self, context: Context, compiled: CompiledJob, progress: Progress, store: ProgressStore
     ) -> dict[str, Any]:
@@ -336,41 +253,6 @@ class MetaBulkOperator(BaseOperator):
                 f"{summary['counts']['skipped']} skipped (report: {location or 'not written'})"
             )
         return summary
-
-    # --- per task instance ---------------------------------------------------------------------------
-    @staticmethod
-    def _job_id(context: Context) -> str:
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", -1)
-        return job_id_for(ti.dag_id, ti.run_id, ti.task_id, -1 if map_index is None else int(map_index))
-
-    def _store(self, context: Context) -> ProgressStore:
-        accessor = context.get("task_state_store")
-        if accessor is None:
-            self.log.warning("no task state store: progress lives in memory, deferral is disabled")
-            return MemoryProgressStore()
-        return TaskStateProgressStore(accessor)
-
-
-async def _blocked_accounts(config: EngineConfig, accounts: Sequence[str]) -> dict[str, float]:
-    """Account → wall-clock regain time for the accounts a read reports as blocked (pre-flight)."""
-    limiter = anyio.CapacityLimiter(PREFLIGHT_CONCURRENCY)
-    blocked: dict[str, float] = {}
-
-    async def check(account: str) -> None:
-        async with limiter:
-            try:
-                read = await graph_get(config, account, {"fields": "id"}, account_id=account)
-            except GraphReadError:
-                return  # the engine will meet the same problem and report it per operation
-            regain = read.regain_after_s(account)
-            if regain > 0:
-                blocked[account] = time.time() + regain
-
-    async with anyio.create_task_group() as tg:
-        for account in accounts:
-            tg.start_soon(check, account)
-    return blocked
 
 
 def build_report(context: Context, compiled: CompiledJob, progress: Progress) -> dict[str, Any]:

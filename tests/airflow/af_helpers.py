@@ -90,3 +90,55 @@ def lift_block_when_polled(
     finally:
         stop.set()
         watcher.join(timeout=10)
+
+
+def graph_post(sim: Any, path: str, **params: Any) -> dict[str, Any]:
+    """One Graph API POST to the simulator over HTTP (e.g. to set up objects a test DAG works on)."""
+    import urllib.parse
+    import urllib.request
+
+    info = sim.info()
+    fields = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
+    fields["access_token"] = info["access_token"]
+    url = f"{info['url']}/{info['api_version']}/{path}"
+    request = urllib.request.Request(url, data=urllib.parse.urlencode(fields).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return dict(json.load(answer))
+
+
+@contextlib.contextmanager
+def lift_block_when_deferred(sim: Any, dag_id: str, *, advance_s: float) -> Iterator[None]:
+    """Advance the simulator's clock by ``advance_s`` each time a task of ``dag_id`` is deferred.
+
+    For parks the governor decides on its own (high usage, no refused call to watch for): the clock jumps
+    exactly when the task has handed its wait to the triggerer, whatever the machine's speed.
+    """
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+    from sqlalchemy import select
+
+    stop = threading.Event()
+
+    def deferred() -> bool:
+        with create_session() as session:
+            query = select(TaskInstance.task_id).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.state == TaskInstanceState.DEFERRED
+            )
+            return session.scalars(query).first() is not None
+
+    def watch() -> None:
+        was = False
+        while not stop.wait(0.01):
+            now = deferred()
+            if now and not was:
+                sim.run(lambda core: core.clock.advance(advance_s))
+            was = now
+
+    watcher = threading.Thread(target=watch, name="lift-when-deferred", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
