@@ -9,9 +9,11 @@ Commands: ``run JOB_FILE`` (a job file against any Graph-compatible URL, with a 
 ``META_ACCESS_TOKEN`` only (never a flag: flags land in shell history), the app secret from
 ``META_APP_SECRET`` when set.
 
-Exit codes of ``run`` / ``resume``: 0 every operation succeeded; 1 some failed or were skipped; 2 bad input
-(nothing sent); 3 interrupted by SIGINT / SIGTERM (reports written, resume command printed). Other
-commands: 0 success, 1 runtime failure, 2 bad arguments (argparse's convention), 130 interrupted.
+Exit codes of ``run`` / ``resume`` / ``demo``: 0 every operation succeeded; 1 some failed or were skipped, or
+the Graph URL cannot be reached (found before anything is sent: re-running is safe, the input may be fine, so
+not 2); 2 bad input (nothing sent); 3 interrupted by SIGINT / SIGTERM (batches in flight finish, reports
+written, resume command printed). Other commands: 0 success, 1 runtime failure, 2 bad arguments (argparse's
+convention), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -283,8 +285,8 @@ def _add_output_options(parser: argparse.ArgumentParser, *, graph: bool = True) 
 def _configure_run(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         f"Run a job file (YAML or JSON). The access token is read from ${TOKEN_ENV} (never a flag), the app "
-        f"secret from ${APP_SECRET_ENV} when set. Exit codes: 0 all succeeded, 1 some failed or were skipped, "
-        "2 bad input (nothing sent), 3 interrupted."
+        f"secret from ${APP_SECRET_ENV} when set. Exit codes: 0 all succeeded, 1 some failed or were skipped "
+        "(or the Graph URL cannot be reached: nothing sent), 2 bad input (nothing sent), 3 interrupted."
     )
     parser.add_argument("job_file", type=Path, metavar="JOB_FILE", help="the job: YAML or JSON")
     parser.add_argument("--account", type=_account, metavar="act_…", help="default ad account of the job")
@@ -514,8 +516,11 @@ def _run_session(session: Any, work: Any) -> int:
 
     try:
         return int(anyio.run(session.run, work))
-    except KeyboardInterrupt:  # before the signal handlers were installed: nothing was sent
-        print("bulk-engine: interrupted before the first request", file=sys.stderr)
+    except KeyboardInterrupt:  # outside the run's signal handling: before it started, or while finishing
+        if getattr(session, "interrupted", None):
+            print("bulk-engine: interrupted again while writing the reports", file=sys.stderr)
+        else:
+            print("bulk-engine: interrupted before the first request", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
@@ -634,13 +639,44 @@ def _run_report(args: argparse.Namespace) -> int:
 
 # --- the command table -------------------------------------------------------------------------------
 def _configure_demo(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--report", default="reports/demo-report.json", help="where to write the JSON report")
+    parser.description = (
+        "Run the shipped demo job (bulk_engine/demo_job.yaml: click-to-Messenger trees, a copy, an Advantage+ "
+        "migration, a pause) against an embedded simulator with realistic latency and a small quota, with the "
+        "live view, and write the JSON, CSV and HTML reports. Needs no token and no network."
+    )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=Path("reports/demo-report.json"),
+        metavar="PATH",
+        help="the JSON report (default: reports/demo-report.json); the CSV and HTML go next to it",
+    )
+    parser.add_argument(
+        "--report-csv", type=Path, metavar="PATH", help="the CSV report (default: next to --report)"
+    )
+    parser.add_argument(
+        "--report-html", type=Path, metavar="PATH", help="the HTML report (default: next to --report)"
+    )
+    _add_output_options(parser, graph=False)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    import anyio
 
-    return asyncio.run(run_demo(Path(args.report)))
+    from .demo import run_demo
+    from .reporting import ReportPaths
+
+    report: Path = args.report
+    paths = ReportPaths(
+        report,
+        args.report_csv or report.with_suffix(".csv"),
+        args.report_html or report.with_suffix(".html"),
+    )
+    try:
+        return int(anyio.run(lambda: run_demo(paths, log_format=args.log_format)))
+    except KeyboardInterrupt:  # before the run's signal handlers were installed
+        print("bulk-engine demo: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 COMMANDS: dict[str, Command] = {
@@ -702,3 +738,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `bulk-engine validate job.yaml | head`: the reader left; no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python flushes stdout at exit: let that go nowhere
+        return EXIT_FAILURE

@@ -1,117 +1,82 @@
-"""``bulk-engine demo``: a bulk job end to end against the embedded simulator, with a live view.
+"""``bulk-engine demo``: the shipped job file ``demo_job.yaml`` run end to end against the embedded simulator.
 
-It starts the simulator in-process with realistic latency and a development-tier quota (300 calls per
-hour per ad account, an hour passing in a few seconds), then runs three phases through the engine:
-1. create 60 click-to-Messenger campaign → ad set → creative → ad trees and one Advantage+ shopping
-   campaign (the v24.0 way, before v25.0 retires ``smart_promotion_type``);
-2. copy one campaign, and copy-and-migrate the shopping campaign to Advantage+
-   (``/copies?migrate_to_advantage_plus=true``);
-3. pause the 60 ad sets — by now the account is near its quota, so the governor paces the sends
-   against the rolling window instead of tripping the throttle.
-Finally it prints a summary and writes the JSON report.
+Why a job file and the ``run`` machinery (:class:`~bulk_engine.reporting.RunSession`): the demo shows the
+product exactly as a user meets it — the same live view (progress per operation type, usage % per ad account
+and BUC type, parked accounts, retries and throttles), the same plain / JSON lines when stdout is not a
+terminal, and the same JSON, CSV and HTML reports.
+
+The simulator runs in-process with realistic latency (80 ± 30 ms), a few transient errors (2 % of calls answer
+code 1 or 2 with ``is_transient``: the view shows them retried) and the development-tier quota (300 calls
+per hour per ad account) with an hour passing in 6 s (:data:`TIME_SCALE`), so the job's ~330 calls
+push the account to the governor's ceiling and the last ones are visibly paced against the rolling window
+instead of tripping the throttle. Before the job, :func:`_set_up_account` gives the ad account what an older
+account has: an evergreen click-to-Messenger campaign (the job copies it) and an Advantage+ shopping campaign
+created the v24.0 way (the job migrates it; job files refuse ``smart_promotion_type`` since v25.0 retires it).
 """
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Sequence
+import sys
 from pathlib import Path
-from typing import Any
-
-import anyio
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from .config import Credentials, EngineConfig
 from .engine import BulkEngine
-from .execution.clock import ScaledClock
 from .planning.graph import Operation, OpKind
 from .protocol.refs import Ref
-from .results import JobResult, Outcome
 from .simulator import FaultConfig, SimulatorConfig, SimulatorServer
 
+if TYPE_CHECKING:
+    from .operations import JobSpec
+    from .reporting import ReportPaths
+
+DEMO_JOB = Path(__file__).with_name("demo_job.yaml")
 TIME_SCALE = 600.0  # one virtual hour = 6 real seconds
-TREES = 60
+LATENCY_MS, JITTER_MS = 80.0, 30.0
+TRANSIENT_RATE = 0.02  # code 1/2 "is_transient" answers: the view shows the engine retrying them
+SEED = 42
 
 
-def _trees(act: str, page: str) -> list[Operation]:
-    ops: list[Operation] = []
-    for i in range(TREES):
-        c, a, cr, ad = f"ctm-{i}-campaign", f"ctm-{i}-adset", f"ctm-{i}-creative", f"ctm-{i}-ad"
-        ops += [
-            Operation(
-                op_id=c,
-                method="POST",
-                path=f"{act}/campaigns",
-                account_id=act,
-                kind=OpKind.CREATE_CAMPAIGN,
-                params={
-                    "name": f"Click to Messenger {i}",
-                    "objective": "OUTCOME_ENGAGEMENT",
-                    "special_ad_categories": ["NONE"],
-                    "buying_type": "AUCTION",
-                    "status": "PAUSED",
-                },
-            ),
-            Operation(
-                op_id=a,
-                method="POST",
-                path=f"{act}/adsets",
-                account_id=act,
-                kind=OpKind.CREATE_ADSET,
-                params={
-                    "name": f"Messenger US {i}",
-                    "campaign_id": Ref(c),
-                    "destination_type": "MESSENGER",
-                    "billing_event": "IMPRESSIONS",
-                    "optimization_goal": "CONVERSATIONS",
-                    "promoted_object": {"page_id": page},
-                    "daily_budget": 1500,
-                    "targeting": {"geo_locations": {"countries": ["US"]}},
-                    "status": "ACTIVE",
-                },
-            ),
-            Operation(
-                op_id=cr,
-                method="POST",
-                path=f"{act}/adcreatives",
-                account_id=act,
-                kind=OpKind.CREATE_CREATIVE,
-                params={
-                    "name": f"CTM creative {i}",
-                    "object_story_spec": {
-                        "page_id": page,
-                        "link_data": {
-                            "link": "https://example.com/spring",
-                            "message": "Chat with us",
-                            "page_welcome_message": "Hi {{user_first_name}}! How can we help?",
-                            "call_to_action": {
-                                "type": "MESSAGE_PAGE",
-                                "value": {"app_destination": "MESSENGER"},
-                            },
-                        },
-                    },
-                },
-            ),
-            Operation(
-                op_id=ad,
-                method="POST",
-                path=f"{act}/ads",
-                account_id=act,
-                kind=OpKind.CREATE_AD,
-                params={
-                    "name": f"CTM ad {i}",
-                    "adset_id": Ref(a),
-                    "creative": {"creative_id": Ref(cr)},
-                    "status": "PAUSED",
-                },
-            ),
-        ]
-    ops += [
+class DemoSetupError(RuntimeError):
+    """The simulated account could not be set up as the demo job expects (a bug, not a user mistake)."""
+
+
+def _setup_ops(act: str, page: str) -> list[Operation]:
+    """The account's history: an evergreen click-to-Messenger tree and a legacy Advantage+ shopping campaign."""
+    return [
         Operation(
-            op_id="asc-campaign",
+            op_id="evergreen",
+            method="POST",
+            path=f"{act}/campaigns",
+            account_id=act,
+            kind=OpKind.CREATE_CAMPAIGN,
+            params={
+                "name": "Evergreen click to Messenger",
+                "objective": "OUTCOME_ENGAGEMENT",
+                "special_ad_categories": [],
+                "status": "PAUSED",
+            },
+        ),
+        Operation(
+            op_id="evergreen-adset",
+            method="POST",
+            path=f"{act}/adsets",
+            account_id=act,
+            kind=OpKind.CREATE_ADSET,
+            params={
+                "name": "Evergreen - US",
+                "campaign_id": Ref("evergreen"),
+                "destination_type": "MESSENGER",
+                "billing_event": "IMPRESSIONS",
+                "optimization_goal": "CONVERSATIONS",
+                "promoted_object": {"page_id": page},
+                "daily_budget": 1000,
+                "targeting": {"geo_locations": {"countries": ["US"]}},
+                "status": "PAUSED",
+            },
+        ),
+        Operation(
+            op_id="asc",
             method="POST",
             path=f"{act}/campaigns",
             account_id=act,
@@ -132,7 +97,7 @@ def _trees(act: str, page: str) -> list[Operation]:
             kind=OpKind.CREATE_ADSET,
             params={
                 "name": "ASC ad set",
-                "campaign_id": Ref("asc-campaign"),
+                "campaign_id": Ref("asc"),
                 "billing_event": "IMPRESSIONS",
                 "optimization_goal": "OFFSITE_CONVERSIONS",
                 "daily_budget": 5000,
@@ -142,130 +107,104 @@ def _trees(act: str, page: str) -> list[Operation]:
             },
         ),
     ]
-    return ops
 
 
-def _copies(act: str, created: dict[str, str]) -> list[Operation]:
-    return [
-        Operation(
-            op_id="copy-ctm-0",
-            method="POST",
-            path=(created["ctm-0-campaign"], "copies"),
-            account_id=act,
-            kind=OpKind.COPY,
-            params={
-                "deep_copy": False,
-                "status_option": "PAUSED",
-                "rename_options": {"rename_suffix": " (copy)"},
-            },
-        ),
-        Operation(
-            op_id="migrate-asc",
-            method="POST",
-            path=(created["asc-campaign"], "copies"),
-            account_id=act,
-            kind=OpKind.MIGRATE,
-            params={"migrate_to_advantage_plus": True, "deep_copy": True},
-        ),
-    ]
-
-
-def _pauses(act: str, created: dict[str, str]) -> list[Operation]:
-    return [
-        Operation(
-            op_id=f"pause-{i}",
-            method="POST",
-            path=created[f"ctm-{i}-adset"],
-            account_id=act,
-            kind=OpKind.UPDATE,
-            params={"status": "PAUSED", "name": f"Messenger US {i} (paused)"},
+async def _set_up_account(config: EngineConfig, act: str, page: str, expected_source: str) -> None:
+    async with BulkEngine(config) as engine:
+        result = await engine.run(_setup_ops(act, page))
+    ids = {o.op_id: o.graph_id for o in result.outcomes}
+    if result.counts["succeeded"] != len(ids) or ids.get("evergreen") != expected_source:
+        raise DemoSetupError(
+            f"demo account set-up went wrong: {result.counts}, evergreen id {ids.get('evergreen')}"
         )
-        for i in range(TREES)
-    ]
 
 
-async def _phase(engine: BulkEngine, progress: Progress, label: str, ops: Sequence[Operation]) -> JobResult:
-    task = progress.add_task(label, total=len(ops))
-    outcomes: list[Outcome] = []
-    started = time.perf_counter()
-    async for outcome in engine.stream(ops):
-        outcomes.append(outcome)
-        progress.advance(task)
-    stats = engine.last_stats
-    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
-    for o in outcomes:
-        counts[o.state.value] += 1
-    return JobResult(
-        job_id=label,
-        outcomes=tuple(outcomes),
-        http_requests=stats.http_requests,
-        graph_calls=stats.graph_calls,
-        retries=stats.retries,
-        throttle_events=stats.throttle_events,
-        elapsed_s=time.perf_counter() - started,
-        counts=counts,
-    )
+def _copy_source(spec: JobSpec) -> str:
+    """The campaign id the job file's copy task copies (the set-up must create exactly that one)."""
+    for task in spec.tasks:
+        source_ids = getattr(task, "source_ids", None) if task.type == "copy" else None
+        if source_ids:
+            return str(source_ids[0])
+    raise DemoSetupError(f"{DEMO_JOB} has no copy task")
 
 
-async def run_demo(report_path: Path, console: Console | None = None) -> int:
-    console = console or Console()
+def _migrated_summary(sim: SimulatorServer) -> str | None:
+    """``advantage_state_info`` of the Advantage+ campaign(s) the migration made, read from the simulator."""
+    from .simulator.copies import compute_advantage_state_info
+
+    store = sim.core.store
+    lines = []
+    for node in store.nodes("campaign"):
+        if node.data.get("smart_promotion_type") == "GUIDED_CREATION":
+            state = compute_advantage_state_info(store, node)
+            lines.append(f"Migrated Advantage+ campaign {node.id} ({node.data.get('name')}): {state}")
+    return "\n".join(lines) or None
+
+
+async def run_demo(
+    reports: ReportPaths,
+    *,
+    log_format: str = "text",
+    job_file: Path = DEMO_JOB,
+) -> int:
+    """Start the simulator, set the account up, run the job with the live view, write ``reports``."""
+    from .operations import CompileContext, JobFileError, load_job, run_job
+    from .reporting import RunSession, plan_job
+
+    try:
+        spec = load_job(job_file)
+    except JobFileError as err:  # the shipped job is broken: a packaging bug, said plainly
+        print(f"bulk-engine demo: {err}", file=sys.stderr)
+        return 2
+    ctx = CompileContext()
+    plan = plan_job(spec, ctx, spec.job_id or "demo")
     config = SimulatorConfig(
-        time_scale=TIME_SCALE, faults=FaultConfig(latency_ms=80, latency_jitter_ms=30), seed=42
+        time_scale=TIME_SCALE,
+        faults=FaultConfig(latency_ms=LATENCY_MS, latency_jitter_ms=JITTER_MS),
+        seed=SEED,
     )
     async with SimulatorServer(config) as sim:
         info = sim.info()
-        act, page = info["ad_account_ids"][0], info["page_ids"][0]
-        console.print(
-            f"[bold]Simulator[/] at {sim.url} — ad account {act}, 300 calls/hour quota, "
-            f"1 hour = {3600 / TIME_SCALE:.0f} s, 80 ± 30 ms latency"
-        )
+        act, page = str(info["ad_account_ids"][0]), str(info["page_ids"][0])
         engine_config = EngineConfig(
-            credentials=Credentials(access_token=info["access_token"]), graph_url=sim.url, seed=42
+            credentials=Credentials(access_token=info["access_token"]), graph_url=sim.url, seed=SEED
         )
-        phases: list[JobResult] = []
-        with Progress(
-            TextColumn("{task.description:<14}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
-            async with BulkEngine(engine_config, clock=ScaledClock(TIME_SCALE)) as engine:
-                phases.append(await _phase(engine, progress, "create", _trees(act, page)))
-                created = {o.op_id: o.graph_id or "" for o in phases[0].outcomes if o.graph_id}
-                phases.append(await _phase(engine, progress, "copy+migrate", _copies(act, created)))
-                phases.append(await _phase(engine, progress, "pause", _pauses(act, created)))
-        migrated = next((o for o in phases[1].outcomes if o.op_id == "migrate-asc"), None)
-        state: Any = None
-        if migrated is not None and migrated.graph_id:
-            node = sim.core.store.get(migrated.graph_id)
-            if node is not None:
-                from .simulator.copies import compute_advantage_state_info
+        if log_format != "json":
+            print(
+                f"bulk-engine demo: simulator at {sim.url} (ad account {act}, 300 calls/hour quota, "
+                f"1 hour = {3600 / TIME_SCALE:.0f} s, {LATENCY_MS:.0f} ± {JITTER_MS:.0f} ms latency, "
+                f"{TRANSIENT_RATE:.0%} transient errors)\n"
+                f"Setting the account up: an evergreen click-to-Messenger campaign and a legacy Advantage+ "
+                f"shopping campaign; then running {job_file.name}: {plan.operations} operations known up front, "
+                "more planned from reads (copy, migrate, pause).",
+                flush=True,
+            )
+        await _set_up_account(engine_config, act, page, _copy_source(spec))
+        sim.core.set_faults(  # after the set-up, whose ids the job file relies on
+            FaultConfig(latency_ms=LATENCY_MS, latency_jitter_ms=JITTER_MS, transient_rate=TRANSIENT_RATE)
+        )
+        session = RunSession(
+            config=engine_config,
+            job_id=plan.job_id,
+            title=f"bulk-engine demo {plan.job_id} → {sim.url}",
+            log_format=log_format,
+            time_scale=TIME_SCALE,
+            expected=dict(plan.kinds),
+            reports=reports,
+            meta={
+                "source": str(job_file),
+                "fingerprint": plan.fingerprint,
+                "graph_url": sim.url,
+                "api_version": engine_config.api_version,
+                "journal": None,
+            },
+        )
 
-                state = compute_advantage_state_info(sim.core.store, node)
-    console.print(
-        "Phases: create = 60 click-to-Messenger trees + 1 Advantage+ shopping campaign; "
-        "copy+migrate = copy one campaign, copy-and-migrate the shopping campaign; "
-        "pause = pause the 60 ad sets (paced by the governor near the quota)"
-    )
-    table = Table(title="Demo summary")
-    for column in ("phase", "ok", "failed", "skipped", "HTTP", "calls", "throttled", "s"):
-        table.add_column(column)
-    for result in phases:
-        table.add_row(
-            result.job_id,
-            *(str(result.counts[k]) for k in ("succeeded", "failed", "skipped")),
-            str(result.http_requests),
-            str(result.graph_calls),
-            str(result.throttle_events),
-            f"{result.elapsed_s:.1f}",
-        )
-    console.print(table)
-    if state:
-        console.print(f"Migrated Advantage+ campaign {migrated.graph_id if migrated else ''}: {state}")
-    target = anyio.Path(report_path)
-    await target.parent.mkdir(parents=True, exist_ok=True)
-    await target.write_text(json.dumps({"phases": [r.to_dict() for r in phases]}, indent=2, default=str))
-    console.print(f"Report written to {report_path}")
-    ok = all(r.counts["failed"] == 0 and r.counts["skipped"] == 0 for r in phases)
-    return 0 if ok else 1
+        async def work(engine: Any) -> Any:
+            return await run_job(engine, spec, ctx, job_id=plan.job_id)
+
+        code = await session.run(work)
+        summary = _migrated_summary(sim)
+    if summary and log_format != "json":
+        print(summary, flush=True)
+    return code

@@ -78,6 +78,8 @@ class BulkEngine:
         self.last_stats = JobStats()
         self.last_stopped: tuple[Park, ...] = ()  # accounts stopped through on_park in the last run
         self.last_unfinished: tuple[str, ...] = ()
+        self._runners: set[Runner] = set()  # the runs in progress (request_stop halts them)
+        self._stop_requested = False
 
     def __repr__(self) -> str:
         return f"BulkEngine(graph_url={self.config.graph_url!r}, api_version={self.config.api_version!r})"
@@ -90,6 +92,31 @@ class BulkEngine:
         if self._transport is not None:
             await self._transport.__aexit__(*exc)
             self._transport = None
+
+    # --- graceful stop -------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Stop sending, gracefully (SIGINT / SIGTERM): nothing new is sent from now on, by any run of this engine.
+
+        Batches already in flight finish: their answers are emitted as outcomes and journaled, so nothing is
+        left with an unknown outcome. Each run then returns with the operations it did not finish in
+        ``JobResult.unfinished`` (neither failed nor skipped: a journaled job resumes them). Later runs send
+        nothing. Await :meth:`wait_drained` to know when the last in-flight batch has answered.
+        """
+        self._stop_requested = True
+        for runner in list(self._runners):
+            runner.halt()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested
+
+    async def wait_drained(self) -> None:
+        """After :meth:`request_stop`: return once no batch of any run of this engine is in flight."""
+        while True:
+            busy = [runner for runner in self._runners if not runner.drained.is_set()]
+            if not busy:
+                return
+            await busy[0].drained.wait()
 
     def _new_runner(self, session: JournalSession | None = None) -> Runner:
         if self._transport is None:
@@ -144,51 +171,66 @@ class BulkEngine:
             )
         runner = self._new_runner(session)
         runner.on_park = on_park
+        if self._stop_requested:
+            runner.halt()
+        self._runners.add(runner)
         self.last_stopped, self.last_unfinished = (), ()
-        send, receive = anyio.create_memory_object_stream[Outcome](max_buffer_size=math.inf)
-        if session is None:
-            try:
-                runner.graph.add(first)  # validate a whole in-memory job before anything is sent
-            except PlanningError as err:
-                raise JobValidationError(str(err)) from err
-        else:
-            await self._admit(session, runner, first, send, validate=True, texts=texts)
-            texts.clear()
-            source = self._admitted(session, runner, source, send)
-        preloaded: list[Operation] = []
-        failure: list[BulkEngineError] = []
-
-        async def drive() -> None:
-            async with send:
+        try:
+            send, receive = anyio.create_memory_object_stream[Outcome](max_buffer_size=math.inf)
+            if session is None:
                 try:
-                    await runner.run(source, send, first=preloaded)
-                except PlanningError as err:  # a bad window of a streamed job, after the good ones ran
-                    failure.append(JobValidationError(str(err)))
-                except BaseExceptionGroup as group:  # a journal refusal while admitting a later window
-                    journal_error = _find(group, JournalError)
-                    if journal_error is None:
-                        raise
-                    failure.append(journal_error)
+                    runner.graph.add(first)  # validate a whole in-memory job before anything is sent
+                except PlanningError as err:
+                    raise JobValidationError(str(err)) from err
+            else:
+                await self._admit(session, runner, first, send, validate=True, texts=texts)
+                texts.clear()
+                source = self._admitted(session, runner, source, send)
+            preloaded: list[Operation] = []
+            failure: list[BulkEngineError] = []
 
-        closed = False
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(drive)
-            try:
-                async with receive:
-                    async for outcome in receive:
-                        yield outcome
-            except GeneratorExit:  # the consumer stopped early (break, aclose): stop the run with it
-                closed = True
-                tg.cancel_scope.cancel()
-        if closed:
-            return
-        if session is not None:
-            runner.stats.from_journal = session.stats.from_journal
-        self.last_stats = runner.stats
-        self.last_stopped = tuple(runner.stopped)
-        self.last_unfinished = runner.unfinished_ids() if runner.stopped else ()
-        if failure:
-            raise failure[0]
+            async def drive() -> None:
+                async with send:
+                    try:
+                        await runner.run(source, send, first=preloaded)
+                    except PlanningError as err:  # a bad window of a streamed job, after the good ones ran
+                        failure.append(JobValidationError(str(err)))
+                    except BaseExceptionGroup as group:  # a journal refusal while admitting a later window
+                        journal_error = _find(group, JournalError)
+                        if journal_error is None:
+                            raise
+                        failure.append(journal_error)
+
+            closed = False
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(drive)
+                try:
+                    async with receive:
+                        async for outcome in receive:
+                            yield outcome
+                            # take what is buffered without an event-loop turn per outcome: a batch
+                            # answer brings 50 at once, and a lagging consumer holds the producers
+                            while True:
+                                try:
+                                    outcome = receive.receive_nowait()
+                                except (anyio.WouldBlock, anyio.EndOfStream):
+                                    break
+                                yield outcome
+                except GeneratorExit:  # the consumer stopped early (break, aclose): stop the run with it
+                    closed = True
+                    tg.cancel_scope.cancel()
+            if closed:
+                return
+            if session is not None:
+                runner.stats.from_journal = session.stats.from_journal
+            self.last_stats = runner.stats
+            self.last_stopped = tuple(runner.stopped)
+            self.last_unfinished = runner.unfinished_ids() if runner.stopped or runner.halted else ()
+            if failure:
+                raise failure[0]
+        finally:
+            self._runners.discard(runner)
+            runner.drained.set()
 
     async def run(
         self,
@@ -326,6 +368,8 @@ class BulkEngine:
         Any doubt answers True: the edge's creates are then looked up one by one before they are sent.
         """
         assert self._transport is not None
+        if self._stop_requested:
+            return True  # send nothing: in doubt, the edge's creates are looked up before they are sent
         account = path.split("/", 1)[0]
         payload = encode_batch([session.probe_request(path)])
         retry = runner.retry

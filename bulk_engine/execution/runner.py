@@ -118,6 +118,12 @@ class Runner:
         self._park_notified: dict[str, float] = {}
         self._waiting_sends: dict[str, set[anyio.CancelScope]] = {}
         self._out: MemoryObjectSendStream[Outcome] | None = None
+        # Backpressure: outcomes the consumer has not taken yet, beyond which producers wait (see _emit).
+        self.max_backlog = max(1000, config.window_ops)
+        self._caught_up: anyio.Event | None = None
+        # halt() (BulkEngine.request_stop): send nothing new; ``drained`` is set once no batch is in flight
+        self.halted = False
+        self.drained = anyio.Event()
 
     # --- the loop --------------------------------------------------------------------------------
     async def run(
@@ -129,11 +135,22 @@ class Runner:
     ) -> None:
         """Run every operation of ``first`` and ``source`` to a terminal state, sending outcomes to ``out``."""
         self._out = out
+        try:
+            await self._loop(source, first)
+        finally:
+            self.drained.set()
+
+    async def _loop(self, source: AsyncIterator[Operation], first: list[Operation]) -> None:
         await self._add(first)
         exhausted = False
         planning_error: PlanningError | None = None
         async with anyio.create_task_group() as tg:
             while True:
+                if self.halted:  # request_stop: wait for the batches in flight, start nothing new
+                    if not any(self._sends.values()):
+                        break
+                    await self._wait(tg)
+                    continue
                 if not exhausted and self.graph.unfinished < self.config.window_ops:
                     try:
                         exhausted = await self._refill(source)
@@ -149,8 +166,8 @@ class Runner:
                 if exhausted and self._tasks == 0 and (self.graph.is_finished or self._only_stopped_left()):
                     break
                 await self._wait(tg)
-            if self._stopped_accounts:
-                tg.cancel_scope.cancel()  # wake-ups scheduled for stopped accounts would wait out their parks
+            if self._stopped_accounts or self.halted:
+                tg.cancel_scope.cancel()  # pending wake-ups and retry timers would wait out their delays
         if self.session is not None:
             self.session.flush()
         if planning_error is not None:
@@ -207,6 +224,17 @@ class Runner:
                 for scope in self._waiting_sends.pop(account, set()):
                     scope.cancel()
 
+    def halt(self) -> None:
+        """Stop sending: batches waiting for the governor go back to the queue unsent, batches in flight finish
+        (their outcomes are emitted and journaled), then :meth:`run` returns with the rest unfinished."""
+        self.halted = True
+        for scopes in self._waiting_sends.values():
+            for scope in scopes:
+                scope.cancel()
+        if not any(self._sends.values()):
+            self.drained.set()
+        self._wake_up()
+
     def _only_stopped_left(self) -> bool:
         """Nothing can progress any more except in stopped accounts (their ops stay unfinished)."""
         return bool(self._stopped_accounts) and all(
@@ -214,7 +242,7 @@ class Runner:
         )
 
     def unfinished_ids(self) -> tuple[str, ...]:
-        """Operations that never reached a terminal state (only after accounts were stopped)."""
+        """Operations that never reached a terminal state (after accounts were stopped or the run halted)."""
         return tuple(
             op.op_id
             for op in self.graph.operations()
@@ -275,6 +303,11 @@ class Runner:
             if session is not None and any(session.needs_lookup(op.op_id) for op in batch.ops):
                 await self._reconcile(batch, tg)  # look flagged creates up first; the rest is re-planned
                 return
+            if self.halted:  # started just before a halt: not sent
+                for op in batch.ops:
+                    if self.graph.state(op.op_id) is OpState.IN_FLIGHT:
+                        self.graph.requeue(op.op_id)
+                return
             with anyio.CancelScope() as waiting:
                 self._waiting_sends.setdefault(account, set()).add(waiting)
                 ticket = await self.governor.acquire(account, len(batch), BUC)
@@ -326,6 +359,8 @@ class Runner:
                 session.flush()  # this batch's outcomes: one transaction
             self.stats.peak_tracked_ops = max(self.stats.peak_tracked_ops, len(self.graph))
             self.graph.forget_settled(self.config.reference_horizon)  # memory bounded by the window
+            if self.halted and not any(self._sends.values()):
+                self.drained.set()
             self._wake_up()
 
     def _sends_inc(self, op_id: str) -> None:
@@ -353,6 +388,10 @@ class Runner:
                 await self._fail(op, None, request)
             else:
                 lookups.append((op, request))
+        if self.halted:  # the lookups are not sent either; the ops stay flagged for the next run
+            for op, _ in lookups:
+                self.graph.requeue(op.op_id)
+            return
         if not lookups:
             return
         account = batch.account_id
@@ -569,6 +608,29 @@ class Runner:
             self._out.send_nowait(outcome)
         except anyio.WouldBlock:
             await self._out.send(outcome)
+        if self._out.statistics().current_buffer_used > self.max_backlog:
+            await self._wait_for_consumer()
+
+    async def _wait_for_consumer(self) -> None:
+        """Hold producers while the consumer lags, so memory stays bounded by the window, not the job.
+
+        Why: a batch answer brings up to 50 outcomes in one event-loop turn while a consumer takes one per
+        turn, so an unbounded buffer grew to ~90,000 outcomes in a 1,000,000-op job (bench/memory.py).
+        The engine's stream stays unbounded (journal admission hands it outcomes without waiting); one
+        waiter watches the buffer drain to half the limit, the other producers wait on its event.
+        """
+        assert self._out is not None
+        if self._caught_up is not None:
+            await self._caught_up.wait()
+            return
+        self._caught_up = caught_up = anyio.Event()
+        try:
+            # polled: an unbounded memory stream wakes no one when the consumer takes an outcome
+            while self._out.statistics().current_buffer_used > self.max_backlog // 2:  # noqa: ASYNC110
+                await anyio.sleep(0.001)
+        finally:
+            self._caught_up = None
+            caught_up.set()
 
 
 def _describe(item: BatchItemResult) -> str:

@@ -3,13 +3,15 @@
 Every batch is ``POST {graph_url}/{version}/`` with form fields ``access_token``, ``batch``,
 ``include_headers`` and, when an app secret is configured, ``appsecret_proof`` (S003 §Verify Graph API
 Calls with appsecret_proof). Transport failures become :class:`~bulk_engine.errors.TransportError` with
-``sent`` telling whether the server may have run the request (outcome unknown) — messages never include
-the request body, so they cannot leak the token.
+``sent`` telling whether the server may have run the request (outcome unknown): a failed connect (refused,
+DNS, TLS handshake) sent nothing and is safe to retry; a connection lost or a timeout after sending leaves the
+outcome unknown. Messages never include the request body, so they cannot leak the token.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,17 @@ class HttpAnswer:
     headers: dict[str, str]
     body: Any  # parsed JSON, or None when the body was not JSON
     text: str
+
+
+def connect_failure(graph_url: str, err: BaseException) -> str:
+    """``cannot connect to URL (connection refused)``: why the connection failed, never the request body."""
+    os_error = getattr(err, "os_error", None)
+    number = getattr(os_error, "errno", None)
+    if isinstance(number, int) and number > 0:
+        reason = os.strerror(number)  # "Connection refused", not asyncio's "Connect call failed (…)"
+    else:
+        reason = getattr(os_error, "strerror", None) or type(err).__name__
+    return f"cannot connect to {graph_url} ({str(reason).lower()}): nothing was sent"
 
 
 class GraphTransport:
@@ -71,14 +84,12 @@ class GraphTransport:
                 text = await resp.text()
                 headers = {k: v for k, v in resp.headers.items()}
                 status = resp.status
+        except aiohttp.ClientConnectorError as err:  # before ClientOSError: it is one, but nothing was sent
+            raise TransportError(connect_failure(self.config.graph_url, err), sent=False) from None
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError) as err:
             raise TransportError(f"connection lost after sending ({type(err).__name__})", sent=True) from None
         except TimeoutError:
             raise TransportError("request timed out after sending", sent=True) from None
-        except aiohttp.ClientConnectorError as err:
-            raise TransportError(
-                f"cannot connect to the Graph API ({type(err).__name__})", sent=False
-            ) from None
         except aiohttp.ClientError as err:
             raise TransportError(f"HTTP client error ({type(err).__name__})", sent=True) from None
         try:

@@ -39,7 +39,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #e5e7eb}
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #f3f4f6;vertical-align:top}
 th{background:#f3f4f6;font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:#374151}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.n{font-variant-numeric:tabular-nums}
 .muted{color:#6b7280}code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
 """
 

@@ -49,7 +49,7 @@ from bulk_engine.execution.events import (
 )
 
 from .advice import clock_time, describe_throttle, duration
-from .recorder import RunRecorder
+from .recorder import PairView, RunRecorder
 
 __all__ = ["JsonView", "LineView", "LiveView", "View", "describe_retry", "make_view"]
 
@@ -202,6 +202,10 @@ class LiveView(View):
         if self._total_task is None:
             self._total_task = self.progress.add_task("all operations", total=None)
         self.progress.update(self._total_task, completed=done, total=expected if known and kinds else None)
+        if not (known and kinds):  # update(total=None) keeps the old total: more work is planned from reads
+            for row in self.progress.tasks:
+                if row.id == self._total_task:
+                    row.total = None
 
     def _render(self) -> RenderableType:
         rec = self.recorder
@@ -262,6 +266,16 @@ def _bar(pct: float, width: int = 8) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
+def _pair_note(pair: PairView, now: float) -> str:
+    """`` (parked 42 s)`` or `` (pacing: waiting for quota)`` for a plain progress line."""
+    parked = pair.parked_for(now)
+    if parked > 0:
+        return f" (parked {parked:.0f} s)"
+    if not pair.in_flight and pair.usage_pct is not None and pair.usage_pct >= PACING_PCT:
+        return " (pacing: waiting for quota)"
+    return ""
+
+
 # --- plain lines ---------------------------------------------------------------------------------------
 class LineView(View):
     """Timestamped lines for logs and pipes."""
@@ -283,7 +297,7 @@ class LineView(View):
         self._line(f"{self.title}: started")
 
     def stop(self) -> None:
-        self._progress_line()
+        self._progress_line(final=True)
 
     def on_event(self, event: EngineEvent) -> None:
         if isinstance(event, Throttled):
@@ -295,20 +309,21 @@ class LineView(View):
         if self.recorder.now() - self._last_progress >= self.progress_every_s:
             self._progress_line()
 
-    def _progress_line(self) -> None:
+    def _progress_line(self, *, final: bool = False) -> None:
         self._last_progress = self.recorder.now()
         rec = self.recorder
         expected = sum(max(k.expected or 0, k.done) for k in rec.kinds.values())
         counts = rec.counts()
         rate = rec.ops_done / rec.elapsed_s if rec.elapsed_s > 0 else 0.0
         usage = ", ".join(
-            f"{p.account_id} {p.buc_type} {p.usage_pct:.0f}%"
-            + (f" (parked {p.parked_for(rec.now()):.0f} s)" if p.parked_for(rec.now()) > 0 else "")
+            f"{p.account_id} {p.buc_type} {p.usage_pct:.0f}%" + _pair_note(p, rec.now())
             for p in rec.pairs.values()
             if p.usage_pct is not None
         )
+        unknown = any(k.expected is None for k in rec.kinds.values())
+        more = "+" if unknown and not final else ""  # more operations are planned from reads
         self._line(
-            f"progress {rec.ops_done}/{expected or '?'} operations ({counts['succeeded']} ok, "
+            f"progress {rec.ops_done}/{expected or '?'}{more} operations ({counts['succeeded']} ok, "
             f"{counts['failed']} failed, {counts['skipped']} skipped), {rate:.1f} ops/s, "
             f"{rec.http_requests} HTTP requests, {rec.retries} retries, {rec.throttle_events} throttles"
             + (f"; usage: {usage}" if usage else "")

@@ -1,9 +1,11 @@
 """One ``bulk-engine run`` (or ``resume``) end to end: engine, live view, signals, reports, exit code.
 
-Exit codes: 0 every operation succeeded; 1 some failed or were skipped; 3 interrupted (SIGINT / SIGTERM:
-sending stops at once, batches in flight are cancelled — their outcome is unknown and listed in the report's
-``unfinished`` — the reports are written and the command to finish the job is printed). Bad input (exit 2)
-is the command line's business: nothing reaches this module before the job file validated.
+Exit codes: 0 every operation succeeded; 1 some failed or were skipped, or the Graph URL cannot be reached
+(checked before anything is sent: the message names the URL, re-running is safe); 3 interrupted (SIGINT /
+SIGTERM: :meth:`BulkEngine.request_stop` — nothing new is sent, the batches in flight finish and their outcomes
+are recorded and journaled; a second signal cancels them, their outcome is then unknown and listed in the
+report's ``unfinished`` — the reports are written and the command to finish the job is printed). Bad input
+(exit 2) is the command line's business: nothing reaches this module before the job file validated.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .advice import auth_advice, auth_failure, duration, unreachable, unreachabl
 from .csvreport import write_csv
 from .html import write_html
 from .live import View, make_view
+from .preflight import connect_problem, unreachable_message
 from .recorder import RunRecorder
 from .report import (
     REPORT_VERSION,
@@ -131,6 +134,9 @@ class RunSession:
 
     # --- running ------------------------------------------------------------------------------------------
     async def run(self, work: Callable[[BulkEngine], Awaitable[Any]]) -> int:
+        problem = await connect_problem(self.config.graph_url)
+        if problem is not None:
+            return self._unreachable(problem)
         clock: Clock | None = ScaledClock(self.time_scale) if self.time_scale != 1.0 else None
         engine = BulkEngine(self.config, clock=clock, observer=self.recorder.observe, **self.engine_kwargs)
         result: list[Any] = []
@@ -160,21 +166,34 @@ class RunSession:
                         self.recorder.tick()
                         self.view.tick()
 
+                async def drain() -> None:
+                    await engine.wait_drained()  # every answer in flight recorded (and journaled)
+                    work_scope.cancel()  # the job's later steps would only find the engine stopped
+
                 async def signals() -> None:
                     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
                         async for signum in received:
                             if self.interrupted is not None:  # a second signal: stop waiting for anything
+                                self.view.message(
+                                    f"{signal.Signals(signum).name} received again: cancelling the batches in "
+                                    "flight (their outcome is unknown; a journaled run reconciles them on resume)",
+                                    level="warning",
+                                    event="interrupted_hard",
+                                    signal=signal.Signals(signum).name,
+                                )
                                 tg.cancel_scope.cancel()
                                 return
                             self.interrupted = signal.Signals(signum).name
                             self.view.message(
-                                f"{self.interrupted} received: stopping — no new batches are sent; "
-                                "batches in flight are cancelled; writing the reports…",
+                                f"{self.interrupted} received: stopping — no new batches are sent; waiting for "
+                                "the batches in flight to answer (their outcomes are recorded), then writing the "
+                                "reports. Send it again to cancel them.",
                                 level="warning",
                                 event="interrupted",
                                 signal=self.interrupted,
                             )
-                            work_scope.cancel()
+                            engine.request_stop()
+                            tg.start_soon(drain)
 
                 tg.start_soon(signals)
                 tg.start_soon(ticker)
@@ -191,6 +210,18 @@ class RunSession:
             )
             logger.debug("run failed", exc_info=err)
         self.report = self.build_report(result[0] if result else None)
+        return self.finish()
+
+    def _unreachable(self, problem: str) -> int:
+        """Nothing was sent: say which URL and why, write the (empty) reports, exit 1."""
+        url = str(self.meta.get("graph_url") or self.config.graph_url)
+        self.view.start()
+        self.view.message(
+            unreachable_message(url, problem), level="error", event="unreachable", url=url, reason=problem
+        )
+        self.view.stop()
+        self.failure = ConnectionError(f"cannot connect to {url} ({problem})")
+        self.report = self.build_report(None)
         return self.finish()
 
     # --- the report ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pty
 import re
 import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -160,6 +161,7 @@ def test_sigint_stops_writes_the_report_and_exits_3(tmp_path: Path) -> None:
         finally:
             if proc.poll() is None:
                 proc.kill()
+        requests_served = sim.request_count()
     assert proc.returncode == 3, err
     events = {e["event"]: e for e in json_lines(rest)}
     assert events["interrupted"]["signal"] == "SIGINT"
@@ -179,6 +181,8 @@ def test_sigint_stops_writes_the_report_and_exits_3(tmp_path: Path) -> None:
     assert 0 < done < tree_ops(300)
     assert len(report["operations"]) == done
     assert report["unfinished"]["not_sent_estimate"] > 0
+    assert report["unfinished"]["sent_without_outcome"] == []  # the batches in flight were answered
+    assert report["http_requests"] == requests_served
     assert len(list(csv_path.open())) == done + 1
 
 
@@ -188,7 +192,7 @@ def test_an_interrupted_journaled_run_resumes_without_duplicates(
 ) -> None:
     with simulator("--tier", "standard_access", "--latency-ms", "150") as sim:
         job = write_job(tmp_path / "long.yaml", "journaled", sim.act, tree_task(repeat=30))
-        journal = tmp_path / "jobs.db"
+        journal, report_path = tmp_path / "jobs.db", tmp_path / "interrupted.json"
         proc = start_cli(
             "run",
             str(job),
@@ -198,6 +202,8 @@ def test_an_interrupted_journaled_run_resumes_without_duplicates(
             str(journal),
             "--log-format",
             "json",
+            "--report",
+            str(report_path),
             token=sim.token,
         )
         try:
@@ -215,6 +221,12 @@ def test_an_interrupted_journaled_run_resumes_without_duplicates(
         assert proc.returncode == 3, err
         hint = next(e for e in json_lines(out) if e["event"] == "resume_hint")
         assert hint["command"].startswith(f"bulk-engine run {job} --journal {journal}")
+        # graceful: the batches in flight finished and were journaled; nothing was cancelled mid-request
+        interrupted = json.loads(report_path.read_text())
+        assert interrupted["unfinished"]["sent_without_outcome"] == []
+        created = interrupted["kinds"].get("create_campaign", {}).get("succeeded", 0)
+        assert 0 < sum(interrupted["counts"].values()) < tree_ops(30)
+        assert len(sim.get("/__sim__/store?type=campaign")) == created
 
         resumed = run_cli(
             "resume", "journaled", "--journal", str(journal), "--graph-url", sim.url, token=sim.token
@@ -237,3 +249,66 @@ def test_an_interrupted_journaled_run_resumes_without_duplicates(
             and "has no job 'nope'" in unknown.stderr
             and "journaled" in unknown.stderr
         )
+
+
+def test_a_refused_connection_fails_fast_naming_the_url(tmp_path: Path) -> None:
+    """Nothing listening: a clear message within a couple of seconds, nothing sent, exit 1, reports written."""
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    job = write_job(tmp_path / "job.yaml", "nowhere", "act_1000000001", tree_task(repeat=2))
+    report_path = tmp_path / "r.json"
+    started = time.monotonic()
+    text = run_cli("run", str(job), "--graph-url", url, "--report", str(report_path), token="t")
+    as_json = run_cli("run", str(job), "--graph-url", url, "--log-format", "json", token="t")
+    assert time.monotonic() - started < 20  # two runs; each used to retry for ~10 s
+    assert text.returncode == 1 and as_json.returncode == 1, text.stdout + text.stderr
+    assert f"cannot connect to {url} (connection refused) — is the simulator running?" in text.stdout
+    assert "connection lost after sending" not in text.stdout + text.stderr
+    event = next(e for e in json_lines(as_json.stdout) if e["event"] == "unreachable")
+    assert event["url"] == url and event["reason"] == "connection refused"
+    report = json.loads(report_path.read_text())
+    assert report["status"] == "failed" and report["http_requests"] == 0
+    assert report["unfinished"]["not_sent_estimate"] == tree_ops(2)
+
+
+def test_a_second_signal_cancels_the_batches_in_flight(tmp_path: Path) -> None:
+    """The first SIGINT waits for the batches on the wire; the second does not (their outcome is unknown)."""
+    with simulator("--tier", "standard_access", "--latency-ms", "3000") as sim:
+        job = write_job(tmp_path / "slow.yaml", "slow", sim.act, tree_task(repeat=20))
+        report_path = tmp_path / "r.json"
+        proc = start_cli(
+            "run",
+            str(job),
+            "--graph-url",
+            sim.url,
+            "--log-format",
+            "json",
+            "--report",
+            str(report_path),
+            token=sim.token,
+        )
+        try:
+            stdout = proc.stdout
+            assert stdout is not None
+
+            def wait_for(event: str) -> None:
+                while True:
+                    line = read_line(stdout)
+                    assert line, f"the run ended before {event!r}"
+                    if json.loads(line)["event"] == event:
+                        return
+
+            wait_for("batch_sent")  # a batch is on the wire for 3 s
+            proc.send_signal(signal.SIGINT)
+            wait_for("interrupted")
+            proc.send_signal(signal.SIGINT)
+            rest, err = finish(proc)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 3, err
+    events = {e["event"]: e for e in json_lines(rest)}
+    assert events["interrupted_hard"]["signal"] == "SIGINT"
+    report = json.loads(report_path.read_text())
+    assert report["status"] == "interrupted" and report["unfinished"]["sent_without_outcome"]
