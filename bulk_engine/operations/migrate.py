@@ -603,17 +603,7 @@ class MigrateTask(TaskBase):
                 ready = readiness(c, adsets.get(cid, []))
                 if records[cid].readiness is not None and not ready.ready and not ready.manual:
                     plans[cid] = ready
-                    for change in ready.changes:
-                        ops.append(
-                            Operation(
-                                op_id=env.op_id("ready", cid, f"{change.object_id}.{change.phase}"),
-                                method="POST",
-                                path=change.object_id,
-                                params={**change.params, **dry},
-                                account_id=env.account_id,
-                                kind=OpKind.UPDATE,
-                            )
-                        )
+                    ops.extend(_readiness_op(env, cid, change, dry) for change in ready.changes)
         if not ops:
             return
         outcomes = await report.run(engine, ops, env.ctx)
@@ -634,13 +624,7 @@ class MigrateTask(TaskBase):
             else:
                 _fail(record, outcome)
         for cid, ready in plans.items():
-            failed = [
-                o.reason
-                for change in ready.changes
-                if (o := outcomes.get(env.op_id("ready", cid, f"{change.object_id}.{change.phase}")))
-                is not None
-                and o.state is not OutcomeState.SUCCEEDED
-            ]
+            failed = _readiness_errors(outcomes, env, cid, ready.changes)
             record_readiness = records[cid].readiness
             if record_readiness is not None:
                 record_readiness["validated"] = not failed
@@ -794,14 +778,7 @@ class MigrateTask(TaskBase):
         }
         for phase in (1, 2):
             ops = [
-                Operation(
-                    op_id=env.op_id("ready", cid, f"{change.object_id}.{phase}"),
-                    method="POST",
-                    path=change.object_id,
-                    params=change.params,
-                    account_id=env.account_id,
-                    kind=OpKind.UPDATE,
-                )
+                _readiness_op(env, cid, change)
                 for cid, plan in plans.items()
                 if not (records[cid].readiness or {}).get("errors")
                 for change in plan.changes
@@ -811,14 +788,7 @@ class MigrateTask(TaskBase):
                 continue
             outcomes = await report.run(engine, ops, env.ctx)
             for cid, plan in plans.items():
-                failed = [
-                    o.reason
-                    for change in plan.changes
-                    if change.phase == phase
-                    and (o := outcomes.get(env.op_id("ready", cid, f"{change.object_id}.{phase}")))
-                    is not None
-                    and o.state is not OutcomeState.SUCCEEDED
-                ]
+                failed = _readiness_errors(outcomes, env, cid, [c for c in plan.changes if c.phase == phase])
                 record = records[cid].readiness
                 if record is not None:
                     record.setdefault("errors", []).extend(failed)
@@ -829,6 +799,36 @@ def _op(op_id: str, path: str | tuple[str, ...], params: dict[str, Any], env: Ta
     return Operation(
         op_id=op_id, method="POST", path=path, params=params, account_id=env.account_id, kind=OpKind.MIGRATE
     )
+
+
+def _readiness_op(
+    env: TaskEnv, cid: str, change: ReadinessChange, extra: dict[str, Any] | None = None
+) -> Operation:
+    """One readiness update of campaign ``cid`` (``extra``: e.g. ``validate_only`` for a dry run)."""
+    return Operation(
+        op_id=_readiness_op_id(env, cid, change),
+        method="POST",
+        path=change.object_id,
+        params={**change.params, **(extra or {})},
+        account_id=env.account_id,
+        kind=OpKind.UPDATE,
+    )
+
+
+def _readiness_op_id(env: TaskEnv, cid: str, change: ReadinessChange) -> str:
+    return env.op_id("ready", cid, f"{change.object_id}.{change.phase}")
+
+
+def _readiness_errors(
+    outcomes: Mapping[str, Outcome], env: TaskEnv, cid: str, changes: Sequence[ReadinessChange]
+) -> list[str | None]:
+    """The reasons of the readiness updates of ``cid`` that were answered and did not succeed."""
+    return [
+        o.reason
+        for change in changes
+        if (o := outcomes.get(_readiness_op_id(env, cid, change))) is not None
+        and o.state is not OutcomeState.SUCCEEDED
+    ]
 
 
 def _fail(record: MigrationRecord, outcome: Outcome) -> None:
