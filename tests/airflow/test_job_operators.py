@@ -12,7 +12,6 @@ import pytest
 from af_helpers import (
     RunDag,
     graph_post,
-    lift_block_when_deferred,
     lift_block_when_polled,
     store,
     ti_states,
@@ -252,7 +251,10 @@ def test_mid_job_park_defers_and_resumes_from_the_journal(meta_conn: Any, run_da
         lambda core: core.rate_limiter.force_block(second, "ads_management", 600.0, core.clock.now())
     )
 
-    with lift_block_when_deferred(meta_conn, "meta_test_create_park", advance_s=700):
+    # refused reads of the second account: 1 = the operator's pre-flight, 2 = the cool-down trigger's first
+    # poll (the task has deferred). Watching the task's DEFERRED state instead raced: dag.test() sets it and
+    # at once moves the task back to QUEUED before running the trigger inline, so a 10 ms poll could miss it.
+    with lift_block_when_polled(meta_conn, second, refused_reads=2, advance_s=700):
         run = run_dag("meta_test_create_park")
 
     assert str(run.state) == "success"
