@@ -26,14 +26,14 @@ class Credentials(BaseModel):
         return hmac.new(self.app_secret.get_secret_value().encode(), message, hashlib.sha256).hexdigest()
 
     def secrets(self) -> tuple[str, ...]:
-        """The raw secret values, for redaction filters."""
+        """The raw values :class:`~bulk_engine.scrub.Scrubber` removes from every output: the access token,
+        the app secret and the ``appsecret_proof`` sent with each call (the proof is as good as the token
+        for replaying calls, and a server echoing the request hands it back too). Empty values left out."""
         out = [self.access_token.get_secret_value()]
         if self.app_secret is not None:
             out.append(self.app_secret.get_secret_value())
-            proof = self.appsecret_proof()
-            if proof:
-                out.append(proof)
-        return tuple(s for s in out if s)
+            out.append(self.appsecret_proof() or "")
+        return tuple(dict.fromkeys(s for s in out if s))
 
 
 class GovernorConfig(BaseModel):
@@ -41,6 +41,10 @@ class GovernorConfig(BaseModel):
 
     ``ceiling_pct``: usage above which the governor stops raising concurrency and paces sends at the
     estimated quota rate, so usage plateaus under 100 % instead of tripping the throttle.
+
+    ``max_park_s``: the longest a pair is parked. An ``estimated_time_to_regain_access`` or
+    ``reset_time_duration`` beyond it (a hostile or broken header can say 10^400 minutes) parks for
+    the cap and says so in a warning; the next answer after the park tells the truth again.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -53,6 +57,7 @@ class GovernorConfig(BaseModel):
     default_park_s: float = Field(60.0, gt=0)
     window_s: float = Field(3600.0, gt=0)
     aging_margin_s: float = Field(5.0, ge=0)
+    max_park_s: float = Field(86400.0, gt=0)
 
 
 class RetryConfig(BaseModel):

@@ -16,6 +16,7 @@ Policy for one pair:
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -25,6 +26,8 @@ from bulk_engine.config import GovernorConfig
 from bulk_engine.protocol.usage import UsageSnapshot
 
 from .clock import Clock
+
+logger = logging.getLogger(__name__)
 
 Ticket = list[float]
 """One sent batch: [sent_at, answered_at (inf while in flight), ops, answers of the pair before it]."""
@@ -115,6 +118,7 @@ class Governor:
         self._pairs: dict[tuple[str, str], PairState] = {}
         self._total = anyio.CapacityLimiter(config.max_total_concurrency)
         self.throttle_events = 0
+        self._park_capped: set[tuple[str, str]] = set()  # pairs already warned about a capped park
 
     def pair(self, account_id: str, buc_type: str = "ads_management") -> PairState:
         key = (account_id, buc_type)
@@ -177,8 +181,9 @@ class Governor:
             tg.cancel_scope.cancel()
 
     def _limit(self, state: PairState) -> int:
-        """One batch at a time until the first usage reading tells us where the account stands."""
-        return 1 if state.last_pct is None else state.limit
+        """One batch at a time until the first usage reading tells us where the account stands (a reading
+        from a probe, before any batch of ours was answered, does not count: it says nothing of a batch)."""
+        return 1 if state.last_pct is None or state.answers == 0 else state.limit
 
     def _headroom_wait(self, state: PairState, ops: int, now: float) -> float:
         """How long until ``ops`` more calls fit under the ceiling of the rolling window.
@@ -265,12 +270,12 @@ class Governor:
         regain = usage.regain_after_s(account_id, buc_type)
         now = self.clock.monotonic()
         if regain > 0:
-            self._park(state, now + regain)
+            self._park(state, now + self._cap_park(state, regain))
         if pct is None:
             return
         first = state.last_pct is None
         state.last_pct = pct
-        if first and pct < self.config.slow_pct / 2:
+        if first and ticket is not None and pct < self.config.slow_pct / 2:  # a batch of ours, not a probe
             # Slow start from the first reading: as many batches like the first one as fit below half
             # the slow threshold may go at once (its usage overstates one batch's share when others'
             # calls are in the window, which only makes this smaller); the headroom check still paces.
@@ -299,9 +304,13 @@ class Governor:
         state = self.pair(account_id, buc_type)
         now = self.clock.monotonic()
         regain = usage.regain_after_s(account_id, buc_type) if usage is not None else 0.0
-        if regain <= 0:
+        if regain > 0:
+            regain = self._cap_park(state, regain)
+        else:
             # No estimate: back off harder each time it happens while parked.
-            regain = self.config.default_park_s * (2 ** min(state.throttle_events, 5))
+            regain = min(
+                self.config.default_park_s * (2 ** min(state.throttle_events, 5)), self.config.max_park_s
+            )
         state.throttle_events += 1
         self.throttle_events += 1
         state.limit = 1
@@ -309,6 +318,24 @@ class Governor:
             state.quota_estimate *= 0.9
         self._park(state, now + regain)
         return regain
+
+    def _cap_park(self, state: PairState, seconds: float) -> float:
+        """``seconds`` the headers asked for, at most ``max_park_s``: a broken or hostile header must not
+        park a pair for ever (the parser already bounds it to a finite value). Warns once per pair."""
+        cap = self.config.max_park_s
+        if seconds <= cap:
+            return seconds
+        key = (state.account_id, state.buc_type)
+        if key not in self._park_capped:
+            self._park_capped.add(key)
+            logger.warning(
+                "%s/%s: the server reported %.0f s to regain access; parking for the cap, max_park_s=%.0f s",
+                state.account_id,
+                state.buc_type,
+                seconds,
+                cap,
+            )
+        return cap
 
     def _park(self, state: PairState, until: float) -> None:
         if until > state.parked_until:

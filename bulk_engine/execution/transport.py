@@ -6,14 +6,30 @@ Calls with appsecret_proof). Transport failures become :class:`~bulk_engine.erro
 ``sent`` telling whether the server may have run the request (outcome unknown): a failed connect (refused,
 DNS, TLS handshake) sent nothing and is safe to retry; a connection lost or a timeout after sending leaves the
 outcome unknown. Messages never include the request body, so they cannot leak the token.
+
+Hostile answers (issue "Exactly-once under any answer"):
+
+* Redirects are never followed (``allow_redirects=False``): Graph answers API calls itself and never
+  redirects them, and following a 307/308 would re-send the token and the batch to whatever origin the
+  ``Location`` names. A 3xx raises ``TransportError(sent=True)`` naming the status and the (scrubbed)
+  ``Location``: the server may have acted before answering, so the engine reconciles.
+* Connecting is bounded by ``sock_connect`` (at most :data:`CONNECT_TIMEOUT_S`), and a connect-phase
+  timeout (``aiohttp.ConnectionTimeoutError``) sent nothing: ``sent=False``. A timeout after the
+  connection was made (``SocketTimeoutError`` or the total timeout) stays ``sent=True``. ``connect`` is
+  left unset because it also counts waiting for a free pooled connection, which is not a failure.
+* A body above :data:`MAX_BODY_BYTES` (decompressed) raises ``TransportError(sent=True)`` instead of
+  filling memory; a body that is not valid in its charset is decoded with replacement characters.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import aiohttp
 
@@ -22,6 +38,19 @@ from bulk_engine.errors import TransportError
 from bulk_engine.protocol.batch import form_urlencode
 
 _FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""The largest answer read: a full batch of 50 answers is far smaller; more is hostile or broken."""
+CONNECT_TIMEOUT_S = 10.0
+"""Upper bound of one connect attempt (TCP and TLS), capped by ``request_timeout_s``."""
+_LOCATION_CHARS = 200
+# aiohttp >= 3.10 raises ConnectionTimeoutError for a timeout while getting a connection; older versions
+# raise a plain ServerTimeoutError there, indistinguishable from a read timeout, which stays sent=True.
+_CONNECT_TIMEOUTS: tuple[type[BaseException], ...] = tuple(
+    cls for cls in (getattr(aiohttp, "ConnectionTimeoutError", None),) if cls is not None
+)
+_MIN_SECRET = 6
+_SECRET_QUERY = re.compile(r"(?i)((?:access_token|appsecret_proof|client_secret)=)[^&#\s]*")
 
 
 @dataclass(frozen=True)
@@ -43,6 +72,52 @@ def connect_failure(graph_url: str, err: BaseException) -> str:
     return f"cannot connect to {graph_url} ({str(reason).lower()}): nothing was sent"
 
 
+def redirect_target(location: str | None, secrets: tuple[str, ...] = ()) -> str:
+    """``Location`` fit for a message: secret query values and the caller's secrets replaced by
+    ``***``, control characters escaped, cut to 200 characters (it comes from an untrusted server)."""
+    if not location:
+        return "(no Location)"
+    text = _SECRET_QUERY.sub(r"\1***", location)
+    for secret in secrets:
+        if len(secret) >= _MIN_SECRET:  # a shorter one is no credential; replacing it would shred the URL
+            for spelling in {secret, quote(secret, safe=""), quote_plus(secret, safe="")}:
+                text = text.replace(spelling, "***")
+    text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text[: _LOCATION_CHARS * 2])
+    return text if len(text) <= _LOCATION_CHARS else text[:_LOCATION_CHARS] + "…"
+
+
+def decode_body(data: bytes, charset: str | None) -> str:
+    """The body as text in its declared charset (UTF-8 by default, as Graph sends JSON); bytes that
+    do not decode become U+FFFD instead of failing the answer."""
+    encoding = "utf-8"
+    if charset:
+        try:
+            encoding = codecs.lookup(charset).name
+        except LookupError:
+            pass
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        return data.decode(encoding, errors="replace")
+
+
+async def read_bounded(resp: aiohttp.ClientResponse, limit: int | None = None) -> bytes:
+    """The whole body, or ``TransportError(sent=True)`` once it exceeds ``limit`` (default
+    :data:`MAX_BODY_BYTES`) bytes: checked against ``Content-Length`` first, then while reading."""
+    limit = MAX_BODY_BYTES if limit is None else limit
+    declared = resp.content_length
+    if declared is not None and declared > limit:
+        raise TransportError(
+            f"HTTP {resp.status} answer of {declared} bytes exceeds {limit} bytes", sent=True
+        )
+    body = bytearray()
+    async for chunk in resp.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            raise TransportError(f"HTTP {resp.status} answer exceeds {limit} bytes", sent=True)
+    return bytes(body)
+
+
 class GraphTransport:
     """Async context manager owning the ``aiohttp.ClientSession``."""
 
@@ -55,7 +130,8 @@ class GraphTransport:
         connector = aiohttp.TCPConnector(
             limit=self.config.governor.max_total_concurrency, ttl_dns_cache=300, enable_cleanup_closed=True
         )
-        timeout = aiohttp.ClientTimeout(total=self.config.request_timeout_s)
+        total = self.config.request_timeout_s
+        timeout = aiohttp.ClientTimeout(total=total, sock_connect=min(CONNECT_TIMEOUT_S, total))
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, raise_for_status=False)
         return self
 
@@ -80,12 +156,22 @@ class GraphTransport:
         self.http_requests += 1
         try:
             form = form_urlencode(self._form(fields)).encode()  # aiohttp's urlencode costs ~11 µs per call
-            async with self._session.post(url, data=form, headers=_FORM_HEADERS) as resp:
-                text = await resp.text()
-                headers = {k: v for k, v in resp.headers.items()}
+            async with self._session.post(
+                url, data=form, headers=_FORM_HEADERS, allow_redirects=False
+            ) as resp:
                 status = resp.status
+                if 300 <= status < 400:
+                    raise TransportError(
+                        self._redirect_message(status, resp.headers.get("Location")), sent=True
+                    )
+                text = decode_body(await read_bounded(resp), resp.charset)
+                headers = {k: v for k, v in resp.headers.items()}
         except aiohttp.ClientConnectorError as err:  # before ClientOSError: it is one, but nothing was sent
             raise TransportError(connect_failure(self.config.graph_url, err), sent=False) from None
+        except _CONNECT_TIMEOUTS:  # raised only while getting a connection: nothing was sent
+            raise TransportError(
+                f"connecting to {self.config.graph_url} timed out: nothing was sent", sent=False
+            ) from None
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError) as err:
             raise TransportError(f"connection lost after sending ({type(err).__name__})", sent=True) from None
         except TimeoutError:
@@ -94,9 +180,13 @@ class GraphTransport:
             raise TransportError(f"HTTP client error ({type(err).__name__})", sent=True) from None
         try:
             body: Any = json.loads(text) if text else None
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to decode: no Graph answer
             body = None
         return HttpAnswer(status, headers, body, text)
+
+    def _redirect_message(self, status: int, location: str | None) -> str:
+        target = redirect_target(location, self.config.credentials.secrets())
+        return f"HTTP {status} redirect to {target} not followed (Graph API calls are never redirected)"
 
     async def post_batch(self, batch_json: str) -> HttpAnswer:
         return await self.post("", {"batch": batch_json, "include_headers": "true"})

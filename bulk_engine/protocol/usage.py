@@ -26,6 +26,17 @@ sample repeats ``10153848260347724``; all occurrences are kept), floats (``9.67`
 strings, ``'single quoted'`` pseudo-JSON, ``//`` comments and trailing commas, missing keys.
 Duplicate (object, type) entries are merged by taking the maximum of each field (conservative).
 
+Hostile values (issue "Exactly-once under any answer"): JSON integers are unbounded (``float(10**400)``
+raises ``OverflowError``), ``NaN``/``Infinity`` parse, and anything may stand where a number belongs.
+Every number goes through :func:`_number`: junk (``NaN``/``Infinity``, lists, objects, booleans,
+non-numeric strings) is ignored; negatives clamp to 0; absurdly large values (``10**400``, ``1e400``)
+clamp to a ceiling — 1000 % for percentages, 10 years for durations — so a reading that says "blocked
+for ages" still blocks (the governor caps a park at ``GovernorConfig.max_park_s``) and every number in
+a snapshot is finite and ``>= 0``. Values longer than 256 KiB are not usage headers and are ignored;
+the repair of pseudo-JSON is linear in the value's length. Each header name is warned about at most
+once per process (at WARNING, the value cut to 80 characters); later problems go to DEBUG, so a
+hostile server cannot flood the log.
+
 Object ids: BUC keys are business-object ids; for Marketing API calls that is the ad account id
 without the ``act_`` prefix ([inference], SPEC-DIGEST §3.1). Lookups accept either spelling.
 ``X-Ad-Account-Usage`` carries no id: pass the request's account to :func:`parse_usage_headers`.
@@ -37,10 +48,10 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "AdAccountUsage",
@@ -212,11 +223,70 @@ class UsageSnapshot:
         return max(waits)
 
 
+# --------------------------------------------------------------------------- warnings
+
+_PREVIEW_CHARS = 80
+_warned: set[str] = set()
+"""Header names already warned about in this process: one WARNING each, later problems at DEBUG."""
+
+
+def _warn(header: str, message: str, *args: object) -> None:
+    """Log a problem with ``header`` at WARNING the first time, at DEBUG afterwards (no log flood)."""
+    if header in _warned:
+        logger.debug(message, *args)
+        return
+    _warned.add(header)
+    logger.warning(message + " (further problems with this header are logged at DEBUG)", *args)
+
+
+def _forget_warnings() -> None:
+    """Let every header warn again (tests)."""
+    _warned.clear()
+
+
+def _preview(value: Any) -> str:
+    """A short, safe rendering of ``value`` for a log line: never the whole of a huge value.
+
+    ``repr`` of a huge int is slow and raises past 4300 digits, and ``repr`` of a deep list may
+    recurse, so only strings and small scalars are shown.
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        if value.bit_length() > 14_000:  # past ~4200 digits str() may raise (int_max_str_digits)
+            return f"<{value.bit_length()}-bit integer>"
+        digits = str(value)
+        return digits if len(digits) <= 40 else f"{digits[:20]}… ({len(digits)} digits)"
+    if isinstance(value, bytes):
+        value = value[: _PREVIEW_CHARS * 4].decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        text = repr(value[:_PREVIEW_CHARS])
+        return text if len(value) <= _PREVIEW_CHARS else f"{text}… ({len(value)} chars)"
+    if isinstance(value, _Obj):
+        return f"<object of {len(value)} keys>"
+    if isinstance(value, list):
+        return f"<array of {len(value)}>"
+    return f"<{type(value).__name__}>"
+
+
 # --------------------------------------------------------------------------- lenient JSON
 
-_SINGLE_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
+_MAX_VALUE_CHARS = 256 * 1024
+"""A usage header is a few hundred bytes; a value this long is not one (and would cost time)."""
+
+# A double- or single-quoted string, each allowed to run to the end of the text when unterminated
+# (even on a lone trailing backslash): every match then succeeds where it starts, so the repair scans
+# the text once. A pattern that needs the closing quote restarts at every later quote after a failed
+# match: quadratic, ~20 s for 64 KiB of ``'\'\'…``.
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)|\'((?:[^\'\\]|\\.)*+)(?:\'|\\?\Z)', re.DOTALL)
 _LINE_COMMENT = re.compile(r"//[^\n\r]*")
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
+
+
+def _requote(match: re.Match[str]) -> str:
+    """``'text'`` → ``"text"``; double-quoted strings (which may contain ``'``) stay as they are."""
+    single = match.group(1)
+    return match.group(0) if single is None else json.dumps(single)
 
 
 class _Obj(list[tuple[str, Any]]):
@@ -229,30 +299,38 @@ def _pairs_hook(pairs: list[tuple[str, Any]]) -> _Obj:
 
 
 def _loads_pairs(text: str) -> Any:
-    return json.loads(text, object_pairs_hook=_pairs_hook)
+    """``NaN``/``Infinity`` literals decode to NaN (unusable); ``1e400`` still decodes to inf (huge)."""
+    return json.loads(text, object_pairs_hook=_pairs_hook, parse_constant=_nan)
+
+
+def _nan(_literal: str) -> float:
+    return math.nan
 
 
 def _lenient_loads(raw: Any, header: str) -> Any:
     """JSON with objects as pair lists; repairs seed-style pseudo-JSON; ``None`` if hopeless."""
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", errors="replace")
+    if isinstance(raw, bytes | bytearray) and len(raw) <= _MAX_VALUE_CHARS:
+        raw = bytes(raw).decode("utf-8", errors="replace")
+    if isinstance(raw, str | bytes | bytearray) and len(raw) > _MAX_VALUE_CHARS:
+        _warn(header, "ignoring %s header: %d characters long: %s", header, len(raw), _preview(raw))
+        return None
     if not isinstance(raw, str):
-        logger.warning("ignoring %s header: not a string (%r)", header, type(raw).__name__)
+        _warn(header, "ignoring %s header: not a string (%s)", header, type(raw).__name__)
         return None
     text = raw.strip()
     if not text:
         return None
     try:
         return _loads_pairs(text)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError includes ints past Python's 4300-digit limit
         pass
     repaired = _LINE_COMMENT.sub("", text)
-    repaired = _SINGLE_QUOTED.sub(lambda m: json.dumps(m.group(1)), repaired)
+    repaired = _QUOTED.sub(_requote, repaired)
     repaired = _TRAILING_COMMA.sub(r"\1", repaired)
     try:
         return _loads_pairs(repaired)
     except (ValueError, RecursionError):
-        logger.warning("ignoring malformed %s header: %.200r", header, raw)
+        _warn(header, "ignoring malformed %s header: %s", header, _preview(raw))
         return None
 
 
@@ -267,22 +345,62 @@ def _last_by_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return {key: val for key, val in pairs}
 
 
-def _number(value: Any) -> float | None:
-    """Numbers may arrive as ints, floats or strings (``"95"``, ``"9.67%"``); negatives clamp to 0."""
+_MAX_PCT = 1000.0
+"""Usage percentages above this are absurd (the throttle starts at 100): clamp, stay finite."""
+_MAX_SECONDS = 10 * 365 * 86400.0
+"""Durations above ten years are absurd: clamp (the governor caps a park far lower, ``max_park_s``)."""
+
+
+def _number(value: Any, header: str, name: str, ceiling: float) -> float | None:
+    """A usable number in ``[0, ceiling]`` from whatever stands in the field; ``None`` if there is none.
+
+    Numbers may arrive as ints, floats or strings (``"95"``, ``"9.67%"``). Never raises: an int too
+    large for a float (``10**400``: ``OverflowError``; ``1e400``: inf) becomes ``ceiling`` (a server
+    that says "very much" is believed, within bounds); negatives become 0; non-finite values (NaN,
+    ``Infinity`` spelled out), booleans, containers and non-numeric strings are ignored. Anything
+    changed or ignored is warned about (once per header).
+    """
+    if value is None:  # the field is absent: nothing to say
+        return None
+    number: float | None = None
     if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
+        pass
+    elif isinstance(value, int):
         try:
-            number = float(value.strip().rstrip("%").strip())
+            number = float(value)
+        except OverflowError:
+            number = math.inf if value > 0 else -math.inf
+    elif isinstance(value, float):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip().rstrip("%").strip()
+        try:
+            number = float(text)  # never raises OverflowError: "1e999" and 400 digits give inf
         except ValueError:
-            return None
-    else:
+            number = None
+        if number is not None and math.isinf(number) and text.lstrip("+-").isalpha():
+            number = None  # "inf", "Infinity": not a measurement
+    if number is None or math.isnan(number):
+        _warn(header, "ignoring %s field %s: not a number: %s", header, name, _preview(value))
         return None
-    if math.isnan(number) or math.isinf(number):
-        return None
-    return max(number, 0.0)
+    if number < 0:
+        _warn(header, "%s field %s is negative (%s): using 0", header, name, _preview(value))
+        return 0.0
+    if number > ceiling:
+        _warn(header, "%s field %s is absurd (%s): using %g", header, name, _preview(value), ceiling)
+        return ceiling
+    return number
+
+
+def _pct(data: Mapping[str, Any], header: str, name: str) -> float:
+    """A percentage field, clamped to ``[0, 1000]``; 0 when absent or unusable."""
+    return _number(data.get(name), header, name, _MAX_PCT) or 0.0
+
+
+def _seconds(data: Mapping[str, Any], header: str, name: str, unit_s: float = 1.0) -> float:
+    """A duration field in units of ``unit_s`` seconds, as seconds in ``[0, 10 years]``."""
+    value = _number(data.get(name), header, name, _MAX_SECONDS / unit_s) or 0.0
+    return min(value * unit_s, _MAX_SECONDS)
 
 
 def _text(value: Any) -> str | None:
@@ -299,7 +417,7 @@ def parse_buc_usage(raw: Any) -> tuple[BucUsage, ...]:
     root = _as_pairs(_lenient_loads(raw, BUC_HEADER))
     if root is None:
         if raw:
-            logger.warning("ignoring %s header: top level is not an object", BUC_HEADER)
+            _warn(BUC_HEADER, "ignoring %s header: top level is not an object", BUC_HEADER)
         return ()
     merged: dict[tuple[str, str], BucUsage] = {}
     for object_id, items in root:
@@ -307,7 +425,7 @@ def parse_buc_usage(raw: Any) -> tuple[BucUsage, ...]:
         if _as_pairs(items) is not None:  # a single object instead of an array: accept it
             items = [items]
         if not isinstance(items, list):
-            logger.warning("ignoring %s entry for %r: not an array", BUC_HEADER, object_id)
+            _warn(BUC_HEADER, "ignoring %s entry for %s: not an array", BUC_HEADER, _preview(object_id))
             continue
         for item in items:
             fields_ = _as_pairs(item)
@@ -316,16 +434,16 @@ def parse_buc_usage(raw: Any) -> tuple[BucUsage, ...]:
             data = _last_by_key(fields_)
             buc_type = _text(data.get("type"))
             if buc_type is None:
-                logger.warning("ignoring %s entry for %r without a type", BUC_HEADER, object_id)
+                _warn(BUC_HEADER, "ignoring %s entry for %s without a type", BUC_HEADER, _preview(object_id))
                 continue
-            regain_min = _number(data.get("estimated_time_to_regain_access")) or 0.0
             entry = BucUsage(
                 object_id=object_key,
                 type=buc_type,
-                call_count=_number(data.get("call_count")) or 0.0,
-                total_cputime=_number(data.get("total_cputime")) or 0.0,
-                total_time=_number(data.get("total_time")) or 0.0,
-                regain_after_s=regain_min * 60.0,
+                call_count=_pct(data, BUC_HEADER, "call_count"),
+                total_cputime=_pct(data, BUC_HEADER, "total_cputime"),
+                total_time=_pct(data, BUC_HEADER, "total_time"),
+                # minutes (S003 §BUC → Headers)
+                regain_after_s=_seconds(data, BUC_HEADER, "estimated_time_to_regain_access", 60.0),
                 access_tier=_text(data.get("ads_api_access_tier")),
             )
             previous = merged.get((object_key, buc_type))
@@ -349,7 +467,7 @@ def _object(raw: Any, header: str) -> dict[str, Any] | None:
     pairs = _as_pairs(_lenient_loads(raw, header))
     if pairs is None:
         if raw:
-            logger.warning("ignoring %s header: not a JSON object", header)
+            _warn(header, "ignoring %s header: not a JSON object", header)
         return None
     return _last_by_key(pairs)
 
@@ -360,9 +478,9 @@ def parse_app_usage(raw: Any) -> AppUsage | None:
     if data is None:
         return None
     return AppUsage(
-        call_count=_number(data.get("call_count")) or 0.0,
-        total_time=_number(data.get("total_time")) or 0.0,
-        total_cputime=_number(data.get("total_cputime")) or 0.0,
+        call_count=_pct(data, APP_HEADER, "call_count"),
+        total_time=_pct(data, APP_HEADER, "total_time"),
+        total_cputime=_pct(data, APP_HEADER, "total_cputime"),
     )
 
 
@@ -372,8 +490,8 @@ def parse_ad_account_usage(raw: Any) -> AdAccountUsage | None:
     if data is None:
         return None
     return AdAccountUsage(
-        acc_id_util_pct=_number(data.get("acc_id_util_pct")) or 0.0,
-        reset_time_duration_s=_number(data.get("reset_time_duration")) or 0.0,
+        acc_id_util_pct=_pct(data, AD_ACCOUNT_HEADER, "acc_id_util_pct"),
+        reset_time_duration_s=_seconds(data, AD_ACCOUNT_HEADER, "reset_time_duration"),  # seconds
         access_tier=_text(data.get("ads_api_access_tier")),
     )
 
@@ -384,8 +502,8 @@ def parse_insights_throttle(raw: Any) -> InsightsThrottle | None:
     if data is None:
         return None
     return InsightsThrottle(
-        app_id_util_pct=_number(data.get("app_id_util_pct")) or 0.0,
-        acc_id_util_pct=_number(data.get("acc_id_util_pct")) or 0.0,
+        app_id_util_pct=_pct(data, INSIGHTS_HEADER, "app_id_util_pct"),
+        acc_id_util_pct=_pct(data, INSIGHTS_HEADER, "acc_id_util_pct"),
         access_tier=_text(data.get("ads_api_access_tier")),
     )
 
@@ -401,20 +519,35 @@ def parse_usage_headers(
     try:
         items = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
     except Exception:
-        logger.warning("ignoring usage headers: not a mapping or pairs")
+        _warn("headers", "ignoring usage headers: not a mapping or pairs (%s)", type(headers).__name__)
         return UsageSnapshot(account_id=account_id)
     found: dict[str, Any] = {}
     for item in items:
         try:
             name, value = item
-        except (TypeError, ValueError):
+        except Exception:  # not a pair (or a hostile object whose iteration fails)
             continue
         if isinstance(name, str):
             found[name.strip().lower()] = value
     return UsageSnapshot(
-        buc=parse_buc_usage(found[BUC_HEADER]) if BUC_HEADER in found else (),
-        app=parse_app_usage(found[APP_HEADER]) if APP_HEADER in found else None,
-        ad_account=parse_ad_account_usage(found[AD_ACCOUNT_HEADER]) if AD_ACCOUNT_HEADER in found else None,
-        insights=parse_insights_throttle(found[INSIGHTS_HEADER]) if INSIGHTS_HEADER in found else None,
+        buc=_guarded(parse_buc_usage, found, BUC_HEADER) or (),
+        app=_guarded(parse_app_usage, found, APP_HEADER),
+        ad_account=_guarded(parse_ad_account_usage, found, AD_ACCOUNT_HEADER),
+        insights=_guarded(parse_insights_throttle, found, INSIGHTS_HEADER),
         account_id=account_id,
     )
+
+
+_T = TypeVar("_T")
+
+
+def _guarded(parse: Callable[[Any], _T], found: Mapping[str, Any], header: str) -> _T | None:
+    """``parse(found[header])``, or ``None`` when absent — or when the parser has a bug: the usage
+    headers are advice, and a job must not fail because one of them could not be read."""
+    if header not in found:
+        return None
+    try:
+        return parse(found[header])
+    except Exception as err:  # a bug, not junk: junk is handled inside the parsers
+        _warn(header, "ignoring %s header: parser failed (%s)", header, type(err).__name__)
+        return None

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from bulk_engine.protocol import usage as usage_module
 from bulk_engine.protocol.usage import (
     AdAccountUsage,
     AppUsage,
@@ -226,3 +233,242 @@ def test_snapshot_is_frozen_and_empty_by_default() -> None:
 @pytest.mark.parametrize(("raw", "expected"), [("act_123", "123"), ("123", "123"), (" act_9 ", "9")])
 def test_normalize_account_id(raw: str, expected: str) -> None:
     assert normalize_account_id(raw) == expected
+
+
+# --------------------------------------------------------------------------- hostile values
+# Issue "Exactly-once under any answer": any header value parses without raising; every number in a
+# snapshot is finite and >= 0; percentages clamp to [0, 1000], durations to [0, 10 years].
+
+HUGE = "1" + "0" * 400  # a JSON int: float() of it raises OverflowError
+TEN_YEARS_S = 10 * 365 * 86400.0
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warnings() -> Iterator[None]:
+    """Warnings are once per header per process: let each test see its own."""
+    usage_module._forget_warnings()
+    yield
+    usage_module._forget_warnings()
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        (HUGE, 1000.0),  # absurd: clamped
+        ("-" + HUGE, 0.0),  # negative: 0
+        (f'"{HUGE}"', 1000.0),  # as a string
+        ("1e400", 1000.0),  # a float literal that overflows to inf
+        ('"1e400"', 1000.0),
+        ("1e308", 1000.0),
+        ("1001", 1000.0),
+        ("1000", 1000.0),
+        ("NaN", 0.0),  # non-finite literals: ignored
+        ("Infinity", 0.0),
+        ("-Infinity", 0.0),
+        ('"Infinity"', 0.0),
+        ('"-inf"', 0.0),
+        ("-1", 0.0),
+        ("-0.0", 0.0),
+        ("[1, 2]", 0.0),  # nesting where a number belongs
+        ('{"value": 5}', 0.0),
+        ("[[[[[[[[1]]]]]]]]", 0.0),
+        ("true", 0.0),
+        ("false", 0.0),
+        ("null", 0.0),
+        ('"' + "9" * 100_000 + '"', 1000.0),  # a huge numeric string
+        ('"' + "x" * 100_000 + '"', 0.0),  # a huge junk string
+        ('"12abc"', 0.0),
+        ('"1_000"', 1000.0),  # Python's float() accepts underscores; harmless
+        ("99.5", 99.5),
+    ],
+)
+def test_hostile_percentages(field: str, expected: float) -> None:
+    raw = f'{{"call_count": {field}, "total_time": 1, "total_cputime": 2}}'
+    assert parse_app_usage(raw) == AppUsage(expected, 1, 2)
+    snap = parse_usage_headers({"x-ad-account-usage": f'{{"acc_id_util_pct": {field}}}'}, account_id="act_1")
+    assert snap.ad_account is not None and snap.ad_account.acc_id_util_pct == expected
+    snap = parse_usage_headers({"x-fb-ads-insights-throttle": f'{{"app_id_util_pct": {field}}}'})
+    assert snap.insights is not None and snap.insights.app_id_util_pct == expected
+
+
+@pytest.mark.parametrize(
+    ("minutes", "expected_s"),
+    [
+        (HUGE, TEN_YEARS_S),  # 10^400 minutes: clamped, still a (long) wait for the governor to cap
+        ("1e400", TEN_YEARS_S),
+        ("1e300", TEN_YEARS_S),
+        ("1e10", TEN_YEARS_S),
+        ("19", 19 * 60.0),
+        ("Infinity", 0.0),
+        ("NaN", 0.0),
+        ("-5", 0.0),
+        ('["19"]', 0.0),
+        ("true", 0.0),
+    ],
+)
+def test_hostile_regain_minutes(minutes: str, expected_s: float) -> None:
+    raw = f'{{"1": [{{"type": "ads_management", "call_count": 100, "estimated_time_to_regain_access": {minutes}}}]}}'
+    snap = parse_usage_headers({"X-Business-Use-Case-Usage": raw})
+    assert snap.regain_after_s("act_1", BucType.ADS_MANAGEMENT) == expected_s
+
+
+@pytest.mark.parametrize(("seconds", "expected_s"), [(HUGE, TEN_YEARS_S), ("300", 300.0), ("NaN", 0.0)])
+def test_hostile_reset_time_duration(seconds: str, expected_s: float) -> None:
+    raw = f'{{"acc_id_util_pct": 100, "reset_time_duration": {seconds}}}'
+    snap = parse_usage_headers({"x-ad-account-usage": raw}, account_id="act_1")
+    assert snap.regain_after_s("act_1", BucType.ADS_MANAGEMENT) == expected_s
+
+
+def test_junk_is_warned_once_per_header_and_briefly(caplog: pytest.LogCaptureFixture) -> None:
+    """One WARNING per header name per process, however many responses carry junk; the value is cut."""
+    buc = f'{{"1": [{{"type": "ads_management", "call_count": {HUGE}}}]}}'
+    headers = {
+        "X-Business-Use-Case-Usage": buc,
+        "X-App-Usage": f'{{"call_count": NaN, "total_time": "{"x" * 5000}"}}',
+        "X-Ad-Account-Usage": '{"acc_id_util_pct": -1}',
+    }
+    with caplog.at_level(logging.DEBUG, logger="bulk_engine.protocol.usage"):
+        for _ in range(50):
+            parse_usage_headers(headers, account_id="act_1")
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 3
+    assert {next(h for h in headers if h.lower() in r.getMessage()) for r in warnings} == set(headers)
+    for record in caplog.records:
+        assert "0" * 100 not in record.getMessage() and "x" * 100 not in record.getMessage()
+        assert len(record.getMessage()) < 300
+    assert any(r.levelno == logging.DEBUG for r in caplog.records)  # later problems are not lost
+
+
+def test_huge_value_is_ignored_and_not_echoed(caplog: pytest.LogCaptureFixture) -> None:
+    raw = '{"call_count": 5, "pad": "' + "y" * 300_000 + '"}'
+    with caplog.at_level(logging.WARNING, logger="bulk_engine.protocol.usage"):
+        assert parse_app_usage(raw) is None
+    assert caplog.records and all(len(r.getMessage()) < 300 for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "'\\" * 100_000,  # every quote restarted a quadratic scan: ~20 s for 64 KiB before the fix
+        '"\\' * 100_000,
+        "'" * 200_001,
+        "{'a': '" + "\\'" * 100_000,
+        "," * 200_000,
+        "//" * 100_000,
+    ],
+)
+def test_pseudo_json_repair_is_linear(value: str) -> None:
+    started = time.perf_counter()
+    assert parse_buc_usage(value) == ()
+    assert time.perf_counter() - started < 1.0
+
+
+def test_parser_bug_is_contained(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A parser that raises (a bug, not junk) costs one header, never the response."""
+
+    def boom(raw: object) -> None:
+        raise ZeroDivisionError
+
+    monkeypatch.setattr(usage_module, "parse_app_usage", boom)
+    snap = parse_usage_headers({"x-app-usage": "{}", "x-ad-account-usage": '{"acc_id_util_pct": 5}'})
+    assert snap.app is None and snap.ad_account == AdAccountUsage(5, 0, None)
+
+
+def _numbers(snap: UsageSnapshot) -> list[float]:
+    values: list[float] = []
+    for entry in snap.buc:
+        values += [
+            entry.call_count,
+            entry.total_cputime,
+            entry.total_time,
+            entry.regain_after_s,
+            entry.max_pct,
+        ]
+    if snap.app is not None:
+        values += [snap.app.call_count, snap.app.total_time, snap.app.total_cputime, snap.app.max_pct]
+    if snap.ad_account is not None:
+        values += [snap.ad_account.acc_id_util_pct, snap.ad_account.reset_time_duration_s]
+    if snap.insights is not None:
+        values += [snap.insights.app_id_util_pct, snap.insights.acc_id_util_pct]
+    for account in ["act_1", *(e.object_id for e in snap.buc)]:
+        for buc_type in (*BucType, *(e.type for e in snap.buc)):
+            pct = snap.max_pct_for(account, buc_type)
+            values += [snap.regain_after_s(account, buc_type), *([] if pct is None else [pct])]
+    return values
+
+
+hostile_numbers = (
+    st.integers()
+    | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.builds(lambda n: 10**n, st.integers(300, 600))
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.booleans()
+    | st.none()
+    | st.text(max_size=12)
+    | st.sampled_from(["NaN", "Infinity", "-1", "1e400", "9.67%", HUGE, "", " 95 "])
+)
+hostile_json = st.recursive(
+    hostile_numbers,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+NUMERIC_FIELDS = [
+    "call_count",
+    "total_cputime",
+    "total_time",
+    "estimated_time_to_regain_access",
+    "acc_id_util_pct",
+    "app_id_util_pct",
+    "reset_time_duration",
+]
+numeric_field = hostile_numbers | hostile_json
+usage_like = st.fixed_dictionaries(
+    {},
+    optional={
+        **dict.fromkeys(NUMERIC_FIELDS, numeric_field),
+        "type": st.sampled_from(["ads_management", "ads_insights"]) | hostile_json,
+        "ads_api_access_tier": st.text(max_size=12) | hostile_json,
+    },
+)
+buc_entry = st.fixed_dictionaries(
+    {"type": st.sampled_from([t.value for t in BucType]) | hostile_json},
+    optional=dict.fromkeys(NUMERIC_FIELDS, numeric_field),
+)
+buc_like = st.dictionaries(
+    st.sampled_from(["1", "act_1", "2"]) | st.text(max_size=6),
+    st.lists(buc_entry | hostile_json, max_size=3) | buc_entry | hostile_json,
+    max_size=3,
+)
+any_value = st.text(max_size=300) | st.binary(max_size=60) | hostile_json  # the last: not even a string
+
+
+def header_values(shape: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Values of one header: its shape as JSON or as seed-style single-quoted pseudo-JSON, or anything."""
+    return (
+        st.builds(lambda v: json.dumps(v, allow_nan=True), shape)
+        | st.builds(lambda v: json.dumps(v, allow_nan=True).replace('"', "'"), shape)
+        | st.builds(lambda v: json.dumps(v, allow_nan=True), hostile_json)
+        | any_value
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    header_values(buc_like), header_values(usage_like), header_values(usage_like), header_values(usage_like)
+)
+def test_any_value_of_the_four_headers_gives_finite_non_negative_numbers(
+    buc: Any, app: Any, ad_account: Any, insights: Any
+) -> None:
+    headers = {
+        "X-Business-Use-Case-Usage": buc,
+        "X-App-Usage": app,
+        "X-Ad-Account-Usage": ad_account,
+        "X-FB-Ads-Insights-Throttle": insights,
+    }
+    snap = parse_usage_headers(headers, account_id="act_1")
+    for value in _numbers(snap):
+        assert isinstance(value, float | int) and math.isfinite(value) and 0 <= value <= TEN_YEARS_S
+    pcts = [e.max_pct for e in snap.buc] + ([snap.app.max_pct] if snap.app else [])
+    assert all(p <= 1000 for p in pcts)
