@@ -38,3 +38,23 @@ class TransportError(BulkEngineError):
 
 class JournalError(BulkEngineError):
     """The journal is corrupt or belongs to a different job."""
+
+
+class JobLockedError(JournalError):
+    """Another run holds the job's lock in this journal (one job, one runner).
+
+    Raised when a run starts (it changed nothing and sent nothing) or, by a run whose lock was taken over
+    while it was idle, instead of its next write (it stops before sending anything more).
+
+    ``pid``, ``host`` and ``acquired_at`` (``time.time()``) name the holder, so a caller can report or wait
+    (``None`` when a lost lock has no holder any more).
+    """
+
+    def __init__(
+        self, message: str, *, job_id: str, pid: int | None, host: str | None, acquired_at: float | None
+    ) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.pid = pid
+        self.host = host
+        self.acquired_at = acquired_at

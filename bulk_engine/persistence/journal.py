@@ -23,6 +23,12 @@ Writes come in groups — all plans of a window, all intents of one HTTP batch, 
 batch — and each group is one transaction. Access tokens and app secrets are never given to a journal
 (results are scrubbed by the session before they are written).
 
+One job, one runner (:mod:`~bulk_engine.persistence.lock`): a session takes the job's lock
+(:meth:`Journal.acquire_lock`) before it reads or writes anything of the job and releases it when it closes;
+a second session for the same job id in the same journal — in another process or in this one — is refused
+with :class:`~bulk_engine.errors.JobLockedError`, and a lock left by a dead run is taken over. Locks are per
+(journal, job id): other jobs of the journal run meanwhile.
+
 Errors: every backend raises :class:`~bulk_engine.errors.JournalError` with a message naming the journal
 and the problem (not a journal, corrupt, different job for the same id, changed operation).
 """
@@ -35,6 +41,8 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from bulk_engine.errors import JournalError
+
+from .lock import JobLock, LockOwner
 
 __all__ = [
     "Journal",
@@ -156,7 +164,29 @@ class Journal(Protocol):
         """Every operation of the job in plan order, read in pages (safe to write meanwhile)."""
         ...
 
-    def close(self) -> None: ...
+    def acquire_lock(self, job_id: str, owner: LockOwner) -> None:
+        """Take the job's lock for ``owner`` (check and take in one transaction; again by its owner: a
+        heartbeat). A lock left by a dead holder is taken over with a WARNING
+        (:func:`~bulk_engine.persistence.lock.stale_reason`); a live one raises
+        :class:`~bulk_engine.errors.JobLockedError` naming it, and nothing is changed."""
+        ...
+
+    def refresh_lock(self, job_id: str, owner: LockOwner) -> None:
+        """Write ``owner``'s heartbeat now (a holder idle for long; writes refresh it on their own).
+        Raises :class:`~bulk_engine.errors.JobLockedError` if the lock is no longer ``owner``'s."""
+        ...
+
+    def release_lock(self, job_id: str, owner: LockOwner) -> None:
+        """Give the lock back if ``owner`` holds it (never someone else's); idempotent."""
+        ...
+
+    def get_lock(self, job_id: str) -> JobLock | None:
+        """The job's lock as stored (live or stale), for messages and tools."""
+        ...
+
+    def close(self) -> None:
+        """Close the journal; locks taken through it are released."""
+        ...
 
 
 def check_fingerprint(location: str, job: JournalJob, fingerprint: str | None) -> None:

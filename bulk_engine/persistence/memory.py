@@ -1,6 +1,10 @@
 """An in-memory :class:`~bulk_engine.persistence.journal.Journal`: tests, dry runs, and exactly-once
 creates within one process (it gives the engine the same reconciliation as the SQLite journal, but does
-not survive the process)."""
+not survive the process).
+
+Job locks have the SQLite journal's semantics within the process: a second session of a job is refused
+while the first is open. Only the process itself can see the journal, so it needs no fencing of writes.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from .journal import JournalJob, JournalOp, OpStatus, OutcomeWrite, PlanWrite, check_fingerprint
+from .lock import (
+    LEASE_TTL_S,
+    JobLock,
+    LockOwner,
+    held,
+    let_go,
+    locked_error,
+    log_takeover,
+    lost_error,
+    stale_reason,
+)
 
 __all__ = ["MemoryJournal"]
 
@@ -23,8 +38,10 @@ class _Job:
 class MemoryJournal:
     """Journal held in dictionaries. Not thread-safe (the engine calls it from its event loop)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, lease_ttl_s: float = LEASE_TTL_S) -> None:
         self._jobs: dict[str, _Job] = {}
+        self._locks: dict[str, JobLock] = {}
+        self.lease_ttl_s = lease_ttl_s  # another host's lock is stale after this (see persistence.lock)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -145,5 +162,42 @@ class MemoryJournal:
         for op_id in list(found.ops):
             yield found.ops[op_id]
 
+    # --- job locks ------------------------------------------------------------------------------
+    def acquire_lock(self, job_id: str, owner: LockOwner) -> None:
+        self._check()
+        now = time.time()
+        found = self._locks.get(job_id)
+        if found is not None and found.owner.token == owner.token:
+            self._locks[job_id] = dataclasses.replace(found, heartbeat_at=now)
+            return
+        if found is not None:
+            reason = stale_reason(found, now=now, ttl=self.lease_ttl_s)
+            if reason is None:
+                raise locked_error(self.location, found, now=now)
+            let_go(found.owner.token)
+            log_takeover(self.location, found, reason)
+        self._locks[job_id] = JobLock(job_id, owner, now, now)
+        held(owner.token)
+
+    def refresh_lock(self, job_id: str, owner: LockOwner) -> None:
+        self._check()
+        now = time.time()
+        found = self._locks.get(job_id)
+        if found is None or found.owner.token != owner.token:
+            raise lost_error(self.location, job_id, found, now=now)
+        self._locks[job_id] = dataclasses.replace(found, heartbeat_at=now)
+
+    def release_lock(self, job_id: str, owner: LockOwner) -> None:
+        found = self._locks.get(job_id)
+        if found is not None and found.owner.token == owner.token:
+            del self._locks[job_id]
+        let_go(owner.token)
+
+    def get_lock(self, job_id: str) -> JobLock | None:
+        return self._locks.get(job_id)
+
     def close(self) -> None:
+        for lock in self._locks.values():
+            let_go(lock.owner.token)
+        self._locks.clear()
         self._closed = True

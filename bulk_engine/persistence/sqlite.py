@@ -23,11 +23,22 @@ fresh start over a damaged journal:
 * it is an SQLite database of another application, or of a newer journal schema;
 * ``PRAGMA quick_check`` finds corruption when the journal is opened (O(file size); ``check=False``
   skips it);
-* a job id reused with a different job (fingerprint), or an operation whose plan changed (session).
+* a job id reused with a different job (fingerprint), or an operation whose plan changed (session);
+* a job whose lock another live run holds (:class:`~bulk_engine.errors.JobLockedError`).
+
+Job locks (one job, one runner; :mod:`~bulk_engine.persistence.lock`) are rows of ``job_locks``, checked and
+taken in one ``BEGIN IMMEDIATE`` transaction, so two processes cannot both take one. Every write transaction
+of a job this journal holds the lock of first checks that the lock is still its own (a primary-key read) and
+refreshes the heartbeat at most every ``REFRESH_EVERY_S`` (one small update). :meth:`SqliteJournal.close`
+releases the locks taken through it.
+
+Schema versions (``PRAGMA user_version``), migrated in place on open: 1 — ``jobs``, ``ops``; 2 — adds
+``job_locks``. A journal of a newer schema is refused: an older bulk-engine would ignore the locks.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -39,11 +50,25 @@ from bulk_engine.errors import JournalError
 
 from .codec import canonical
 from .journal import JournalJob, JournalOp, OpStatus, OutcomeWrite, PlanWrite, check_fingerprint
+from .lock import (
+    LEASE_TTL_S,
+    REFRESH_EVERY_S,
+    JobLock,
+    LockOwner,
+    held,
+    let_go,
+    locked_error,
+    log_takeover,
+    lost_error,
+    stale_reason,
+)
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SqliteJournal"]
 
+logger = logging.getLogger("bulk_engine.journal")
+
 APPLICATION_ID = 0x42454A4C  # "BEJL": PRAGMA application_id marks the file as a bulk-engine journal
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: + job_locks (see the module docstring)
 _MAGIC = b"SQLite format 3\x00"
 _CHUNK = 500  # SQLite's default limit on host parameters is 999 (older builds)
 
@@ -74,7 +99,17 @@ CREATE TABLE IF NOT EXISTS ops (
     PRIMARY KEY (job_id, op_id)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS ops_by_seq ON ops (job_id, seq);
+CREATE TABLE IF NOT EXISTS job_locks (
+    job_id       TEXT PRIMARY KEY,
+    owner        TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    host         TEXT NOT NULL,
+    process      TEXT NOT NULL DEFAULT '',
+    acquired_at  REAL NOT NULL,
+    heartbeat_at REAL NOT NULL
+);
 """
+_TABLES = {"jobs", "ops", "job_locks"}
 
 _OP_COLUMNS = (
     "op_id, seq, plan, digest, kind, account_id, status, unknown, attempts, result, graph_id, error, reason"
@@ -89,8 +124,19 @@ class SqliteJournal:
     Use it from one thread (the engine's event loop); close it when done (``with SqliteJournal(p) as j``).
     """
 
-    def __init__(self, path: str | Path, *, synchronous: Synchronous = "NORMAL", check: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: Synchronous = "NORMAL",
+        check: bool = True,
+        lease_ttl_s: float = LEASE_TTL_S,
+    ) -> None:
         self.path = Path(path)
+        self.lease_ttl_s = lease_ttl_s  # another host's lock is stale after this (see persistence.lock)
+        self._held: dict[str, LockOwner] = {}  # job id -> the owner whose lock was taken through this journal
+        self._beat: dict[str, float] = {}  # job id -> monotonic time of its last heartbeat write
+        self._closed = False
         if synchronous not in ("OFF", "NORMAL", "FULL"):
             raise ValueError("synchronous must be OFF, NORMAL or FULL")
         existed = self.path.exists() and self.path.stat().st_size > 0
@@ -155,7 +201,7 @@ class SqliteJournal:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
-            missing = {"jobs", "ops"} - {
+            missing = _TABLES - {
                 r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
             if missing:  # pragma: no cover - CREATE IF NOT EXISTS above
@@ -254,6 +300,7 @@ class SqliteJournal:
             return
         try:
             with self._tx() as db:
+                self._fence(db, job_id)
                 seq = db.execute(
                     "SELECT coalesce(max(seq), 0) FROM ops WHERE job_id=?", (job_id,)
                 ).fetchone()[0]
@@ -291,6 +338,7 @@ class SqliteJournal:
             return
         try:
             with self._tx() as db:
+                self._fence(db, job_id)
                 db.executemany(
                     "UPDATE ops SET status='sent', unknown=1, attempts=attempts+1 WHERE job_id=? AND op_id=?",
                     [(job_id, op_id) for op_id in op_ids],
@@ -303,6 +351,7 @@ class SqliteJournal:
             return
         try:
             with self._tx() as db:
+                self._fence(db, job_id)
                 db.executemany(
                     "UPDATE ops SET status=?, unknown=?, attempts=max(attempts, ?), result=?, graph_id=?, "
                     "error=?, reason=? WHERE job_id=? AND op_id=?",
@@ -329,6 +378,7 @@ class SqliteJournal:
             return
         try:
             with self._tx() as db:
+                self._fence(db, job_id)
                 db.executemany(
                     "UPDATE ops SET unknown=? WHERE job_id=? AND op_id=?",
                     [(int(unknown), job_id, op_id) for op_id in op_ids],
@@ -352,7 +402,89 @@ class SqliteJournal:
                 yield _op(row)
             last = rows[-1][1]
 
+    # --- job locks ------------------------------------------------------------------------------
+    def _lock_row(self, job_id: str) -> JobLock | None:
+        row = self._db.execute(
+            "SELECT owner, pid, host, process, acquired_at, heartbeat_at FROM job_locks WHERE job_id=?",
+            (job_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return JobLock(job_id, LockOwner(row[0], row[1], row[2], row[3]), row[4], row[5])
+
+    def acquire_lock(self, job_id: str, owner: LockOwner) -> None:
+        taken: tuple[JobLock, str] | None = None
+        try:
+            with self._tx() as db:  # BEGIN IMMEDIATE: no other process can take it between check and insert
+                now = time.time()
+                found = self._lock_row(job_id)
+                if found is not None and found.owner.token == owner.token:
+                    db.execute("UPDATE job_locks SET heartbeat_at=? WHERE job_id=?", (now, job_id))
+                else:
+                    if found is not None:
+                        reason = stale_reason(found, now=now, ttl=self.lease_ttl_s)
+                        if reason is None:
+                            raise locked_error(self.location, found, now=now)
+                        taken = (found, reason)
+                    db.execute(
+                        "INSERT OR REPLACE INTO job_locks (job_id, owner, pid, host, process, acquired_at, "
+                        "heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (job_id, owner.token, owner.pid, owner.host, owner.process, now, now),
+                    )
+        except sqlite3.Error as err:
+            raise self._fail(err, f"locking job {job_id!r}") from None
+        self._held[job_id] = owner
+        self._beat[job_id] = time.monotonic()
+        held(owner.token)
+        if taken is not None:
+            let_go(taken[0].owner.token)
+            log_takeover(self.location, *taken)
+
+    def _fence(self, db: sqlite3.Connection, job_id: str, owner: LockOwner | None = None) -> None:
+        """In a write transaction of ``job_id``: refuse it if the lock taken through this journal is no
+        longer ours (taken over while we were idle); write the heartbeat when due (or ``owner`` given)."""
+        mine = owner or self._held.get(job_id)
+        if mine is None:
+            return  # not locked through this journal (direct use of the Journal API)
+        row = db.execute("SELECT owner FROM job_locks WHERE job_id=?", (job_id,)).fetchone()
+        if row is None or row[0] != mine.token:
+            raise lost_error(self.location, job_id, self._lock_row(job_id), now=time.time())
+        if owner is not None or time.monotonic() - self._beat.get(job_id, 0.0) >= REFRESH_EVERY_S:
+            db.execute("UPDATE job_locks SET heartbeat_at=? WHERE job_id=?", (time.time(), job_id))
+            self._beat[job_id] = time.monotonic()
+
+    def refresh_lock(self, job_id: str, owner: LockOwner) -> None:
+        try:
+            with self._tx() as db:
+                self._fence(db, job_id, owner)
+        except sqlite3.Error as err:
+            raise self._fail(err, f"refreshing the lock of job {job_id!r}") from None
+
+    def release_lock(self, job_id: str, owner: LockOwner) -> None:
+        """Never raises: a row left by a failed delete is stale once this process no longer holds it."""
+        if self._held.get(job_id) == owner:
+            del self._held[job_id]
+            self._beat.pop(job_id, None)
+        let_go(owner.token)
+        if self._closed:
+            return
+        try:
+            with self._tx() as db:
+                db.execute("DELETE FROM job_locks WHERE job_id=? AND owner=?", (job_id, owner.token))
+        except sqlite3.Error as err:
+            logger.warning("journal %s: could not release the lock of job %s: %s", self.path, job_id, err)
+
+    def get_lock(self, job_id: str) -> JobLock | None:
+        try:
+            return self._lock_row(job_id)
+        except sqlite3.Error as err:
+            raise self._fail(err, f"reading the lock of job {job_id!r}") from None
+
     def close(self) -> None:
+        """Release the locks taken through this journal, then close the file."""
+        for job_id, owner in list(self._held.items()):
+            self.release_lock(job_id, owner)
+        self._closed = True
         self._db.close()
 
 

@@ -341,6 +341,7 @@ async def test_rebuild_interrupted_before_its_probes_stays_safe(
     graph_ids: set[str] = set()
     session.admit(ops, known=graph_ids.__contains__, add_resolved=lambda op_id, result: None)
     session.commit_plans()
+    session.close()  # the dead run's lock: a live one would (rightly) refuse the resumed run
     rows = journals.reopen().get_ops("job-r", [op.op_id for op in ops])
     assert all(row.unknown for row in rows.values())  # "may exist" until a probe says otherwise
     async with BulkEngine(config, journal=journals.reopen()) as engine:  # resumed from that journal
