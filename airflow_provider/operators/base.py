@@ -5,6 +5,11 @@
 ``run_job``, and the per-verb operators built on it), so both defer the same way: when every ad account with
 work left is blocked for at least ``defer_after_s``, the task saves its bookkeeping and defers with the
 wait-only :class:`~airflow_provider.triggers.ThrottleCooldownTrigger` until the earliest regain time.
+
+Secrets: :meth:`MetaOperatorBase._output_scrubber` makes the task's one
+:class:`~bulk_engine.scrub.Scrubber` (token, app secret, ``appsecret_proof``); XComs, the report file, the
+engine's log records (:func:`~bulk_engine.scrub.scrubbing_logs` while it runs) and the task's messages go
+through it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from bulk_engine import EngineConfig
+from bulk_engine.scrub import Scrubber
 
 from .._graph import GraphReadError, graph_get
 from ..hooks.meta_graph import DEFAULT_CONN_ID, MetaGraphHook
@@ -34,6 +40,8 @@ __all__ = ["MetaOperatorBase", "blocked_accounts"]
 
 class MetaOperatorBase(BaseOperator):
     """Common arguments (see :class:`~airflow_provider.operators.MetaBulkOperator` for their meaning)."""
+
+    _scrubber: Scrubber | None = None
 
     def __init__(
         self,
@@ -68,6 +76,29 @@ class MetaOperatorBase(BaseOperator):
 
     def hook(self) -> MetaGraphHook:
         return MetaGraphHook(self.meta_conn_id, engine_overrides=self.engine_overrides)
+
+    def _output_scrubber(self, config: EngineConfig) -> Scrubber:
+        """The scrubber of this task's outputs, kept for :attr:`scrubber`.
+
+        The secrets also go to Airflow's own masker, for the task log lines this operator does not write
+        (a failure's traceback…): Airflow masks the connection's password and secret extras by itself but
+        has never seen the ``appsecret_proof``.
+        """
+        secrets = config.credentials.secrets()
+        try:
+            from airflow.sdk.log import mask_secret
+        except ImportError:  # pragma: no cover - an Airflow without it: our own outputs are scrubbed anyway
+            pass
+        else:
+            for secret in secrets:
+                mask_secret(secret)
+        self._scrubber = Scrubber(secrets)
+        return self._scrubber
+
+    @property
+    def scrubber(self) -> Scrubber:
+        """What every XCom value, report and message of the task goes through (see :meth:`_output_scrubber`)."""
+        return self._scrubber if self._scrubber is not None else Scrubber(())
 
     @staticmethod
     def _job_id(context: Context) -> str:

@@ -137,6 +137,7 @@ class MetaAdvantagePlusMigrationOperator(MetaTaskOperator):
             return None
         names = ", ".join(f"{b['source_id']} ({b['reason']})" for b in self._gate_blocked)
         message = f"{len(self._gate_blocked)} blocked campaign(s), nothing migrated: {names}"
+        message = self.scrubber.text(message)  # the reasons quote Graph answers; this ends in the task log
         if self.on_blocked == "skip":
             return AirflowSkipException(message)
         return AirflowFailException(message)

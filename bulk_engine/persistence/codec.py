@@ -12,21 +12,22 @@ works from the journal alone), and a :class:`Ref` inside ``params`` or ``path`` 
   :func:`~bulk_engine.protocol.batch.encode_value` sends on the wire, so a resumed op sends the same bytes.
 
 :func:`plan_text` gives the canonical JSON (sorted keys) and its SHA-256 (sorted keys): a journal compares it to refuse
-resuming an operation whose plan changed. :func:`scrub` replaces every occurrence of a secret (access
-token, app secret, ``appsecret_proof``) in text we are about to store — Graph answers can carry the token,
-e.g. edge ``paging.next`` links — so the journal never holds one.
+resuming an operation whose plan changed. Secrets (access token, app secret, ``appsecret_proof``) are
+removed from text we are about to store — Graph answers can carry the token, e.g. edge ``paging.next``
+links — so the journal never holds one; :class:`Scrubber`, :func:`scrub` and :data:`REDACTED` are the
+package-wide ones of :mod:`bulk_engine.scrub`, re-exported here for the journal code that imports them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from bulk_engine.planning.graph import Operation, OpKind
 from bulk_engine.protocol.refs import Ref
+from bulk_engine.scrub import REDACTED, Scrubber, scrub
 
 __all__ = [
     "REDACTED",
@@ -40,7 +41,6 @@ __all__ = [
     "scrub",
 ]
 
-REDACTED = "**********"
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
@@ -138,30 +138,3 @@ def job_fingerprint(digests: Iterable[str]) -> str:
 def dumps(value: Any) -> str:
     """Compact JSON for stored results and errors (non-JSON scalars as text)."""
     return _COMPACT.encode(value)
-
-
-class Scrubber:
-    """Replaces every occurrence of each secret in a text by ``**********``.
-
-    Secrets are matched as they are, percent-encoded (a token in a paging link) and JSON-escaped.
-    """
-
-    def __init__(self, secrets: Sequence[str]) -> None:
-        forms: set[str] = set()
-        for secret in secrets:
-            if secret:
-                forms.update(
-                    (secret, quote(secret, safe=""), quote_plus(secret, safe=""), json.dumps(secret)[1:-1])
-                )
-        self._forms = tuple(sorted(forms, key=len, reverse=True))
-
-    def __call__(self, text: str) -> str:
-        for form in self._forms:
-            if form in text:
-                text = text.replace(form, REDACTED)
-        return text
-
-
-def scrub(text: str, secrets: Sequence[str]) -> str:
-    """``text`` without any of ``secrets`` (see :class:`Scrubber`)."""
-    return Scrubber(secrets)(text)

@@ -12,11 +12,14 @@ while it is being changed:
 - :class:`JsonView` (``--log-format json``): one JSON object per line for every event (``event`` names:
   ``job_started``, ``batch_sent``, ``batch_done``, ``retry``, ``throttled``, ``operation``, ``progress``,
   ``log``, ``message``, ``job_finished``…), with ``ts`` (UTC ISO 8601) and ``t`` (seconds since start).
+
+Every view writes through its :class:`~bulk_engine.scrub.Scrubber` (the run's token, app secret and proof):
+event fields carry Graph's error messages and retry reasons, which a server may fill with the request's
+token, so each line is scrubbed where it is written (JSON: every key and value before encoding).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -47,6 +50,7 @@ from bulk_engine.execution.events import (
     RetryScheduled,
     Throttled,
 )
+from bulk_engine.scrub import Scrubber
 
 from .advice import clock_time, describe_throttle, duration
 from .recorder import PairView, RunRecorder
@@ -79,11 +83,15 @@ def _throttle_text(event: Throttled, recorder: RunRecorder) -> str:
 
 
 class View:
-    """The interface the run session talks to; the base class prints nothing."""
+    """The interface the run session talks to; the base class prints nothing.
 
-    def __init__(self, recorder: RunRecorder, title: str) -> None:
+    ``scrubber``: what every line goes through before it is written (default: nothing to scrub).
+    """
+
+    def __init__(self, recorder: RunRecorder, title: str, *, scrubber: Scrubber | None = None) -> None:
         self.recorder = recorder
-        self.title = title
+        self.scrub = scrubber if scrubber is not None else Scrubber(())
+        self.title = self.scrub(title)
         recorder.listeners.append(self.on_event)
 
     def start(self) -> None:
@@ -115,8 +123,15 @@ class _RateColumn(ProgressColumn):
 
 
 class LiveView(View):
-    def __init__(self, recorder: RunRecorder, title: str, console: Console | None = None) -> None:
-        super().__init__(recorder, title)
+    def __init__(
+        self,
+        recorder: RunRecorder,
+        title: str,
+        console: Console | None = None,
+        *,
+        scrubber: Scrubber | None = None,
+    ) -> None:
+        super().__init__(recorder, title, scrubber=scrubber)
         self.console = console or Console()
         self.progress = Progress(
             TextColumn("{task.description:<16}"),
@@ -158,7 +173,7 @@ class LiveView(View):
     def on_event(self, event: EngineEvent) -> None:
         if isinstance(event, Throttled):
             text = _throttle_text(event, self.recorder)
-            self.console.print(f"[bold yellow]⏸ {escape(text)}[/]", highlight=False)
+            self.console.print(f"[bold yellow]⏸ {escape(self.scrub(text))}[/]", highlight=False)
         elif isinstance(event, RetryScheduled):
             if len(self._pending_retries) < RETRY_LINES_PER_TICK:
                 self._pending_retries.append(describe_retry(event, self.recorder.time_scale))
@@ -174,7 +189,8 @@ class LiveView(View):
 
     def message(self, text: str, *, level: str = "info", event: str = "message", **fields: Any) -> None:
         style = {"error": "bold red", "warning": "yellow"}.get(level, "")
-        self.console.print(f"[{style}]{escape(text)}[/]" if style else escape(text), highlight=False)
+        text = escape(self.scrub(text))  # scrubbed before escaping: "[redacted]" is no markup tag
+        self.console.print(f"[{style}]{text}[/]" if style else text, highlight=False)
 
     def log_record(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.ERROR:
@@ -182,7 +198,7 @@ class LiveView(View):
 
     def _flush_retries(self) -> None:
         for line in self._pending_retries:
-            self.console.print(f"[dim]↻ {escape(line)}[/]", highlight=False)
+            self.console.print(f"[dim]↻ {escape(self.scrub(line))}[/]", highlight=False)
         self._pending_retries.clear()
         if self._dropped_retries:
             self.console.print(f"[dim]↻ … and {self._dropped_retries} more retries[/]")
@@ -281,16 +297,22 @@ class LineView(View):
     """Timestamped lines for logs and pipes."""
 
     def __init__(
-        self, recorder: RunRecorder, title: str, stream: TextIO | None = None, progress_every_s: float = 5.0
+        self,
+        recorder: RunRecorder,
+        title: str,
+        stream: TextIO | None = None,
+        progress_every_s: float = 5.0,
+        *,
+        scrubber: Scrubber | None = None,
     ) -> None:
-        super().__init__(recorder, title)
+        super().__init__(recorder, title, scrubber=scrubber)
         self.stream = stream or sys.stdout
         self.progress_every_s = progress_every_s
         self._last_progress = recorder.now()
 
     def _line(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(self.recorder.wall()))
-        self.stream.write(f"{stamp} [{self.recorder.elapsed_s:7.1f}s] {text}\n")
+        self.stream.write(f"{stamp} [{self.recorder.elapsed_s:7.1f}s] {self.scrub(text)}\n")
         self.stream.flush()
 
     def start(self) -> None:
@@ -346,9 +368,15 @@ class JsonView(View):
     """One JSON object per line (``--log-format json``)."""
 
     def __init__(
-        self, recorder: RunRecorder, title: str, stream: TextIO | None = None, progress_every_s: float = 5.0
+        self,
+        recorder: RunRecorder,
+        title: str,
+        stream: TextIO | None = None,
+        progress_every_s: float = 5.0,
+        *,
+        scrubber: Scrubber | None = None,
     ) -> None:
-        super().__init__(recorder, title)
+        super().__init__(recorder, title, scrubber=scrubber)
         self.stream = stream or sys.stdout
         self.progress_every_s = progress_every_s
         self._last_progress = recorder.now()
@@ -361,7 +389,7 @@ class JsonView(View):
             "event": event,
             **fields,
         }
-        self.stream.write(json.dumps(record, default=str, separators=(",", ":")) + "\n")
+        self.stream.write(self.scrub.dumps(record, separators=(",", ":")) + "\n")
         self.stream.flush()
 
     def start(self) -> None:
@@ -472,12 +500,16 @@ def make_view(
     log_format: str,
     stream: TextIO | None = None,
     is_terminal: Callable[[], bool] | None = None,
+    scrubber: Scrubber | None = None,
 ) -> View:
-    """``json`` → :class:`JsonView`; ``text`` → :class:`LiveView` on a terminal, else :class:`LineView`."""
+    """``json`` → :class:`JsonView`; ``text`` → :class:`LiveView` on a terminal, else :class:`LineView`.
+
+    ``scrubber`` scrubs every line the view writes (the run's secrets).
+    """
     out = stream or sys.stdout
     if log_format == "json":
-        return JsonView(recorder, title, out)
+        return JsonView(recorder, title, out, scrubber=scrubber)
     terminal = is_terminal() if is_terminal is not None else out.isatty()
     if terminal:
-        return LiveView(recorder, title, Console(file=out))
-    return LineView(recorder, title, out)
+        return LiveView(recorder, title, Console(file=out), scrubber=scrubber)
+    return LineView(recorder, title, out, scrubber=scrubber)

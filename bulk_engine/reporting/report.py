@@ -15,8 +15,9 @@ Fields (``REPORT_VERSION`` 1) — the DESIGN.md contract first:
   {"act_…/ads_management": pct}, parked [...]}]}, ``resume`` (how to finish an interrupted run) and
   ``unfinished`` (operations known not to have reached a terminal state when a run was interrupted).
 
-Secrets never reach a report: every string is passed through :func:`redact` with the run's token, app
-secret and ``appsecret_proof`` (Graph paging links, for instance, carry the caller's token).
+Secrets never reach a report: the whole document goes through :meth:`bulk_engine.scrub.Scrubber.scrub_value`
+with the run's token, app secret and ``appsecret_proof`` — the scrubber of every other output (Graph paging
+links, for instance, carry the caller's token; a server may echo it in an error message).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from bulk_engine.scrub import Scrubber
 
 __all__ = [
     "REPORT_VERSION",
@@ -52,8 +55,6 @@ REQUIRED_FIELDS = (
     "elapsed_s",
     "operations",
 )
-REDACTED = "**********"
-MIN_SECRET_LEN = 8
 
 
 class ReportFormatError(ValueError):
@@ -61,28 +62,8 @@ class ReportFormatError(ValueError):
 
 
 def redact(value: Any, secrets: Iterable[str]) -> Any:
-    """``value`` with every occurrence of a secret in a string value replaced by ``**********``.
-
-    Keys are left alone, and so are "secrets" shorter than ``MIN_SECRET_LEN`` characters: no real token,
-    app secret or proof is that short, and blanking every ``x`` of a report would destroy it.
-    """
-    needles = sorted({s for s in secrets if len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
-    if not needles:
-        return value
-
-    def clean(item: Any) -> Any:
-        if isinstance(item, str):
-            for needle in needles:
-                if needle in item:
-                    item = item.replace(needle, REDACTED)
-            return item
-        if isinstance(item, Mapping):
-            return {str(k): clean(v) for k, v in item.items()}
-        if isinstance(item, list | tuple):
-            return [clean(v) for v in item]
-        return item
-
-    return clean(value)
+    """``value`` scrubbed of ``secrets`` — an alias of :meth:`Scrubber.scrub_value` kept for old callers."""
+    return Scrubber(secrets).scrub_value(value)
 
 
 def _error(op: Mapping[str, Any]) -> Mapping[str, Any]:

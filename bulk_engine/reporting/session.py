@@ -6,6 +6,10 @@ SIGTERM: :meth:`BulkEngine.request_stop` — nothing new is sent, the batches in
 are recorded and journaled; a second signal cancels them, their outcome is then unknown and listed in the
 report's ``unfinished`` — the reports are written and the command to finish the job is printed). Bad input
 (exit 2) is the command line's business: nothing reaches this module before the job file validated.
+
+Secrets: one :class:`~bulk_engine.scrub.Scrubber` of the run's token, app secret and proof scrubs the view
+(live view, plain and JSON lines), the engine's log records on their way to it (a
+:class:`~bulk_engine.scrub.ScrubFilter` on the handler) and the report before it is kept or written.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from bulk_engine.config import EngineConfig
 from bulk_engine.engine import BulkEngine
 from bulk_engine.errors import ConfigError, JobValidationError, JournalError
 from bulk_engine.execution.clock import Clock, ScaledClock
+from bulk_engine.scrub import Scrubber, ScrubFilter, scrubbing_logs
 
 from .advice import auth_advice, auth_failure, duration, unreachable, unreachable_advice
 from .csvreport import write_csv
@@ -36,7 +41,6 @@ from .report import (
     describe_failure_group,
     failures_by_code,
     kinds_summary,
-    redact,
     skipped_by_reason,
     write_json,
 )
@@ -71,7 +75,12 @@ class ReportPaths:
         return [p for p in (self.json, self.csv, self.html) if p is not None]
 
 
-def write_reports(report: Mapping[str, Any], paths: ReportPaths) -> list[Path]:
+def write_reports(
+    report: Mapping[str, Any], paths: ReportPaths, scrubber: Scrubber | None = None
+) -> list[Path]:
+    """Write the JSON, CSV and HTML reports that ``paths`` asks for, scrubbed by ``scrubber`` first."""
+    if scrubber is not None:
+        report = scrubber.scrub_value(report)
     written = []
     if paths.json is not None:
         written.append(write_json(report, paths.json))
@@ -83,11 +92,15 @@ def write_reports(report: Mapping[str, Any], paths: ReportPaths) -> list[Path]:
 
 
 class _ViewLogHandler(logging.Handler):
-    """Engine warnings and errors go through the view (a stray stderr line would tear the live view)."""
+    """Engine warnings and errors go through the view (a stray stderr line would tear the live view).
 
-    def __init__(self, view: View) -> None:
+    Scrubbed on the way in (:class:`ScrubFilter`), whatever the view then does with the record.
+    """
+
+    def __init__(self, view: View, scrubber: Scrubber) -> None:
         super().__init__(logging.WARNING)
         self.view = view
+        self.addFilter(ScrubFilter(scrubber))
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -119,6 +132,7 @@ class RunSession:
     is_terminal: Callable[[], bool] | None = None
 
     def __post_init__(self) -> None:
+        self.scrubber = Scrubber(self.config.credentials.secrets())
         self.recorder = RunRecorder(time_scale=self.time_scale)
         self.recorder.expect(self.expected)
         self.view = make_view(
@@ -127,6 +141,7 @@ class RunSession:
             log_format=self.log_format,
             stream=self.stream,
             is_terminal=self.is_terminal,
+            scrubber=self.scrubber,
         )
         self.interrupted: str | None = None
         self.failure: BaseException | None = None
@@ -141,7 +156,7 @@ class RunSession:
         engine = BulkEngine(self.config, clock=clock, observer=self.recorder.observe, **self.engine_kwargs)
         result: list[Any] = []
         failure: list[BaseException] = []
-        handler = _ViewLogHandler(self.view)
+        handler = _ViewLogHandler(self.view, self.scrubber)
         package_logger = logging.getLogger("bulk_engine")
         previous = package_logger.propagate
         package_logger.addHandler(handler)
@@ -208,7 +223,8 @@ class RunSession:
             self.view.message(
                 f"the run failed: {type(err).__name__}: {err}", level="error", event="run_error"
             )
-            logger.debug("run failed", exc_info=err)
+            with scrubbing_logs(self.scrubber, logger.name):  # the traceback may quote a Graph answer
+                logger.debug("run failed", exc_info=err)
         self.report = self.build_report(result[0] if result else None)
         return self.finish()
 
@@ -269,7 +285,7 @@ class RunSession:
             "resume": self.resume_hint if status != "completed" else None,
         }
         report["exit_code"] = self.exit_code(report)
-        return redact(report, self.config.credentials.secrets())
+        return self.scrubber.scrub_value(report)
 
     def exit_code(self, report: Mapping[str, Any]) -> int:
         if self.interrupted:
@@ -286,7 +302,7 @@ class RunSession:
         report = self.report
         written: list[Path] = []
         try:
-            written = write_reports(report, self.reports)
+            written = write_reports(report, self.reports, self.scrubber)
         except OSError as err:
             self.view.message(f"cannot write a report: {err}", level="error", event="report_error")
         code = int(report["exit_code"])
