@@ -73,7 +73,8 @@ async def run_job(info: dict[str, Any], csv_path: Path, ops: int, trace: bool) -
         cpu0 = time.process_time()
         samples.append(sample("start", 0, started))
         done = 0
-        async for outcome in engine.stream(task.compile(env)):
+        run = engine.stream(task.compile(env))
+        async for outcome in run:
             done += 1
             states[outcome.state.value] = states.get(outcome.state.value, 0) + 1
             label = marks.get(done)
@@ -83,7 +84,7 @@ async def run_job(info: dict[str, Any], csv_path: Path, ops: int, trace: bool) -
                     snapshots[label] = tracemalloc.take_snapshot()
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu0
-        stats = engine.last_stats
+        stats = run.result
     growth: list[str] = []
     if len(snapshots) == 2:
         diff = snapshots["100 %"].compare_to(snapshots["10 %"], "lineno")

@@ -69,10 +69,11 @@ async def _work(url: str, scale: float, shares: list[Share]) -> dict[str, Any]:
     async with BulkEngine(config, clock=clock) as engine:
         started = time.time()
         cpu0 = time.process_time()
-        async for outcome in engine.stream(_ops(shares)):
+        run = engine.stream(_ops(shares))
+        async for outcome in run:
             states[outcome.state.value] = states.get(outcome.state.value, 0) + 1
         ended = time.time()
-        stats = engine.last_stats
+        stats = run.result
     return {
         "accounts": len({act for act, _, _ in shares}),
         "states": states,

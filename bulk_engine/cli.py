@@ -14,6 +14,12 @@ the Graph URL cannot be reached (found before anything is sent: re-running is sa
 not 2); 2 bad input (nothing sent); 3 interrupted by SIGINT / SIGTERM (batches in flight finish, reports
 written, resume command printed). Other commands: 0 success, 1 runtime failure, 2 bad arguments (argparse's
 convention), 130 interrupted.
+
+Secrets: what the commands print (errors, plans, summaries, an unexpected traceback), the engine's log
+records (a :class:`~bulk_engine.scrub.ScrubFilter` on every handler the CLI writes through) and the reports
+go through one :class:`~bulk_engine.scrub.Scrubber` of ``$META_ACCESS_TOKEN``, ``$META_APP_SECRET`` and their
+``appsecret_proof``: a server may echo them in its answers. ``simulator`` is the exception — its first line
+hands out the simulator's own token on purpose.
 """
 
 from __future__ import annotations
@@ -21,13 +27,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .scrub import Scrubber, ScrubFilter
 
 if TYPE_CHECKING:
     from .operations import CompileContext, JobSpec
@@ -330,8 +340,19 @@ def _report_paths(args: argparse.Namespace) -> ReportPaths:
     return ReportPaths(args.report, args.report_csv, args.report_html)
 
 
-def _emit_json(kind: str, **fields: Any) -> None:
-    sys.stdout.write(json.dumps({"event": kind, **fields}, default=str, separators=(",", ":")) + "\n")
+def _scrubber(args: argparse.Namespace) -> Scrubber:
+    """The scrubber :func:`main` made for this command (none when a handler is called on its own)."""
+    found = getattr(args, "scrubber", None)
+    return found if isinstance(found, Scrubber) else Scrubber(())
+
+
+def _say(args: argparse.Namespace, text: str, *, err: bool = False) -> None:
+    """``print`` for anything that can quote input or a Graph answer: scrubbed first."""
+    print(_scrubber(args).text(text), file=sys.stderr if err else sys.stdout)
+
+
+def _emit_json(args: argparse.Namespace, kind: str, **fields: Any) -> None:
+    sys.stdout.write(_scrubber(args).dumps({"event": kind, **fields}, separators=(",", ":")) + "\n")
     sys.stdout.flush()
 
 
@@ -346,20 +367,20 @@ def _load(args: argparse.Namespace) -> tuple[JobSpec, CompileContext, Any] | Non
         job_id = spec.job_id or spec.fingerprint()[:16]
         plan = plan_job(spec, ctx, job_id)
     except JobFileError as err:
-        print(f"bulk-engine: {err}", file=sys.stderr)
+        _say(args, f"bulk-engine: {err}", err=True)
         if args.log_format == "json":
-            _emit_json("invalid_job", source=err.source, issues=[i.to_dict() for i in err.issues])
+            _emit_json(args, "invalid_job", source=err.source, issues=[i.to_dict() for i in err.issues])
         return None
     return spec, ctx, plan
 
 
 def _print_plan(args: argparse.Namespace, plan: Any, headline: str) -> None:
     if args.log_format == "json":
-        _emit_json("plan", message=headline, **plan.to_dict())
+        _emit_json(args, "plan", message=headline, **plan.to_dict())
         return
-    print(headline)
+    _say(args, headline)
     for line in plan.lines():
-        print(line)
+        _say(args, line)
 
 
 def _run_validate(args: argparse.Namespace) -> int:
@@ -445,7 +466,6 @@ def _run_run(args: argparse.Namespace) -> int:
 
     from .operations import run_job
     from .reporting import RunSession
-    from .reporting.journaled import NumberedJobs
 
     session = RunSession(
         config=config,
@@ -467,8 +487,7 @@ def _run_run(args: argparse.Namespace) -> int:
     )
 
     async def work(engine: Any) -> Any:
-        runner = NumberedJobs(engine, plan.job_id, plan.fingerprint) if args.journal is not None else engine
-        return await run_job(runner, spec, ctx, job_id=plan.job_id)
+        return await run_job(engine, spec, ctx, job_id=plan.job_id)
 
     try:
         return _run_session(session, work)
@@ -545,7 +564,7 @@ def _dry_run(args: argparse.Namespace, plan: Any) -> int:
         "operations": [],
         "plan": plan.to_dict(),
     }
-    write_reports(report, _report_paths(args))
+    write_reports(report, _report_paths(args), _scrubber(args))
     return EXIT_OK
 
 
@@ -565,7 +584,8 @@ def _run_resume(args: argparse.Namespace) -> int:
     config = _engine_config(args)
 
     from .reporting import RunSession
-    from .reporting.journaled import CombinedResult, engine_job_ids, expected_kinds
+    from .reporting.journaled import engine_job_ids, expected_kinds
+    from .results import JobResult
 
     journal = _open_journal(journal_class, args.journal)
     try:
@@ -591,10 +611,7 @@ def _run_resume(args: argparse.Namespace) -> int:
         )
 
         async def work(engine: Any) -> Any:
-            combined = CombinedResult(args.job_id)
-            for target in targets:
-                combined.results.append(await engine.resume(target))
-            return combined
+            return JobResult.combine(args.job_id, [await engine.resume(target) for target in targets])
 
         code = _run_session(session, work)
     finally:
@@ -615,7 +632,8 @@ def _run_report(args: argparse.Namespace) -> int:
     from .reporting.report import describe_failure_group
 
     try:
-        report = load_report(args.report_json)
+        # scrubbed again: the file may come from an older version, or a run with other secrets
+        report = _scrubber(args).scrub_value(load_report(args.report_json))
     except ReportFormatError as err:
         raise UsageError(str(err)) from None
     written = []
@@ -624,14 +642,15 @@ def _run_report(args: argparse.Namespace) -> int:
     if args.csv is not None:
         written.append(write_csv(report, args.csv))
     counts = report["counts"]
-    print(
+    _say(
+        args,
         f"Job {report['job_id']} ({report.get('status', 'completed')}): {counts.get('succeeded', 0):,} succeeded, "
         f"{counts.get('failed', 0):,} failed, {counts.get('skipped', 0):,} skipped; "
         f"{report['http_requests']:,} HTTP requests, {report['graph_calls']:,} Graph calls, "
-        f"{report['retries']:,} retries, {report['throttle_events']:,} throttle events, {report['elapsed_s']} s"
+        f"{report['retries']:,} retries, {report['throttle_events']:,} throttle events, {report['elapsed_s']} s",
     )
     for group in report["failures_by_code"][:10]:
-        print("  " + describe_failure_group(group))
+        _say(args, "  " + describe_failure_group(group))
     for path in written:
         print(f"wrote {path}")
     return EXIT_OK
@@ -722,6 +741,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _env_scrubber() -> Scrubber:
+    """The secrets this process was given: the token and app secret from the environment, and their proof."""
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    secret = os.environ.get(APP_SECRET_ENV, "").strip() or None
+    if not token:
+        return Scrubber([secret])
+    from .config import Credentials
+
+    return Scrubber(Credentials(access_token=token, app_secret=secret).secrets())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``bulk-engine`` and ``python -m bulk_engine``; returns the exit code."""
     parser = build_parser()
@@ -730,11 +760,17 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse exits 2 on bad arguments and 0 after --help/--version
         return exit_.code if isinstance(exit_.code, int) else (EXIT_OK if exit_.code is None else EXIT_USAGE)
     handler: Handler = args.handler
+    scrubber = args.scrubber = _env_scrubber()
+    # Outside a run's view the CLI has no handler of its own: warnings reach logging's last-resort stderr
+    # handler, so that one is filtered too (the run session filters the handler it installs).
+    fallback, log_filter = logging.lastResort, ScrubFilter(scrubber)
+    if fallback is not None:
+        fallback.addFilter(log_filter)
     try:
         return handler(args)
     except UsageError as err:
         args.subparser.print_usage(sys.stderr)
-        print(f"{args.subparser.prog}: error: {err}", file=sys.stderr)
+        print(scrubber.text(f"{args.subparser.prog}: error: {err}"), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
@@ -742,3 +778,9 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # Python flushes stdout at exit: let that go nowhere
         return EXIT_FAILURE
+    except Exception:  # a bug: the traceback Python would print, scrubbed (it may quote a Graph answer)
+        sys.stderr.write(scrubber.text(traceback.format_exc()))
+        return EXIT_FAILURE
+    finally:
+        if fallback is not None:
+            fallback.removeFilter(log_filter)

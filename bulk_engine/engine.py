@@ -15,6 +15,7 @@ with the server after an unknown outcome (``docs/exactly-once.md``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -35,20 +36,18 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .config import EngineConfig
-from .errors import BulkEngineError, ConfigError, JobValidationError, JournalError, TransportError
+from .errors import BulkEngineError, ConfigError, JobValidationError, JournalError
 from .execution.clock import Clock, SystemClock
 from .execution.events import Observer, OperationFinished, Park
 from .execution.governor import Governor
 from .execution.retry import RetryPolicy
-from .execution.runner import BUC, Runner
+from .execution.runner import Runner
 from .execution.transport import GraphTransport
 from .persistence.codec import Scrubber, job_fingerprint, plan_text
+from .persistence.ephemeral import EphemeralJournal
 from .persistence.journal import Journal
 from .persistence.session import JournalSession, load_operations
 from .planning.graph import Cascade, Operation, OpState, PlanningError
-from .protocol.batch import decode_batch_response, encode_batch
-from .protocol.errors import ErrorClass
-from .protocol.usage import parse_usage_headers
 from .results import JobResult, JobStats, Outcome, OutcomeState
 
 Job = Iterable[Operation] | AsyncIterable[Operation]
@@ -75,9 +74,6 @@ class BulkEngine:
         self.clock = clock or SystemClock()
         self.observer = observer  # receives execution.events (batches, retries, throttles, outcomes)
         self._transport: GraphTransport | None = None
-        self.last_stats = JobStats()
-        self.last_stopped: tuple[Park, ...] = ()  # accounts stopped through on_park in the last run
-        self.last_unfinished: tuple[str, ...] = ()
         self._runners: set[Runner] = set()  # the runs in progress (request_stop halts them)
         self._stop_requested = False
 
@@ -132,60 +128,62 @@ class BulkEngine:
             session=session,
         )
 
-    async def stream(
+    def stream(
         self,
         job: Job,
         *,
         job_id: str | None = None,
         fingerprint: str | None = None,
         on_park: OnPark | None = None,
-    ) -> AsyncIterator[Outcome]:
-        """Yield each operation's terminal outcome as soon as it is known.
+    ) -> JobRun:
+        """Yield each operation's terminal outcome as soon as it is known; the run's figures are in
+        ``.result`` once the stream is exhausted (``async for o in (run := engine.stream(job)): …;
+        run.result``).
 
         With a journal, ``job_id`` names the job in it (default: a new id) and ``fingerprint`` identifies
         its content (default for a list: a hash of its plan; pass ``JobSpec.fingerprint()`` for job files).
+        Options are per call: concurrent runs on one engine never share figures.
         """
-        inner = self._stream(job, job_id or uuid.uuid4().hex, fingerprint, job_id is not None, on_park)
-        async with aclosing(inner):
-            async for outcome in inner:
-                yield outcome
+        the_id = job_id or uuid.uuid4().hex
+        run = JobRun(the_id, self.clock.monotonic())
+        run._inner = self._stream(job, the_id, fingerprint, job_id is not None, on_park, run)
+        return run
 
     async def _stream(
-        self, job: Job, job_id: str, fingerprint: str | None, explicit_id: bool, on_park: OnPark | None = None
+        self,
+        job: Job,
+        job_id: str,
+        fingerprint: str | None,
+        explicit_id: bool,
+        on_park: OnPark | None,
+        run: JobRun,
     ) -> AsyncGenerator[Outcome, None]:
         first, source = _split(job)
-        session: JournalSession | None = None
         texts: dict[int, tuple[str, str]] = {}
         if self.journal is not None:
             if fingerprint is None and isinstance(job, Sequence):  # a hash of the plan, computed once
                 scrub = Scrubber(self.config.credentials.secrets())
                 texts = {id(op): plan_text(op, scrub) for op in first}
                 fingerprint = job_fingerprint(texts[id(op)][1] for op in first)
-            session = JournalSession(
-                self.journal,
-                job_id,
-                fingerprint=fingerprint,
-                idempotency=self.config.idempotency,
-                secrets=self.config.credentials.secrets(),
-                explicit_job_id=explicit_id,
-            )
+        # Without a journal the run still keys its creates and reconciles unknown outcomes (ephemeral.py).
+        session = JournalSession(
+            self.journal if self.journal is not None else EphemeralJournal(),
+            job_id,
+            fingerprint=fingerprint,
+            idempotency=self.config.idempotency,
+            secrets=self.config.credentials.secrets(),
+            explicit_job_id=explicit_id,
+        )
         runner = self._new_runner(session)
         runner.on_park = on_park
         if self._stop_requested:
             runner.halt()
         self._runners.add(runner)
-        self.last_stopped, self.last_unfinished = (), ()
         try:
             send, receive = anyio.create_memory_object_stream[Outcome](max_buffer_size=math.inf)
-            if session is None:
-                try:
-                    runner.graph.add(first)  # validate a whole in-memory job before anything is sent
-                except PlanningError as err:
-                    raise JobValidationError(str(err)) from err
-            else:
-                await self._admit(session, runner, first, send, validate=True, texts=texts)
-                texts.clear()
-                source = self._admitted(session, runner, source, send)
+            await self._admit(session, runner, first, send, validate=True, texts=texts)
+            texts.clear()
+            source = self._admitted(session, runner, source, send)
             preloaded: list[Operation] = []
             failure: list[BulkEngineError] = []
 
@@ -221,16 +219,15 @@ class BulkEngine:
                     tg.cancel_scope.cancel()
             if closed:
                 return
-            if session is not None:
-                runner.stats.from_journal = session.stats.from_journal
-            self.last_stats = runner.stats
-            self.last_stopped = tuple(runner.stopped)
-            self.last_unfinished = runner.unfinished_ids() if runner.stopped or runner.halted else ()
+            runner.stats.from_journal = session.stats.from_journal
+            unfinished = runner.unfinished_ids() if runner.stopped or runner.halted else ()
+            run.finish(runner.stats, tuple(runner.stopped), unfinished, self.clock.monotonic())
             if failure:
                 raise failure[0]
         finally:
             self._runners.discard(runner)
             runner.drained.set()
+            session.close()  # one job, one runner: release the job's lock
 
     async def run(
         self,
@@ -245,33 +242,12 @@ class BulkEngine:
         With a journal, running a ``job_id`` again resumes it: operations that succeeded are answered from
         the journal, the rest run (creates reconciled with the server first where an outcome is unknown).
         """
-        started = self.clock.monotonic()
         outcomes: list[Outcome] = []
-        the_id = job_id or uuid.uuid4().hex
-        inner = self._stream(job, the_id, fingerprint, job_id is not None, on_park)
-        async with aclosing(inner):
-            async for outcome in inner:
+        run = self.stream(job, job_id=job_id, fingerprint=fingerprint, on_park=on_park)
+        async with aclosing(run):
+            async for outcome in run:
                 outcomes.append(outcome)
-        stats = self.last_stats
-        counts = {state.value: 0 for state in OutcomeState}
-        for outcome in outcomes:
-            counts[outcome.state.value] += 1
-        return JobResult(
-            job_id=the_id,
-            outcomes=tuple(outcomes),
-            http_requests=stats.http_requests,
-            graph_calls=stats.graph_calls,
-            retries=stats.retries,
-            throttle_events=stats.throttle_events,
-            elapsed_s=self.clock.monotonic() - started,
-            counts=counts,
-            unknown_outcomes=stats.unknown_outcomes,
-            lookups=stats.lookups,
-            recovered=stats.recovered,
-            from_journal=stats.from_journal,
-            unfinished=self.last_unfinished,
-            stopped=self.last_stopped,
-        )
+        return dataclasses.replace(run.result, outcomes=tuple(outcomes))
 
     async def resume(self, job_id: str) -> JobResult:
         """Finish an interrupted job from the journal alone (its plans are journaled).
@@ -337,8 +313,12 @@ class BulkEngine:
                 logger.exception("engine observer failed on OperationFinished")
 
     async def _probe_all(self, session: JournalSession, runner: Runner) -> None:
-        for path in session.probe_paths():  # rebuild mode: before anything of the window is sent
+        async def probe(path: str) -> None:
             session.probe_result(path, await self._probe(session, runner, path))
+
+        async with anyio.create_task_group() as tg:  # rebuild mode: before anything of the window is sent
+            for path in session.probe_paths():
+                tg.start_soon(probe, path)
 
     async def _admitted(
         self,
@@ -367,36 +347,80 @@ class BulkEngine:
         Used when a job id the journal does not know is run (lost journal, a retry on another worker).
         Any doubt answers True: the edge's creates are then looked up one by one before they are sent.
         """
-        assert self._transport is not None
         if self._stop_requested:
             return True  # send nothing: in doubt, the edge's creates are looked up before they are sent
-        account = path.split("/", 1)[0]
-        payload = encode_batch([session.probe_request(path)])
-        retry = runner.retry
-        for attempt in range(1, self.config.retry.max_attempts + 1):
-            runner.stats.http_requests += 1
-            runner.stats.graph_calls += 1
-            try:
-                answer = await self._transport.post_batch(payload)
-            except TransportError:
-                await self.clock.sleep(retry.delay(attempt))
-                continue
-            body: Any = answer.body if answer.body is not None else answer.text
-            item = decode_batch_response(body, 1, http_status=answer.status)[0]
-            verdict = item.error_class
-            if verdict is ErrorClass.OK:
-                try:
-                    return session.keys.probe_hit(item.body)
-                except ValueError:
-                    return True
-            if verdict is ErrorClass.THROTTLED:
-                usage = parse_usage_headers(item.headers, account_id=account)
-                await self.clock.sleep(runner.governor.throttled(account, BUC, usage))
-            elif verdict is ErrorClass.TRANSIENT:
-                await self.clock.sleep(retry.delay(attempt))
-            else:
-                return True
-        return True
+        body = await runner.probe(path.split("/", 1)[0], session.probe_request(path))
+        if body is None:
+            return True
+        try:
+            return session.keys.probe_hit(body)
+        except ValueError:
+            return True
+
+
+class JobRun:
+    """One run of :meth:`BulkEngine.stream`: an async iterator of outcomes, then ``result`` (its figures).
+
+    The result's ``outcomes`` is empty (the stream handed them over one by one: a million-operation stream
+    keeps none of them); ``counts`` and every counter are complete.
+    """
+
+    def __init__(self, job_id: str, started: float) -> None:
+        self.job_id = job_id
+        self._started = started
+        self._inner: AsyncGenerator[Outcome, None] | None = None
+        self._counts = {state.value: 0 for state in OutcomeState}
+        self._result: JobResult | None = None
+
+    def __repr__(self) -> str:
+        return f"JobRun(job_id={self.job_id!r}, finished={self._result is not None})"
+
+    def __aiter__(self) -> JobRun:
+        return self
+
+    async def __anext__(self) -> Outcome:
+        assert self._inner is not None
+        outcome = await self._inner.__anext__()
+        self._counts[outcome.state.value] += 1
+        return outcome
+
+    async def aclose(self) -> None:
+        if self._inner is not None:
+            await self._inner.aclose()
+
+    def finish(
+        self, stats: JobStats, stopped: tuple[Park, ...], unfinished: tuple[str, ...], now: float
+    ) -> None:
+        self._stats = stats
+        self._stopped = stopped
+        self._unfinished = unfinished
+        self._ended = now
+
+    @property
+    def result(self) -> JobResult:
+        """The run's figures; raises ``RuntimeError`` before the stream is exhausted."""
+        if not hasattr(self, "_stats"):
+            raise RuntimeError(f"job {self.job_id!r}: the stream has not been read to its end yet")
+        if self._result is None:
+            stats = self._stats
+            self._result = JobResult(
+                job_id=self.job_id,
+                outcomes=(),
+                http_requests=stats.http_requests,
+                graph_calls=stats.graph_calls,
+                retries=stats.retries,
+                throttle_events=stats.throttle_events,
+                elapsed_s=self._ended - self._started,
+                counts=dict(self._counts),
+                unknown_outcomes=stats.unknown_outcomes,
+                lookups=stats.lookups,
+                recovered=stats.recovered,
+                from_journal=stats.from_journal,
+                unfinished=self._unfinished,
+                stopped=self._stopped,
+                peak_tracked_ops=stats.peak_tracked_ops,
+            )
+        return self._result
 
 
 def _cascade_outcomes(graph: Any, cascades: list[Cascade]) -> list[Outcome]:

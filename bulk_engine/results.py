@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -88,10 +89,38 @@ class JobResult:
         str, ...
     ] = ()  # operations left without an outcome because on_park stopped their account
     stopped: tuple[Any, ...] = ()  # the execution.events.Park of each account stopped through on_park
+    peak_tracked_ops: int = 0  # most operation records held at once: bounded by window + horizon
 
     @property
     def ok(self) -> bool:
         return self.counts.get("failed", 0) == 0 and self.counts.get("skipped", 0) == 0
+
+    @classmethod
+    def combine(cls, job_id: str, results: Iterable[JobResult]) -> JobResult:
+        """Several engine jobs (the phases of a task, the tasks of a job) as one result: outcomes in order,
+        every counter summed, nothing dropped."""
+        parts = list(results)
+        counts = {state.value: 0 for state in OutcomeState}
+        for part in parts:
+            for state, n in part.counts.items():
+                counts[state] = counts.get(state, 0) + n
+        return cls(
+            job_id=job_id,
+            outcomes=tuple(o for part in parts for o in part.outcomes),
+            http_requests=sum(p.http_requests for p in parts),
+            graph_calls=sum(p.graph_calls for p in parts),
+            retries=sum(p.retries for p in parts),
+            throttle_events=sum(p.throttle_events for p in parts),
+            elapsed_s=sum(p.elapsed_s for p in parts),
+            counts=counts,
+            unknown_outcomes=sum(p.unknown_outcomes for p in parts),
+            lookups=sum(p.lookups for p in parts),
+            recovered=sum(p.recovered for p in parts),
+            from_journal=sum(p.from_journal for p in parts),
+            unfinished=tuple(op_id for p in parts for op_id in p.unfinished),
+            stopped=tuple(park for p in parts for park in p.stopped),
+            peak_tracked_ops=max((p.peak_tracked_ops for p in parts), default=0),
+        )
 
     def outcome(self, op_id: str) -> Outcome:
         for outcome in self.outcomes:
@@ -112,5 +141,7 @@ class JobResult:
             "lookups": self.lookups,
             "recovered": self.recovered,
             "from_journal": self.from_journal,
+            "unfinished": list(self.unfinished),
+            "stopped": [getattr(park, "account_id", str(park)) for park in self.stopped],
             "operations": [o.to_dict() for o in self.outcomes],
         }

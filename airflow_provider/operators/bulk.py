@@ -43,6 +43,7 @@ from airflow.sdk import XComArg
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from bulk_engine import BulkEngine, EngineConfig, JobValidationError, Operation
+from bulk_engine.scrub import scrubbing_logs
 
 from .._graph import run_sync
 from ..jobs import CompiledJob, all_accounts, compile_job
@@ -162,10 +163,13 @@ class MetaBulkOperator(MetaOperatorBase):
     def _run(self, context: Context, progress: Progress, store: ProgressStore) -> dict[str, Any]:
         hook = self.hook()
         config = hook.get_engine_config()
+        scrubber = self._output_scrubber(config)
         try:
             compiled = self.compile(hook.default_ad_account_id)
         except JobValidationError as err:
-            raise AirflowFailException(f"the job is invalid; nothing was sent:\n{err}") from None
+            raise AirflowFailException(
+                scrubber.text(f"the job is invalid; nothing was sent:\n{err}")
+            ) from None
         for outcome in compiled.local_outcomes:
             progress.done.setdefault(outcome.op_id, outcome.to_dict())
         left = remaining_operations(compiled.operations, progress.done)
@@ -174,16 +178,19 @@ class MetaBulkOperator(MetaOperatorBase):
         remaining = left.operations
         can_defer = self._can_defer(store)
         if remaining and can_defer and self.preflight:
-            blocked = run_sync(lambda: blocked_accounts(config, all_accounts(remaining)))
+            with scrubbing_logs(scrubber):
+                blocked = run_sync(lambda: blocked_accounts(config, all_accounts(remaining)))
             self._defer_if_stalled(
                 progress, store, all_accounts(remaining), blocked, left=f"{len(remaining)} operations"
             )
         if remaining:
             self.log.info("job %s: %d operations to send", progress.job_id, len(remaining))
             try:
-                result = run_sync(lambda: self._run_engine(config, remaining, progress, store, can_defer))
+                with scrubbing_logs(scrubber):
+                    result = run_sync(lambda: self._run_engine(config, remaining, progress, store, can_defer))
             except JobValidationError as err:  # the engine validates a whole job before sending anything
-                raise AirflowFailException(f"the job is invalid; nothing was sent:\n{err}") from None
+                message = f"the job is invalid; nothing was sent:\n{err}"
+                raise AirflowFailException(scrubber.text(message)) from None
             finally:
                 store.save(progress)  # whatever ended is kept, also when the run broke off: a retry resumes
             progress.add_stats(elapsed_s=result.elapsed_s)
@@ -223,12 +230,13 @@ class MetaBulkOperator(MetaOperatorBase):
             kwargs["on_park"] = on_park
         started = time.monotonic()
         async with BulkEngine(config) as engine:
-            async for outcome in engine.stream(ops, **kwargs):
+            run = engine.stream(ops, **kwargs)
+            async for outcome in run:
                 progress.record(outcome)
                 result.outcomes += 1
                 if result.outcomes % self.progress_every == 0:
                     await anyio.to_thread.run_sync(store.save, progress.snapshot())
-            stats = engine.last_stats
+            stats = run.result
         progress.add_stats(**{key: getattr(stats, key) for key in STAT_KEYS})
         result.elapsed_s = time.monotonic() - started
         return result
@@ -236,7 +244,8 @@ class MetaBulkOperator(MetaOperatorBase):
     def _finish(
         self, context: Context, compiled: CompiledJob, progress: Progress, store: ProgressStore
     ) -> dict[str, Any]:
-        report = build_report(context, compiled, progress)
+        scrub = self.scrubber.scrub_value
+        report = scrub(build_report(context, compiled, progress))
         location = write_report(self.report_path, report, self.report_conn_id) if self.report_path else None
         summary = {
             "job_id": progress.job_id,
@@ -245,6 +254,7 @@ class MetaBulkOperator(MetaOperatorBase):
             "report_path": location,
             **{key: report[key] for key in (*STAT_KEYS, "elapsed_s", "deferrals")},
         }
+        summary = scrub(summary)  # every XCom value: pushed below or returned (return_value)
         self.log.info("job %s done: %s", progress.job_id, json.dumps(summary))
         if self.fail_on_errors and not summary["ok"]:
             context["ti"].xcom_push(key="return_value", value=summary)

@@ -7,9 +7,9 @@ fallbacks, migration preflight), so they run through :func:`bulk_engine.operatio
 journal, like ``bulk-engine run JOB --journal PATH``:
 
 - **Job id**: :func:`~airflow_provider.progress.job_id_for` of ``dag_id / run_id / task_id / map_index`` — the
-  same on every deferral and retry, on any worker. The n-th engine job of the run is ``<job id>/<n>``
-  (:class:`~bulk_engine.reporting.journaled.NumberedJobs`), so creates carry the same idempotency keys on
-  every try (docs/exactly-once.md).
+  same on every deferral and retry, on any worker. ``run_job`` names the n-th engine job of each task
+  ``<job id>/<task key>/<n>`` (:meth:`~bulk_engine.operations.task.TaskReport.for_env`), so creates carry
+  the same idempotency keys on every try (docs/exactly-once.md).
 - **Journal** (``journal_path``, templated, ``{job_id}`` is replaced): a local SQLite file by default. A new
   try or a resumed deferral runs the same job again and the journal answers everything that already
   succeeded — reads included, so the flow takes the same decisions — and sends only the rest. With
@@ -47,7 +47,7 @@ from bulk_engine import (
     SqliteJournal,
 )
 from bulk_engine.operations import CompileContext, JobReport, JobSpec, load_job, parse_job, run_job
-from bulk_engine.reporting.journaled import NumberedJobs
+from bulk_engine.scrub import scrubbing_logs
 
 from .._graph import run_sync
 from ..progress import STAT_KEYS, Progress, ProgressStore
@@ -90,23 +90,22 @@ class ParkGuard:
         self.resume_at[str(park.account_id)] = time.time() + float(park.seconds)
         return True
 
-    def _check(self) -> None:
-        if self.engine.last_stopped:
+    def _check(self, result: Any) -> None:
+        if result.stopped:
             raise Parked(self.resume_at)
 
     async def run(self, job: Any, *, job_id: str | None = None, fingerprint: str | None = None) -> Any:
         result = await self.engine.run(job, job_id=job_id, fingerprint=fingerprint, on_park=self._on_park)
-        self._check()
+        self._check(result)
         return result
 
     async def stream(
         self, job: Any, *, job_id: str | None = None, fingerprint: str | None = None
     ) -> AsyncIterator[Any]:
-        async for outcome in self.engine.stream(
-            job, job_id=job_id, fingerprint=fingerprint, on_park=self._on_park
-        ):
+        run = self.engine.stream(job, job_id=job_id, fingerprint=fingerprint, on_park=self._on_park)
+        async for outcome in run:
             yield outcome
-        self._check()
+        self._check(run.result)
 
 
 class MetaJobOperator(MetaOperatorBase):
@@ -184,17 +183,21 @@ class MetaJobOperator(MetaOperatorBase):
     def _run(self, context: Context, progress: Progress, store: ProgressStore) -> dict[str, Any]:
         hook = self.hook()
         config = hook.get_engine_config()
+        scrubber = self._output_scrubber(config)
         ctx = CompileContext(default_account_id=hook.default_ad_account_id, validate_only=self.validate_only)
         try:
             spec = self.build_job()
             spec.ensure_checked()
             accounts = self.accounts(spec, ctx)
         except JobValidationError as err:
-            raise AirflowFailException(f"the job is invalid; nothing was sent:\n{err}") from None
+            raise AirflowFailException(
+                scrubber.text(f"the job is invalid; nothing was sent:\n{err}")
+            ) from None
         if self._can_defer(store) and self.preflight:
-            blocked = run_sync(lambda: blocked_accounts(config, accounts))
+            with scrubbing_logs(scrubber):
+                blocked = run_sync(lambda: blocked_accounts(config, accounts))
             self._defer_if_stalled(progress, store, accounts, blocked, left="the whole job")
-        with self._journal(progress.job_id) as (journal, location):
+        with self._journal(progress.job_id) as (journal, location), scrubbing_logs(scrubber):
 
             def run(job: JobSpec, suffix: str = "") -> JobReport:
                 return self.run_spec(config, journal, job, ctx, progress, store, accounts, suffix=suffix)
@@ -229,8 +232,7 @@ class MetaJobOperator(MetaOperatorBase):
 
         async def go() -> JobReport:
             async with BulkEngine(config, journal=journal) as engine:
-                runner = NumberedJobs(ParkGuard(engine, threshold), job_id, spec.fingerprint())
-                return await run_job(runner, spec, ctx, job_id=job_id)
+                return await run_job(ParkGuard(engine, threshold), spec, ctx, job_id=job_id)
 
         try:
             return run_sync(go)
@@ -245,9 +247,11 @@ class MetaJobOperator(MetaOperatorBase):
             )
             raise AirflowException("unreachable: the task deferred") from None
         except JournalError as err:
-            raise AirflowFailException(f"job {job_id}: the journal refused the job: {err}") from None
+            message = f"job {job_id}: the journal refused the job: {err}"
+            raise AirflowFailException(self.scrubber.text(message)) from None
         except JobValidationError as err:
-            raise AirflowFailException(f"the job is invalid; nothing was sent:\n{err}") from None
+            message = f"the job is invalid; nothing was sent:\n{err}"
+            raise AirflowFailException(self.scrubber.text(message)) from None
 
     @contextlib.contextmanager
     def _journal(self, job_id: str) -> Iterator[tuple[Journal, str | None]]:
@@ -272,6 +276,7 @@ class MetaJobOperator(MetaOperatorBase):
         journal: str | None,
     ) -> dict[str, Any]:
         store.save(progress)
+        scrub = self.scrubber.scrub_value
         report = job_report.to_dict()
         report.update(
             deferrals=progress.deferrals,
@@ -279,6 +284,7 @@ class MetaJobOperator(MetaOperatorBase):
             journal=journal,
             airflow=airflow_keys(context),
         )
+        report = scrub(report)
         location = write_report(self.report_path, report, self.report_conn_id) if self.report_path else None
         summary = {
             "job_id": progress.job_id,
@@ -289,6 +295,7 @@ class MetaJobOperator(MetaOperatorBase):
             "tasks": [{"key": t.key, "type": t.type, "counts": t.counts} for t in job_report.tasks],
             **self.summarize(job_report),
         }
+        summary = scrub(summary)  # every XCom value: pushed below or returned (return_value)
         self.log.info("job %s done: %s", progress.job_id, json.dumps(summary, default=str))
         stop = self.stop_after(job_report)
         if stop is not None:

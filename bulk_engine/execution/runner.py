@@ -17,6 +17,7 @@ POST the batch, and sort every entry into succeeded / retry / throttled / failed
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -28,16 +29,35 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
 from bulk_engine.config import EngineConfig
-from bulk_engine.errors import TransportError
+from bulk_engine.errors import JournalError, TransportError
+from bulk_engine.persistence.keys import IDEMPOTENT_KINDS, Safety
 from bulk_engine.planning.batcher import Batcher, BatchLimits, PlannedBatch
-from bulk_engine.planning.graph import Cascade, DependencyGraph, Operation, OpState, PlanningError
+from bulk_engine.planning.graph import Cascade, DependencyGraph, Operation, OpKind, OpState, PlanningError
 from bulk_engine.protocol.batch import BatchItemResult, BatchOp, decode_batch_response, encode_batch
-from bulk_engine.protocol.errors import ErrorClass, GraphError
+from bulk_engine.protocol.errors import GraphError
 from bulk_engine.protocol.refs import Ref
-from bulk_engine.protocol.usage import parse_usage_headers
+from bulk_engine.protocol.usage import UsageSnapshot, parse_usage_headers
 from bulk_engine.results import JobStats, Outcome, OutcomeState
 
 from .clock import Clock
+from .decide import (
+    LOOKUP,
+    Action,
+    Attempts,
+    Fail,
+    HandlingFailure,
+    Hold,
+    Policy,
+    Reconcile,
+    Retry,
+    StopJob,
+    Subject,
+    Succeed,
+    TransportFailure,
+    Wait,
+    decide,
+)
+from .decide import Park as ParkAction
 from .events import (
     BatchDone,
     BatchSent,
@@ -73,6 +93,8 @@ class RunSession(Protocol):
 
     def lookup_answer(self, op: Operation, body: Any) -> str | None: ...
 
+    def safety(self, op: Operation) -> Safety: ...
+
     def before_send(self, ops: Sequence[Operation]) -> None: ...
 
     def record(self, outcome: Outcome) -> None: ...
@@ -98,6 +120,7 @@ class Runner:
         self.governor = governor
         self.clock = clock
         self.retry = retry
+        self.policy = Policy(retry, config.retry.max_throttle_waits)
         self.graph = DependencyGraph()
         self.batcher = Batcher(
             self.graph, BatchLimits(max_ops=config.max_batch_ops, max_ad_creates=config.max_ads_per_batch)
@@ -105,8 +128,12 @@ class Runner:
         self.stats = JobStats()
         self._sends: dict[str, int] = {}  # batches in progress per account
         self._attempts: dict[str, int] = {}  # sends per op
-        self._failures: dict[str, int] = {}
+        self._failures: dict[str, int] = {}  # failed sends per op (the retry budget)
+        self._lookup_failures: dict[
+            str, int
+        ] = {}  # failed idempotency lookups per op (a budget of their own)
         self._throttle_waits: dict[str, int] = {}
+        self._held: dict[str, Any] = {}  # successes whose parent in the same batch is not settled yet
         self._tasks = 0
         self._wake = anyio.Event()
         self._wake_at = math.inf
@@ -304,18 +331,14 @@ class Runner:
                 await self._reconcile(batch, tg)  # look flagged creates up first; the rest is re-planned
                 return
             if self.halted:  # started just before a halt: not sent
-                for op in batch.ops:
-                    if self.graph.state(op.op_id) is OpState.IN_FLIGHT:
-                        self.graph.requeue(op.op_id)
+                self._requeue_unsent(batch.ops)
                 return
             with anyio.CancelScope() as waiting:
                 self._waiting_sends.setdefault(account, set()).add(waiting)
                 ticket = await self.governor.acquire(account, len(batch), BUC)
             self._waiting_sends.get(account, set()).discard(waiting)
             if waiting.cancelled_caught:  # the account was stopped while this batch waited: not sent
-                for op in batch.ops:
-                    if self.graph.state(op.op_id) is OpState.IN_FLIGHT:
-                        self.graph.requeue(op.op_id)
+                self._requeue_unsent(batch.ops)
                 return
             try:
                 wire = self.batcher.render(batch)
@@ -328,33 +351,28 @@ class Runner:
                 self._notify(BatchSent(account, BUC, len(wire), sent))
                 if session is not None:
                     session.before_send(batch.ops)  # the intent, committed before the request leaves
-                answer = await self.transport.post_batch(payload)
+                try:
+                    answer = await self.transport.post_batch(payload)
+                except TransportError as err:
+                    failure = TransportFailure(str(err), err.sent)
+                    for op in batch.ops:
+                        await self._apply(
+                            op, decide(self._subject(op), failure, self._tries(op), self.policy), tg
+                        )
+                    return
                 status = answer.status
             finally:
                 self.governor.release(account, len(batch), BUC, ticket)
             await self._handle(batch, answer, tg, ticket)
-        except TransportError as err:
-            # The request may or may not have run: retry each op alone (creates get reconciled by the
-            # journal layer before they are re-sent).
-            self.stats.unknown_outcomes += len(batch.ops) if err.sent else 0
-            for op in batch.ops:
-                if err.sent and session is not None:
-                    session.unknown(op)
-                await self._retry_or_fail(op, tg, None, f"transport: {err}")
-        except Exception:  # a bug must not strand ops in flight: fail them loudly
-            logger.exception("internal error while sending a batch of %d ops", len(batch.ops))
-            for op in batch.ops:
-                if self.graph.state(op.op_id) not in _TERMINAL:
-                    await self._fail(op, None, "internal error while sending (see logs)")
+        except Exception as err:  # nothing in an answer may crash the engine or strand an op
+            if isinstance(err, JournalError):
+                raise  # the journal cannot be trusted any more: stop the job loudly
+            await self._unexpected(batch.ops, err, tg)
         finally:
             self._sends[account] -= 1
             self._tasks -= 1
             if sent:
-                pair = self.governor.pair(account, BUC)
-                parked = self.governor.parked_for(account, BUC)
-                self._notify(
-                    BatchDone(account, BUC, len(sent), sent, status, pair.last_pct, parked, pair.limit)
-                )
+                self._batch_done(account, sent, status)
             if session is not None:
                 session.flush()  # this batch's outcomes: one transaction
             self.stats.peak_tracked_ops = max(self.stats.peak_tracked_ops, len(self.graph))
@@ -363,16 +381,64 @@ class Runner:
                 self.drained.set()
             self._wake_up()
 
+    def _batch_done(self, account: str, op_ids: tuple[str, ...], status: int | None) -> None:
+        """Every HTTP request is reported (batches, lookups, probes), so the observer's counts add up."""
+        pair = self.governor.pair(account, BUC)
+        parked = self.governor.parked_for(account, BUC)
+        self._notify(BatchDone(account, BUC, len(op_ids), op_ids, status, pair.last_pct, parked, pair.limit))
+
+    def _requeue_unsent(self, ops: Sequence[Operation]) -> None:
+        for op in ops:
+            if self.graph.state(op.op_id) is OpState.IN_FLIGHT:
+                self.graph.requeue(op.op_id)
+
+    async def _unexpected(self, ops: Sequence[Operation], err: Exception, tg: TaskGroup) -> None:
+        """An exception while sending or handling: every op still open has an unknown outcome (never
+        "failed" by a catch-all). Logged with its type and message; the traceback at DEBUG."""
+        failure = HandlingFailure.of(err)
+        logger.warning(
+            "unexpected %s while handling a batch of %d ops: %s (outcomes treated as unknown)",
+            failure.kind,
+            len(ops),
+            failure.message,
+        )
+        logger.debug("traceback of the unexpected error", exc_info=err)
+        for op in ops:
+            if self.graph.state(op.op_id) is OpState.IN_FLIGHT and op.op_id not in self._held:
+                try:
+                    await self._apply(
+                        op, decide(self._subject(op), failure, self._tries(op), self.policy), tg
+                    )
+                except JournalError:
+                    raise
+                except Exception:  # last resort: fail it, flagged unknown, never strand it
+                    logger.debug("could not apply a decision to %s", op.op_id, exc_info=True)
+                    if self.graph.state(op.op_id) is OpState.IN_FLIGHT:
+                        await self._fail(op, None, f"unexpected {failure.kind}: {failure.message}")
+
     def _sends_inc(self, op_id: str) -> None:
         self._attempts[op_id] = self._attempts.get(op_id, 0) + 1
+
+    def _subject(self, op: Operation, batch: PlannedBatch | None = None) -> Subject:
+        """What :func:`decide` needs to know about ``op``."""
+        safety = self.session.safety(op) if self.session is not None else _default_safety(op)
+        pending = batch is not None and any(
+            dep in batch.names and self.graph.state(dep) in (OpState.PENDING, OpState.IN_FLIGHT)
+            for dep in op.dependencies
+        )
+        return Subject(safety, expects_id=_expects_id(op), parent_pending=pending)
+
+    def _tries(self, op: Operation, *, lookup: bool = False) -> Attempts:
+        failures = self._lookup_failures if lookup else self._failures
+        return Attempts(failures.get(op.op_id, 0), self._throttle_waits.get(op.op_id, 0))
 
     async def _reconcile(self, batch: PlannedBatch, tg: TaskGroup) -> None:
         """Before re-sending creates whose earlier outcome is unknown, ask the server whether they exist.
 
         Each flagged op is looked up by its idempotency key (one GET per op, all in one batch): found →
         succeeded with that id, never sent again; not found → back to the queue, safe to send; the lookup
-        failed → retried like a send (or the op fails: it is never re-sent blind). The batch's other ops go
-        back to the queue and are re-planned with the results.
+        failed → judged like any read by :func:`decide` (retried, parked, or the op fails: never re-sent
+        blind). The batch's other ops go back to the queue and are re-planned with the results.
         """
         session = self.session
         assert session is not None
@@ -389,128 +455,202 @@ class Runner:
             else:
                 lookups.append((op, request))
         if self.halted:  # the lookups are not sent either; the ops stay flagged for the next run
-            for op, _ in lookups:
-                self.graph.requeue(op.op_id)
+            self._requeue_unsent([op for op, _ in lookups])
             return
         if not lookups:
             return
         account = batch.account_id
         ticket = await self.governor.acquire(account, len(lookups), BUC)
+        ids = tuple(op.op_id for op, _ in lookups)
+        status: int | None = None
         try:
             self.stats.http_requests += 1
             self.stats.graph_calls += len(lookups)
             self.stats.lookups += len(lookups)
+            self._notify(BatchSent(account, BUC, len(lookups), ids))
             answer = await self.transport.post_batch(encode_batch([request for _, request in lookups]))
+            status = answer.status
         except TransportError as err:
+            failure = TransportFailure(str(err), err.sent)
             for op, _ in lookups:
-                await self._retry_or_fail(op, tg, None, f"idempotency lookup: transport: {err}")
+                await self._apply_lookup(
+                    op, decide(LOOKUP, failure, self._tries(op, lookup=True), self.policy), tg
+                )
             return
         finally:
             self.governor.release(account, len(lookups), BUC, ticket)
-        envelope = parse_usage_headers(answer.headers, account_id=account)
-        if not envelope.is_empty:
-            self.governor.observe(account, envelope, BUC, ticket)
-        payload: Any = answer.body if answer.body is not None else answer.text
-        items = decode_batch_response(payload, len(lookups), http_status=answer.status)
-        throttled = False
+            self._batch_done(account, ids, status)
+        items = self._items(answer, len(lookups))
+        self._observe(account, answer, items, ticket)
+        parked = False
         for (op, _), item in zip(lookups, items, strict=True):
             if self.graph.state(op.op_id) in _TERMINAL:
                 continue
-            verdict = item.error_class
-            if verdict is ErrorClass.OK:
-                try:
-                    found = session.lookup_answer(op, item.body)
-                except ValueError as err:
-                    await self._retry_or_fail(op, tg, None, f"idempotency lookup: {err}")
-                    continue
-                if found is None:
-                    self.graph.requeue(op.op_id)  # it was never created: safe to send
-                elif any(self.graph.state(dep) is not OpState.SUCCEEDED for dep in op.dependencies):
-                    self.graph.requeue(op.op_id)  # found, but its parent is unresolved: look again later
-                else:
-                    self.stats.recovered += 1
-                    await self._succeed(op, {"id": found})
-            elif verdict is ErrorClass.THROTTLED:
-                if not throttled:
-                    usage = parse_usage_headers(item.headers, account_id=account)
-                    parked = self.governor.throttled(account, BUC, usage)
-                    throttled = True
-                    error = item.error
-                    code, subcode = (error.code, error.error_subcode) if error else (None, None)
-                    pct = self.governor.usage_pct(account, BUC)
-                    self._notify(Throttled(account, BUC, parked, code, subcode, pct))
-                self.stats.throttle_events += 1
-                await self._requeue_throttled(op, item.error)
-            elif verdict is ErrorClass.TRANSIENT:
-                await self._retry_or_fail(op, tg, item.error, "idempotency lookup: " + _describe(item))
-            elif verdict is ErrorClass.AUTH:
-                await self._fail(op, item.error, "access token rejected: " + _describe(item))
-                self._stop_reason = "stopped: the access token was rejected; get a new token and resume"
-            else:
-                await self._fail(
-                    op,
-                    item.error,
-                    "cannot tell whether an earlier attempt created it (idempotency lookup failed: "
-                    f"{_describe(item)}); not sent again so as not to create a duplicate",
+            action = decide(LOOKUP, item, self._tries(op, lookup=True), self.policy)
+            if isinstance(action, ParkAction) and not parked:
+                parked = True
+                self._park(account, item, action)
+            await self._apply_lookup(op, action, tg)
+
+    async def _apply_lookup(self, op: Operation, action: Action, tg: TaskGroup) -> None:
+        """Apply the judgement of ``op``'s idempotency lookup (the op stays flagged until it is settled)."""
+        session = self.session
+        assert session is not None
+        if isinstance(action, Succeed):
+            try:
+                found = session.lookup_answer(op, action.result)
+            except ValueError as err:
+                bad = HandlingFailure("ValueError", f"idempotency lookup answer: {err}")
+                await self._apply_lookup(
+                    op, decide(LOOKUP, bad, self._tries(op, lookup=True), self.policy), tg
                 )
+                return
+            if found is None:
+                self.graph.requeue(op.op_id)  # it was never created: safe to send
+            elif any(self.graph.state(dep) is not OpState.SUCCEEDED for dep in op.dependencies):
+                self.graph.requeue(op.op_id)  # found, but its parent is unresolved: look again later
+            else:
+                self.stats.recovered += 1
+                await self._succeed(op, {"id": found})
+        elif isinstance(action, Fail):
+            await self._fail(
+                op,
+                action.error,
+                "cannot tell whether an earlier attempt created it (idempotency lookup failed: "
+                f"{action.reason}); not sent again so as not to create a duplicate",
+            )
+        elif isinstance(action, Retry):
+            self._requeue_later(op, action.delay, action.reason, tg, self._lookup_failures)
+        else:
+            await self._apply(op, action, tg)
 
     async def _handle(self, batch: PlannedBatch, answer: HttpAnswer, tg: TaskGroup, ticket: Ticket) -> None:
         account = batch.account_id
-        envelope = parse_usage_headers(answer.headers, account_id=account)
-        if not envelope.is_empty:
-            self.governor.observe(account, envelope, BUC, ticket)
-        payload: Any = answer.body if answer.body is not None else answer.text
-        items = decode_batch_response(payload, len(batch.ops), http_status=answer.status)
-        throttled = False
-        # The last entry with usage headers reflects the whole batch: one reading per batch, parsed once.
-        latest = next((item for item in reversed(items) if item.headers), None)
+        items = self._items(answer, len(batch.ops))
+        self._observe(account, answer, items, ticket)
+        parked = False
         for op, item in zip(batch.ops, items, strict=True):
             if self.graph.state(op.op_id) in _TERMINAL:
                 continue  # skipped by a parent's failure earlier in this batch
-            if item.outcome_unknown and self.session is not None:
-                self.session.unknown(op)  # reconcile before it is sent again
-            verdict = item.error_class
-            if verdict is ErrorClass.OK:
-                await self._succeed(op, item.body)
-            elif verdict is ErrorClass.THROTTLED:
-                if not throttled:
-                    usage = parse_usage_headers(item.headers, account_id=account)
-                    parked = self.governor.throttled(account, BUC, usage)
-                    logger.warning("account %s throttled: parked for %.0f s", account, parked)
-                    throttled = True
-                    code, subcode = (
-                        (item.error.code, item.error.error_subcode) if item.error else (None, None)
-                    )
-                    self._notify(
-                        Throttled(account, BUC, parked, code, subcode, self.governor.usage_pct(account, BUC))
-                    )
-                self.stats.throttle_events += 1
-                await self._requeue_throttled(op, item.error)
-            elif self._waits_for_batch_parent(op, batch):
-                self.graph.requeue(op.op_id)  # its parent in this batch will be retried; so will it
-            elif verdict is ErrorClass.TRANSIENT:
-                if item.outcome_unknown:
-                    self.stats.unknown_outcomes += 1
-                await self._retry_or_fail(op, tg, item.error, _describe(item))
-            elif verdict is ErrorClass.AUTH:
-                await self._fail(op, item.error, "access token rejected: " + _describe(item))
-                self._stop_reason = (
-                    f"stopped: the access token was rejected (code {item.error.code if item.error else '?'}); "
-                    "get a new token and resume"
-                )
-            else:
-                await self._fail(op, item.error, _describe(item))
-        if latest is not None:
-            self.governor.observe(
-                account, parse_usage_headers(latest.headers, account_id=account), BUC, ticket
-            )
+            try:
+                action = decide(self._subject(op, batch), item, self._tries(op), self.policy)
+                if isinstance(action, ParkAction) and not parked:
+                    parked = True
+                    self._park(account, item, action)
+                await self._apply(op, action, tg)
+            except JournalError:
+                raise
+            except Exception as err:  # one odd entry must not decide its siblings' fate
+                await self._unexpected([op], err, tg)
 
-    def _waits_for_batch_parent(self, op: Operation, batch: PlannedBatch) -> bool:
-        """True when ``op`` referenced an op of the same batch that did not succeed (and is not over)."""
-        for dep in op.dependencies:
-            if dep in batch.names and self.graph.state(dep) in (OpState.PENDING, OpState.IN_FLIGHT):
-                return True
-        return False
+    def _items(self, answer: HttpAnswer, expected: int) -> list[BatchItemResult]:
+        payload: Any = answer.body if answer.body is not None else answer.text
+        return decode_batch_response(payload, expected, http_status=answer.status)
+
+    def _observe(
+        self, account: str, answer: HttpAnswer, items: Sequence[BatchItemResult], ticket: Ticket | None
+    ) -> None:
+        """Feed the governor every usage reading of an answer: its own headers and each entry's.
+
+        Entries usually repeat one reading, so each distinct set of header values is parsed once; of the
+        entries' readings the busiest one counts (conservative) and every reported regain time parks.
+        """
+        envelope = parse_usage_headers(answer.headers, account_id=account)
+        if not envelope.is_empty:
+            self.governor.observe(account, envelope, BUC, ticket)
+        seen: set[tuple[str, ...]] = set()
+        busiest: tuple[float, UsageSnapshot] | None = None
+        for item in items:
+            headers = item.headers
+            if not headers:
+                continue
+            values = tuple(headers.get(name, "") for name in _USAGE_HEADERS)
+            if values in seen:
+                continue
+            seen.add(values)
+            usage = parse_usage_headers(headers, account_id=account)
+            if usage.is_empty:
+                continue
+            if usage.regain_after_s(account, BUC) > 0:
+                self.governor.observe(account, usage, BUC, None)
+            pct = usage.max_pct_for(account, BUC)
+            if pct is not None and (busiest is None or pct >= busiest[0]):
+                busiest = (pct, usage)
+        if busiest is not None:
+            self.governor.observe(account, busiest[1], BUC, ticket)
+
+    def _park(self, account: str, item: BatchItemResult, action: ParkAction) -> None:
+        """One park per answer: the first throttled entry's headers say how long."""
+        usage = parse_usage_headers(item.headers, account_id=account)
+        seconds = self.governor.throttled(account, BUC, usage)
+        logger.warning(
+            "account %s throttled (%s, scope %s): parked for %.0f s",
+            account,
+            action.reason,
+            action.scope,
+            seconds,
+        )
+        error = action.error
+        code, subcode = (error.code, error.error_subcode) if error else (None, None)
+        self._notify(Throttled(account, BUC, seconds, code, subcode, self.governor.usage_pct(account, BUC)))
+
+    async def probe(self, account: str, request: BatchOp) -> Any:
+        """One read (a rebuild probe) judged like any answer; its body, or ``None`` when in doubt."""
+        payload = encode_batch([request])
+        tries = Attempts()
+        while True:
+            self.stats.http_requests += 1
+            self.stats.graph_calls += 1
+            self._notify(BatchSent(account, BUC, 1, ()))  # no op ids: a read of the engine's own
+            try:
+                answer = await self.transport.post_batch(payload)
+            except TransportError as err:
+                self._batch_done(account, (), None)
+                action = decide(LOOKUP, TransportFailure(str(err), err.sent), tries, self.policy)
+            else:
+                self._batch_done(account, (), answer.status)
+                items = self._items(answer, 1)
+                self._observe(account, answer, items, None)
+                action = decide(LOOKUP, items[0], tries, self.policy)
+                if isinstance(action, ParkAction):
+                    await self.clock.sleep(self.governor.throttled(account, BUC, _usage(items[0], account)))
+                    tries = Attempts(tries.failures, tries.throttle_waits + 1)
+                    continue
+            if isinstance(action, Succeed):
+                return action.result
+            if not isinstance(action, Retry):
+                return None
+            await self.clock.sleep(action.delay)
+            tries = Attempts(tries.failures + 1, tries.throttle_waits)
+
+    async def _apply(self, op: Operation, action: Action, tg: TaskGroup) -> None:
+        """Carry out the judgement of one answer for ``op``."""
+        if isinstance(action, Succeed):
+            await self._succeed(op, action.result)
+        elif isinstance(action, Hold):
+            self._held[op.op_id] = action.result  # settled when its parent is (see _succeed)
+        elif isinstance(action, ParkAction):
+            self.stats.throttle_events += 1
+            self._throttle_waits[op.op_id] = self._throttle_waits.get(op.op_id, 0) + 1
+            self.graph.requeue(op.op_id)
+        elif isinstance(action, Wait):
+            self.graph.requeue(op.op_id)
+        elif isinstance(action, Reconcile):
+            self.stats.unknown_outcomes += 1
+            if self.session is not None:
+                self.session.unknown(op)  # looked up by its key before it is sent again
+            self._requeue_later(op, action.delay, action.reason, tg)
+        elif isinstance(action, Retry):
+            if action.unknown:
+                self.stats.unknown_outcomes += 1
+            self._requeue_later(op, action.delay, action.reason, tg)
+        elif isinstance(action, StopJob):
+            await self._fail(op, action.error, action.reason)
+            self._stop_reason = "stopped: the access token was rejected; get a new token and resume"
+        else:
+            if action.unknown and self.session is not None:
+                self.session.unknown(op)  # journaled as unknown: the next run looks it up first
+            await self._fail(op, action.error, action.reason)
 
     # --- transitions ----------------------------------------------------------------------------
     async def _succeed(self, op: Operation, result: Any) -> None:
@@ -526,6 +666,12 @@ class Runner:
             )
         )
         await self._emit_cascades(cascades)
+        if self._held:  # children whose success arrived before this parent was confirmed
+            for child in self.graph.dependents(op.op_id):
+                if child in self._held and self.graph.state(child) is OpState.IN_FLIGHT:
+                    child_op = self.graph.operation(child)
+                    if all(self.graph.state(d) is OpState.SUCCEEDED for d in child_op.dependencies):
+                        await self._succeed(child_op, self._held.pop(child))
 
     async def _fail(self, op: Operation, error: GraphError | None, reason: str) -> None:
         cascades = self.graph.mark_failed(op.op_id, reason)
@@ -542,16 +688,15 @@ class Runner:
         )
         await self._emit_cascades(cascades)
 
-    async def _retry_or_fail(
-        self, op: Operation, tg: TaskGroup, error: GraphError | None, reason: str
+    def _requeue_later(
+        self, op: Operation, delay: float, reason: str, tg: TaskGroup, budget: dict[str, int] | None = None
     ) -> None:
-        failures = self._failures.get(op.op_id, 0) + 1
-        self._failures[op.op_id] = failures
-        if not self.retry.should_retry(failures):
-            await self._fail(op, error, f"gave up after {failures} attempts: {reason}")
-            return
+        """Back off, then send again (a flagged create is looked up first): uses one attempt of ``budget``
+        (the op's sends by default; its lookups for a failed lookup)."""
+        table = self._failures if budget is None else budget
+        failures = table.get(op.op_id, 0) + 1
+        table[op.op_id] = failures
         self.stats.retries += 1
-        delay = self.retry.delay(failures)
         self._notify(RetryScheduled(op.op_id, op.account_id, op.kind.value, failures, delay, reason))
         self._tasks += 1
 
@@ -565,14 +710,6 @@ class Runner:
                 self._wake_up()
 
         tg.start_soon(requeue_later)
-
-    async def _requeue_throttled(self, op: Operation, error: GraphError | None) -> None:
-        waits = self._throttle_waits.get(op.op_id, 0) + 1
-        self._throttle_waits[op.op_id] = waits
-        if waits > self.config.retry.max_throttle_waits:
-            await self._fail(op, error, f"still throttled after {waits - 1} waits")
-            return
-        self.graph.requeue(op.op_id)
 
     async def _skip_ready(self) -> None:
         reason = self._stop_reason or "stopped"
@@ -588,7 +725,13 @@ class Runner:
         for c in cascades:
             op = self.graph.operation(c.op_id)
             state = OutcomeState.FAILED if c.state is OpState.FAILED else OutcomeState.SKIPPED
-            await self._emit(Outcome(c.op_id, state, op.account_id, op.kind.value, reason=c.reason))
+            reason = c.reason
+            held = self._held.pop(c.op_id, None)
+            if held is not None:  # the server said it created this, but its parent was never confirmed
+                if self.session is not None:
+                    self.session.unknown(op)  # journaled as unknown: a later run looks it up first
+                reason += f"; the server had answered it created {json.dumps(held, default=str)[:200]}"
+            await self._emit(Outcome(c.op_id, state, op.account_id, op.kind.value, reason=reason))
 
     def _notify(self, event: EngineEvent) -> None:
         if self.observer is not None:
@@ -600,7 +743,7 @@ class Runner:
     async def _emit(self, outcome: Outcome) -> None:
         assert self._out is not None
         self._notify(OperationFinished(outcome))
-        for table in (self._attempts, self._failures, self._throttle_waits):
+        for table in (self._attempts, self._failures, self._lookup_failures, self._throttle_waits):
             table.pop(outcome.op_id, None)
         if self.session is not None:
             self.session.record(outcome)
@@ -633,13 +776,36 @@ class Runner:
             caught_up.set()
 
 
-def _describe(item: BatchItemResult) -> str:
-    if item.is_null:
-        return "batch entry was null (partial timeout)"
-    if item.malformed:
-        return f"malformed batch entry: {item.malformed}"
-    err = item.error
-    if err is None:
-        return f"HTTP {item.status}"
-    sub = f"/{err.error_subcode}" if err.error_subcode else ""
-    return f"Graph error {err.code}{sub}: {err.message}"
+_USAGE_HEADERS = (
+    "x-business-use-case-usage",
+    "x-app-usage",
+    "x-ad-account-usage",
+    "x-fb-ads-insights-throttle",
+)
+_CREATES_WITH_ID = frozenset(
+    {
+        OpKind.CREATE_CAMPAIGN,
+        OpKind.CREATE_ADSET,
+        OpKind.CREATE_CREATIVE,
+        OpKind.CREATE_AD,
+        OpKind.COPY,
+        OpKind.COPY_ADSET,
+        OpKind.COPY_AD,
+    }
+)
+
+
+def _expects_id(op: Operation) -> bool:
+    """Creates answer with the new object's id, except dry runs (``validate_only``: nothing is created)."""
+    if op.kind not in _CREATES_WITH_ID:
+        return False
+    return "validate_only" not in str(op.params.get("execution_options", ""))
+
+
+def _default_safety(op: Operation) -> Safety:
+    """Without a session nothing carries a key: only idempotent kinds may be sent again blind."""
+    return Safety.IDEMPOTENT if op.kind in IDEMPOTENT_KINDS else Safety.UNKEYED
+
+
+def _usage(item: BatchItemResult, account: str) -> UsageSnapshot:
+    return parse_usage_headers(item.headers, account_id=account)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -157,6 +157,9 @@ class CompileContext:
 
     default_account_id: str | None = None
     validate_only: bool = False
+    # Set by run_job: the job's id and fingerprint, from which each task names its engine jobs
+    job_id: str | None = None
+    fingerprint: str | None = None
     now: Callable[[], float] = time.time
     last_message_sent: Callable[[str], float | None] = lambda token: None
     skipped: list[Outcome] = field(default_factory=list)
@@ -185,9 +188,9 @@ class TaskEnv:
 class EngineLike(Protocol):
     """What the multi-phase flows need from :class:`~bulk_engine.engine.BulkEngine`."""
 
-    async def run(self, job: Any, *, job_id: str | None = None) -> JobResult: ...
-
-    def stream(self, job: Any) -> AsyncIterator[Outcome]: ...
+    async def run(
+        self, job: Any, *, job_id: str | None = None, fingerprint: str | None = None
+    ) -> JobResult: ...
 
 
 def operations_kinds(ops: Iterable[Operation]) -> dict[str, int]:

@@ -184,7 +184,7 @@ class CopyTask(TaskBase):
         return {KIND[self.level].value: len(self.source_ids)}
 
     async def execute(self, engine: EngineLike, env: TaskEnv) -> TaskReport:
-        report = TaskReport(env.key, "copy")
+        report = TaskReport.for_env(env, "copy")
         if self.target_account_id is not None:
             rename = self.rename_options.model_dump(exclude_none=True) if self.rename_options else None
             report.details["copies"] = await clone_campaigns(

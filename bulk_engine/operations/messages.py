@@ -244,7 +244,7 @@ class MessagesTask(TaskBase):
         """Graph has no dry run for ``/message_campaign`` or ``/messages``: read the existing campaign, apply
         the 12-hour rule and the in-job duplicates (from the journal, as a real run would), and report every
         send as ``skipped`` with what would happen. No write is sent."""
-        report = TaskReport(env.key, "messages")
+        report = TaskReport.for_env(env, "messages")
         if self.campaign_id is not None:
             found = await read_nodes(
                 engine, [self.campaign_id], "id,name", env.account_id, report, op_prefix=env.op_id("read")

@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from bulk_engine.persistence.keys import strip_key
 from bulk_engine.planning.graph import Operation, OpKind
 from bulk_engine.results import Outcome, OutcomeState
 
@@ -125,7 +126,7 @@ class CampaignFacts:
         info = campaign.get("advantage_state_info")
         return cls(
             id=str(campaign.get("id")),
-            name=str(campaign.get("name", "")),
+            name=strip_key(str(campaign.get("name", ""))),  # as the user wrote it
             objective=_opt(campaign.get("objective")),
             smart_promotion_type=_opt(campaign.get("smart_promotion_type")),
             status=_opt(campaign.get("status")),
@@ -484,7 +485,7 @@ class MigrateTask(TaskBase):
         return {OpKind.MIGRATE.value: len(self.campaign_ids or [])}
 
     async def execute(self, engine: EngineLike, env: TaskEnv) -> TaskReport:
-        report = TaskReport(env.key, "migrate")
+        report = TaskReport.for_env(env, "migrate")
         campaigns, adsets, ads = await self._preflight(engine, env, report)
         records: dict[str, MigrationRecord] = {}
         for campaign in campaigns:

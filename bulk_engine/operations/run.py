@@ -9,6 +9,7 @@ migration report). The per-verb helpers (:func:`create_objects`, :func:`set_stat
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,11 +88,18 @@ class JobReport:
             throttle_events=sum(t.throttle_events for t in self.tasks),
             elapsed_s=self.elapsed_s,
             counts=self.counts,
+            unknown_outcomes=sum(t.unknown_outcomes for t in self.tasks),
+            lookups=sum(t.lookups for t in self.tasks),
+            recovered=sum(t.recovered for t in self.tasks),
+            from_journal=sum(t.from_journal for t in self.tasks),
+            unfinished=tuple(op_id for t in self.tasks for op_id in t.unfinished),
+            stopped=tuple(park for t in self.tasks for park in t.stopped),
         )
 
     def to_dict(self) -> dict[str, Any]:
         data = self.to_result().to_dict()
         data["fingerprint"] = self.fingerprint
+        data["engine_jobs"] = [job for t in self.tasks for job in t.engine_jobs]
         data["tasks"] = [_jsonable(t.to_dict()) for t in self.tasks]
         return data
 
@@ -109,11 +117,13 @@ async def run_job(
     Raises :class:`~bulk_engine.operations.base.JobFileError` (nothing sent) when the job breaks a rule or
     a task has no ad account.
     """
-    context = ctx if ctx is not None else CompileContext()
     job.ensure_checked()
+    report = JobReport(job_id or job.job_id or job.fingerprint()[:16], job.fingerprint())
+    # Engine jobs are named <job id>/<task key>/<n>: the same job run again is exactly-once (docs/exactly-once.md).
+    base = ctx if ctx is not None else CompileContext()
+    context = dataclasses.replace(base, job_id=report.job_id, fingerprint=report.fingerprint)
     envs = [job.task_env(i, context) for i in range(len(job.tasks))]
     started = time.monotonic()
-    report = JobReport(job_id or job.job_id or job.fingerprint()[:16], job.fingerprint())
     for task, env in zip(job.tasks, envs, strict=True):
         task_report = await task.execute(engine, env)
         report.tasks.append(task_report)

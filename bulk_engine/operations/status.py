@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from bulk_engine.persistence.keys import strip_key
 from bulk_engine.planning.graph import Operation, OpKind
 
 from .base import EngineLike, Issue, TaskEnv
@@ -118,6 +119,8 @@ class Selector(BaseModel):
     limit: int | None = Field(None, ge=1, description="Change at most this many objects")
 
     def matches(self, name: str) -> bool:
+        """Matched against the name as written: without the engine's idempotency key."""
+        name = strip_key(name)
         if self.name_prefix is not None and not name.startswith(self.name_prefix):
             return False
         if self.name_contains is not None and self.name_contains not in name:
@@ -295,7 +298,7 @@ class StatusTask(TaskBase):
     async def execute(self, engine: EngineLike, env: TaskEnv) -> TaskReport:
         if not self.needs_reads:
             return await super().execute(engine, env)
-        report = TaskReport(env.key, "status")
+        report = TaskReport.for_env(env, "status")
         if self.selector is not None:
             objects = await self._select(engine, env, report, self.selector)
         elif self.read_current:

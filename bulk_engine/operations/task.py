@@ -69,7 +69,7 @@ class TaskBase(BaseModel):
 
     async def execute(self, engine: EngineLike, env: TaskEnv) -> TaskReport:
         """Default: run :meth:`compile` through the engine (streamed) and report every outcome."""
-        report = TaskReport(env.key, self.task_type)
+        report = TaskReport.for_env(env, self.task_type)
         if env.ctx.validate_only and not self.supports_validate_only:
             report.details["validate_only"] = "checked locally; Graph has no dry run for this operation"
             return report
@@ -98,6 +98,32 @@ class TaskReport:
     throttle_events: int = 0
     elapsed_s: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    unknown_outcomes: int = 0
+    lookups: int = 0
+    recovered: int = 0
+    from_journal: int = 0
+    engine_jobs: list[str] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)
+    stopped: list[Any] = field(default_factory=list)
+    # ``<job id>/<task key>``: each engine job of the task is ``<that>/<n>`` (n-th in the task's run order)
+    engine_job_prefix: str | None = None
+    engine_fingerprint: str | None = None
+
+    @classmethod
+    def for_env(cls, env: TaskEnv, task_type: str) -> TaskReport:
+        """A report whose engine jobs get stable ids from the job's id and this task's key, so running the
+        same job again (CLI, library or Airflow, with or without a journal) finds what it created."""
+        ctx = env.ctx
+        prefix = f"{ctx.job_id}/{env.key}" if ctx.job_id else None
+        fingerprint = f"{ctx.fingerprint}/{env.key}" if ctx.fingerprint else None
+        return cls(env.key, task_type, engine_job_prefix=prefix, engine_fingerprint=fingerprint)
+
+    def _next_engine_job(self) -> tuple[str | None, str | None]:
+        if self.engine_job_prefix is None:
+            return None, None
+        n = len(self.engine_jobs)
+        fingerprint = f"{self.engine_fingerprint}/{n}" if self.engine_fingerprint else None
+        return f"{self.engine_job_prefix}/{n}", fingerprint
 
     def absorb(self, result: JobResult) -> None:
         self.outcomes.extend(result.outcomes)
@@ -106,6 +132,12 @@ class TaskReport:
         self.retries += result.retries
         self.throttle_events += result.throttle_events
         self.elapsed_s += result.elapsed_s
+        self.unknown_outcomes += result.unknown_outcomes
+        self.lookups += result.lookups
+        self.recovered += result.recovered
+        self.from_journal += result.from_journal
+        self.unfinished.extend(result.unfinished)
+        self.stopped.extend(result.stopped)
 
     async def run(
         self, engine: EngineLike, ops: Iterable[Operation], ctx: CompileContext | None = None
@@ -113,7 +145,11 @@ class TaskReport:
         """Run one engine job and fold its outcomes in, with every local skip pending in ``ctx.skipped``
         (recorded while ``ops`` was built or consumed; the list is drained). Returns the outcomes by op id."""
         started = time.monotonic()
-        result = await engine.run(ops if isinstance(ops, list) else iter(ops))
+        job_id, fingerprint = self._next_engine_job()
+        if job_id is not None:
+            self.engine_jobs.append(job_id)
+        job = ops if isinstance(ops, list) else iter(ops)
+        result = await engine.run(job, job_id=job_id, fingerprint=fingerprint)
         self.absorb(result)
         self.elapsed_s += max(0.0, time.monotonic() - started - result.elapsed_s)
         outcomes = {o.op_id: o for o in result.outcomes}
@@ -151,5 +187,10 @@ class TaskReport:
             "retries": self.retries,
             "throttle_events": self.throttle_events,
             "elapsed_s": round(self.elapsed_s, 3),
+            "unknown_outcomes": self.unknown_outcomes,
+            "lookups": self.lookups,
+            "recovered": self.recovered,
+            "from_journal": self.from_journal,
+            "engine_jobs": list(self.engine_jobs),
             "details": self.details,
         }

@@ -33,6 +33,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal
@@ -41,7 +42,7 @@ from bulk_engine.planning.graph import Operation, OpKind
 from bulk_engine.protocol.batch import BatchOp
 from bulk_engine.protocol.refs import Ref
 
-__all__ = ["IDEMPOTENT_KINDS", "KEYED_EDGES", "KeyCarrier", "KeyScheme", "Safety", "hash_text"]
+__all__ = ["IDEMPOTENT_KINDS", "KEYED_EDGES", "KeyCarrier", "KeyScheme", "Safety", "hash_text", "strip_key"]
 
 KeyCarrier = Literal["name", "adlabels", "off"]
 
@@ -68,6 +69,15 @@ class Safety(StrEnum):
 
 
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"
+_KEY_SUFFIX = re.compile(r" ?\[[A-Za-z0-9_-]+:[a-z2-7]{8}\.[a-z2-7]{12}\]")
+
+
+def strip_key(name: str) -> str:
+    """``name`` as the user wrote it: without the idempotency key the ``name`` carrier appended.
+
+    Selectors match on this (a ``name_regex: "US$"`` must still match ``"Spring US [be:…]"``).
+    """
+    return _KEY_SUFFIX.sub("", name)
 
 
 def hash_text(text: str, length: int) -> str:

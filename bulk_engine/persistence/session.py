@@ -36,6 +36,7 @@ from bulk_engine.results import Outcome, OutcomeState
 from .codec import Scrubber, decode_plan, dumps, plan_text
 from .journal import Journal, JournalJob, JournalOp, OpStatus, OutcomeWrite, PlanWrite
 from .keys import KeyCarrier, KeyScheme, Safety, path_text
+from .lock import LockOwner
 
 __all__ = ["JournalSession", "SessionStats", "load_operations"]
 
@@ -75,13 +76,23 @@ class JournalSession:
         self.journal = journal
         self.job_id = job_id
         self._scrub = Scrubber(secrets)
-        existing = journal.get_job(job_id)
-        options = {
-            "keys": idempotency.keys,
-            "key_prefix": idempotency.key_prefix,
-            "rebuild": idempotency.rebuild if explicit_job_id else "never",
-        }
-        self.job: JournalJob = journal.open_job(job_id, fingerprint, options)
+        # One job, one runner: the lock comes first, so a refused session (JobLockedError) has read and
+        # changed nothing — open_job may create the job or record its fingerprint. Released by close().
+        self.lock_owner: LockOwner | None = None
+        owner = LockOwner.current()
+        journal.acquire_lock(job_id, owner)
+        self.lock_owner = owner
+        try:
+            existing = journal.get_job(job_id)
+            options = {
+                "keys": idempotency.keys,
+                "key_prefix": idempotency.key_prefix,
+                "rebuild": idempotency.rebuild if explicit_job_id else "never",
+            }
+            self.job: JournalJob = journal.open_job(job_id, fingerprint, options)
+        except BaseException:  # e.g. another job under this id: give the lock back
+            self.close()
+            raise
         self.fresh = existing is None
         carrier: KeyCarrier = self.job.options.get("keys", idempotency.keys)
         prefix = str(self.job.options.get("key_prefix", idempotency.key_prefix))
@@ -104,6 +115,12 @@ class JournalSession:
 
     def __repr__(self) -> str:
         return f"JournalSession(job_id={self.job_id!r}, journal={self.journal.location!r})"
+
+    def close(self) -> None:
+        """End the run: release the job's lock so the next run may start (idempotent, never raises)."""
+        owner, self.lock_owner = self.lock_owner, None
+        if owner is not None:
+            self.journal.release_lock(self.job_id, owner)
 
     # --- admission ------------------------------------------------------------------------------
     def probe_paths(self) -> list[str]:
@@ -163,8 +180,12 @@ class JournalSession:
         done: list[Outcome] = []
         plans: list[PlanWrite] = []
         earlier: set[str] = set()
+        keeps_plans = getattr(self.journal, "keeps_plans", True)
         for op in ops:
-            text, digest = texts.get(id(op)) or plan_text(op, self._scrub)
+            if keeps_plans:
+                text, digest = texts.get(id(op)) or plan_text(op, self._scrub)
+            else:
+                text = digest = ""  # an ephemeral journal stores no plans: skip their cost
             rec = existing.get(op.op_id)
             if rec is not None and rec.digest != digest:
                 raise JournalError(
@@ -245,6 +266,10 @@ class JournalSession:
     # --- the runner's hooks ---------------------------------------------------------------------
     def needs_lookup(self, op_id: str) -> bool:
         return op_id in self._flagged
+
+    def safety(self, op: Operation) -> Safety:
+        """Whether ``op`` may be sent again after an unknown outcome (see :mod:`.keys`)."""
+        return self.keys.safety(op)
 
     def unknown(self, op: Operation) -> None:
         """An attempt of ``op`` ended with an unknown outcome (null entry, dropped connection…)."""

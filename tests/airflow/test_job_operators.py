@@ -18,6 +18,7 @@ from af_helpers import (
     xcom,
 )
 
+from bulk_engine.persistence.keys import strip_key
 from bulk_engine.simulator import FaultConfig
 
 OK = {"failed": 0, "skipped": 0}
@@ -25,8 +26,8 @@ FAULTS = FaultConfig(transient_rate=0.3)
 
 
 def _base(name: str) -> str:
-    """A created object's name without the idempotency key the journaled engine appends (`` [be:…]``)."""
-    return name.split(" [be:")[0]
+    """A created object's name without the idempotency key the engine appends (`` [be:…]``)."""
+    return strip_key(name)
 
 
 def _counts(summary: dict[str, Any], succeeded: int) -> None:

@@ -10,6 +10,7 @@ import pytest
 from af_helpers import RunDag, lift_block_when_polled, store, ti_states, xcom
 
 from airflow_provider.operators.bulk import _engine_parks
+from bulk_engine.persistence.keys import strip_key
 from bulk_engine.simulator import FaultConfig
 
 
@@ -37,12 +38,17 @@ def test_bulk_create_pushes_summary_and_creates_objects(
     }  # fmt: skip
     ids = {op["op_id"]: op["graph_id"] for op in report["operations"]}
 
-    campaigns = {c["name"]: c for c in store(meta_conn, "campaign")}
+    campaigns = {strip_key(c["name"]): c for c in store(meta_conn, "campaign")}
     adsets = store(meta_conn, "adset")
     assert set(campaigns) == {"spring", "summer"}
-    assert sorted(a["name"] for a in adsets) == ["spring/as0", "spring/as1", "summer/as0", "summer/as1"]
+    assert sorted(strip_key(a["name"]) for a in adsets) == [
+        "spring/as0",
+        "spring/as1",
+        "summer/as0",
+        "summer/as1",
+    ]
     for adset in adsets:
-        parent = adset["name"].split("/")[0]
+        parent = strip_key(adset["name"]).split("/")[0]
         assert adset["campaign_id"] == campaigns[parent]["id"] == ids[parent]
 
 
@@ -77,10 +83,10 @@ def test_retries_finish_the_job_without_duplicates(meta_conn: Any, run_dag: RunD
     assert report["counts"] == {"succeeded": 12, "failed": 0, "skipped": 0}
     campaigns = store(meta_conn, "campaign")
     adsets = store(meta_conn, "adset")
-    assert sorted(c["name"] for c in campaigns) == ["c0", "c1", "c2", "c3"]
+    assert sorted(strip_key(c["name"]) for c in campaigns) == ["c0", "c1", "c2", "c3"]
     assert len(adsets) == 8
-    by_name = {c["name"]: c["id"] for c in campaigns}
-    assert all(a["campaign_id"] == by_name[a["name"].split("/")[0]] for a in adsets)
+    by_name = {strip_key(c["name"]): c["id"] for c in campaigns}
+    assert all(a["campaign_id"] == by_name[strip_key(a["name"]).split("/")[0]] for a in adsets)
 
 
 def test_invalid_job_fails_before_sending(meta_conn: Any, run_dag: RunDag) -> None:

@@ -9,6 +9,7 @@ import pytest
 from engine_support import campaign_op, status_op, tree_ops
 
 from bulk_engine import BulkEngine, JobValidationError, Operation, OpKind, OutcomeState, Ref
+from bulk_engine.persistence.keys import strip_key
 from bulk_engine.simulator import FaultConfig
 
 
@@ -24,7 +25,7 @@ async def test_dependency_trees_span_batches_and_respect_batch_limits(start_sim:
     ads = [n for n in core.store.nodes("ad")]
     assert len(ads) == 60
     # every ad hangs under its own tree's ad set and creative
-    by_name = {n.data["name"]: n for n in core.store.nodes() if "name" in n.data}
+    by_name = {strip_key(n.data["name"]): n for n in core.store.nodes() if "name" in n.data}
     for i in range(60):
         ad = by_name[f"t{i}-ad"]
         assert ad.data["adset_id"] == by_name[f"t{i}-as"].id
@@ -62,7 +63,7 @@ async def test_mixed_success_and_failure_in_one_batch(start_sim: Any) -> None:
         assert "bad-" in (result.outcome(child).reason or "")
     assert states["bad-cr"] is OutcomeState.SUCCEEDED  # independent of the failed campaign
     # the skipped ops were never sent
-    names = [n.data.get("name") for n in sim.server.core.store.nodes()]
+    names = [strip_key(n.data.get("name") or "") for n in sim.server.core.store.nodes()]
     assert "bad-as" not in names and "bad-ad" not in names
     assert result.counts == {"succeeded": 5, "failed": 1, "skipped": 2}
 
@@ -182,8 +183,9 @@ async def test_streamed_job_memory_is_bounded_by_window_and_horizon(start_sim: A
                 yield status_op(f"u{i}", act, Ref(f"c{i - i % 3}"), "ACTIVE")
 
     async with BulkEngine(sim.engine_config(window_ops=100, reference_horizon=200)) as engine:
-        states = Counter([o.state async for o in engine.stream(generate())])
-        peak = engine.last_stats.peak_tracked_ops
+        run = engine.stream(generate())
+        states = Counter([o.state async for o in run])
+        peak = run.result.peak_tracked_ops
     assert states == {OutcomeState.SUCCEEDED: 3000}
     assert peak <= 100 + 200 + 100  # window + horizon + one batch of slack; the job has 3,000
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from bulk_engine import BulkEngine, Credentials, EngineConfig
 from bulk_engine.operations import CompileContext, JobReport, JobSpec, parse_job, run_job
+from bulk_engine.persistence.keys import strip_key
 from bulk_engine.simulator import SimulatorServer
 from bulk_engine.simulator.store import Node
 
@@ -69,12 +70,16 @@ class Sim:
         adsets = []
         for adset in self.children(campaign_id, "adset"):
             ads = sorted(
-                (ad.data["name"], ad.status, self.node(ad.data["creative"]["id"]).data.get("name"))
+                (
+                    strip_key(ad.data["name"]),
+                    ad.status,
+                    strip_key(self.node(ad.data["creative"]["id"]).data.get("name") or ""),
+                )
                 for ad in self.children(adset.id, "ad")
             )
             adsets.append(
                 (
-                    adset.data["name"],
+                    strip_key(adset.data["name"]),
                     adset.status,
                     adset.data.get("daily_budget"),
                     str(adset.data.get("targeting")),
@@ -82,7 +87,7 @@ class Sim:
                 )
             )
         return {
-            "name": campaign.data["name"],
+            "name": strip_key(campaign.data["name"]),
             "status": campaign.status,
             "objective": campaign.data.get("objective"),
             "smart_promotion_type": campaign.data.get("smart_promotion_type"),

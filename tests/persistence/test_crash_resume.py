@@ -210,10 +210,11 @@ def _delete_journal(path: Path) -> None:
 def _assert_exact(info: dict[str, Any], job: Path, job_id: str, journal: Path) -> dict[str, int]:
     ops = list(load_job(job).compile(CompileContext()))
     assert len(ops) == TOTAL
-    with SqliteJournal(journal) as opened:  # the CLI journals task n as engine job <job_id>/<n>
-        assert engine_job_ids(opened, job_id) == [f"{job_id}/0"]
+    engine_job = f"{job_id}/{ops[0].op_id.split('/', 1)[0]}/0"  # run_job: <job id>/<task key>/<n>
+    with SqliteJournal(journal) as opened:
+        assert engine_job_ids(opened, job_id) == [engine_job]
     nodes = store(info)
-    exact = check_exact(nodes, ops, f"{job_id}/0")  # keys derive from the engine job id
+    exact = check_exact(nodes, ops, engine_job)  # keys derive from the engine job id
     assert not exact.duplicates, exact.duplicates
     assert not exact.missing, exact.missing[:10]
     assert not exact.unexpected
@@ -271,7 +272,8 @@ def test_rerun_with_the_journal_deleted_ends_exact(tmp_path: Path) -> None:
             run_cli(info, job, "crash-b", journal, Cycle("run", ("batch_sent", 1)))
         )  # …and dies early
         cycles.append(
-            run_cli(info, job, "crash-b", journal, Cycle("resume", ("operation", rng.randint(900, 1_200))))
+            # the early death came at its first probe, with the first 1,000 plans journaled: die within them
+            run_cli(info, job, "crash-b", journal, Cycle("resume", ("operation", rng.randint(600, 900))))
         )
         _delete_journal(journal)
         created = len(store(info))
