@@ -313,12 +313,8 @@ class BulkEngine:
                 logger.exception("engine observer failed on OperationFinished")
 
     async def _probe_all(self, session: JournalSession, runner: Runner) -> None:
-        async def probe(path: str) -> None:
+        for path in session.probe_paths():  # rebuild mode: before anything of the window is sent
             session.probe_result(path, await self._probe(session, runner, path))
-
-        async with anyio.create_task_group() as tg:  # rebuild mode: before anything of the window is sent
-            for path in session.probe_paths():
-                tg.start_soon(probe, path)
 
     async def _admitted(
         self,

@@ -612,8 +612,10 @@ class Runner:
                 items = self._items(answer, 1)
                 self._observe(account, answer, items, None)
                 action = decide(LOOKUP, items[0], tries, self.policy)
-                if isinstance(action, ParkAction):
-                    await self.clock.sleep(self.governor.throttled(account, BUC, _usage(items[0], account)))
+                if isinstance(action, ParkAction):  # wait out a park already running, else start one
+                    parked = self.governor.parked_for(account, BUC)
+                    seconds = parked or self.governor.throttled(account, BUC, _usage(items[0], account))
+                    await self.clock.sleep(seconds)
                     tries = Attempts(tries.failures, tries.throttle_waits + 1)
                     continue
             if isinstance(action, Succeed):
