@@ -20,6 +20,7 @@ from scrub_echo import APP_SECRET, TOKEN, EchoGraph, assert_no_leak
 from airflow_provider.operators import MetaBulkOperator, MetaStatusOperator
 from bulk_engine import Credentials, Operation, OpKind, RetryConfig
 from bulk_engine.operations import JobReport
+from bulk_engine.protocol import usage as usage_module
 from bulk_engine.scrub import REDACTED
 
 ACT = "act_1000000001"
@@ -68,6 +69,7 @@ def test_job_operator_xcom_report_and_logs_are_scrubbed(
     echo_conn: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    usage_module._forget_warnings()  # usage warnings are once per process: let this test see its own
     op = _EchoingStatus(
         task_id="t",
         status="PAUSED",
@@ -94,6 +96,7 @@ def test_bulk_operator_return_value_and_report_are_scrubbed(
     echo_conn: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    usage_module._forget_warnings()  # usage warnings are once per process: let this test see its own
     ops = [
         Operation(
             op_id=f"p{i}",
