@@ -114,7 +114,7 @@ class BulkEngine:
                 return
             await busy[0].drained.wait()
 
-    def _new_runner(self, session: JournalSession | None = None) -> Runner:
+    def _new_runner(self, session: JournalSession) -> Runner:
         if self._transport is None:
             raise RuntimeError("use 'async with BulkEngine(config) as engine'")
         rng = random.Random(self.config.seed)
@@ -387,35 +387,30 @@ class JobRun:
     def finish(
         self, stats: JobStats, stopped: tuple[Park, ...], unfinished: tuple[str, ...], now: float
     ) -> None:
-        self._stats = stats
-        self._stopped = stopped
-        self._unfinished = unfinished
-        self._ended = now
+        """Called by the engine once every outcome has been yielded (so the counts are complete)."""
+        self._result = JobResult(
+            job_id=self.job_id,
+            outcomes=(),
+            http_requests=stats.http_requests,
+            graph_calls=stats.graph_calls,
+            retries=stats.retries,
+            throttle_events=stats.throttle_events,
+            elapsed_s=now - self._started,
+            counts=dict(self._counts),
+            unknown_outcomes=stats.unknown_outcomes,
+            lookups=stats.lookups,
+            recovered=stats.recovered,
+            from_journal=stats.from_journal,
+            unfinished=unfinished,
+            stopped=stopped,
+            peak_tracked_ops=stats.peak_tracked_ops,
+        )
 
     @property
     def result(self) -> JobResult:
         """The run's figures; raises ``RuntimeError`` before the stream is exhausted."""
-        if not hasattr(self, "_stats"):
-            raise RuntimeError(f"job {self.job_id!r}: the stream has not been read to its end yet")
         if self._result is None:
-            stats = self._stats
-            self._result = JobResult(
-                job_id=self.job_id,
-                outcomes=(),
-                http_requests=stats.http_requests,
-                graph_calls=stats.graph_calls,
-                retries=stats.retries,
-                throttle_events=stats.throttle_events,
-                elapsed_s=self._ended - self._started,
-                counts=dict(self._counts),
-                unknown_outcomes=stats.unknown_outcomes,
-                lookups=stats.lookups,
-                recovered=stats.recovered,
-                from_journal=stats.from_journal,
-                unfinished=self._unfinished,
-                stopped=self._stopped,
-                peak_tracked_ops=stats.peak_tracked_ops,
-            )
+            raise RuntimeError(f"job {self.job_id!r}: the stream has not been read to its end yet")
         return self._result
 
 

@@ -30,13 +30,20 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from bulk_engine.config import EngineConfig
 from bulk_engine.errors import JournalError, TransportError
-from bulk_engine.persistence.keys import IDEMPOTENT_KINDS, Safety
+from bulk_engine.persistence.keys import Safety
 from bulk_engine.planning.batcher import Batcher, BatchLimits, PlannedBatch
 from bulk_engine.planning.graph import Cascade, DependencyGraph, Operation, OpKind, OpState, PlanningError
 from bulk_engine.protocol.batch import BatchItemResult, BatchOp, decode_batch_response, encode_batch
 from bulk_engine.protocol.errors import GraphError
 from bulk_engine.protocol.refs import Ref
-from bulk_engine.protocol.usage import UsageSnapshot, parse_usage_headers
+from bulk_engine.protocol.usage import (
+    AD_ACCOUNT_HEADER,
+    APP_HEADER,
+    BUC_HEADER,
+    INSIGHTS_HEADER,
+    UsageSnapshot,
+    parse_usage_headers,
+)
 from bulk_engine.results import JobStats, Outcome, OutcomeState
 
 from .clock import Clock
@@ -110,11 +117,11 @@ class Runner:
         governor: Governor,
         clock: Clock,
         retry: RetryPolicy,
+        session: RunSession,
         observer: Observer | None = None,
-        session: RunSession | None = None,
     ) -> None:
         self.config = config
-        self.session = session  # the journal (None: no intents, no reconciliation)
+        self.session = session  # the journal (an ephemeral one when the engine has none)
         self.observer = observer
         self.transport = transport
         self.governor = governor
@@ -129,9 +136,8 @@ class Runner:
         self._sends: dict[str, int] = {}  # batches in progress per account
         self._attempts: dict[str, int] = {}  # sends per op
         self._failures: dict[str, int] = {}  # failed sends per op (the retry budget)
-        self._lookup_failures: dict[
-            str, int
-        ] = {}  # failed idempotency lookups per op (a budget of their own)
+        # failed idempotency lookups per op: a budget of their own
+        self._lookup_failures: dict[str, int] = {}
         self._throttle_waits: dict[str, int] = {}
         self._held: dict[str, Any] = {}  # successes whose parent in the same batch is not settled yet
         self._tasks = 0
@@ -195,8 +201,7 @@ class Runner:
                 await self._wait(tg)
             if self._stopped_accounts or self.halted:
                 tg.cancel_scope.cancel()  # pending wake-ups and retry timers would wait out their delays
-        if self.session is not None:
-            self.session.flush()
+        self.session.flush()
         if planning_error is not None:
             raise planning_error
 
@@ -327,7 +332,7 @@ class Runner:
         sent: tuple[str, ...] = ()  # op ids, once the batch is on its way (for the observer)
         session = self.session
         try:
-            if session is not None and any(session.needs_lookup(op.op_id) for op in batch.ops):
+            if any(session.needs_lookup(op.op_id) for op in batch.ops):
                 await self._reconcile(batch, tg)  # look flagged creates up first; the rest is re-planned
                 return
             if self.halted:  # started just before a halt: not sent
@@ -349,8 +354,7 @@ class Runner:
                 self.stats.graph_calls += len(wire)
                 sent = tuple(op.op_id for op in batch.ops)
                 self._notify(BatchSent(account, BUC, len(wire), sent))
-                if session is not None:
-                    session.before_send(batch.ops)  # the intent, committed before the request leaves
+                session.before_send(batch.ops)  # the intent, committed before the request leaves
                 try:
                     answer = await self.transport.post_batch(payload)
                 except TransportError as err:
@@ -373,8 +377,7 @@ class Runner:
             self._tasks -= 1
             if sent:
                 self._batch_done(account, sent, status)
-            if session is not None:
-                session.flush()  # this batch's outcomes: one transaction
+            session.flush()  # this batch's outcomes: one transaction
             self.stats.peak_tracked_ops = max(self.stats.peak_tracked_ops, len(self.graph))
             self.graph.forget_settled(self.config.reference_horizon)  # memory bounded by the window
             if self.halted and not any(self._sends.values()):
@@ -421,7 +424,7 @@ class Runner:
 
     def _subject(self, op: Operation, batch: PlannedBatch | None = None) -> Subject:
         """What :func:`decide` needs to know about ``op``."""
-        safety = self.session.safety(op) if self.session is not None else _default_safety(op)
+        safety = self.session.safety(op)
         pending = batch is not None and any(
             dep in batch.names and self.graph.state(dep) in (OpState.PENDING, OpState.IN_FLIGHT)
             for dep in op.dependencies
@@ -441,7 +444,6 @@ class Runner:
         blind). The batch's other ops go back to the queue and are re-planned with the results.
         """
         session = self.session
-        assert session is not None
         lookups: list[tuple[Operation, BatchOp]] = []
         for op in batch.ops:
             if self.graph.state(op.op_id) in _TERMINAL:
@@ -495,7 +497,6 @@ class Runner:
     async def _apply_lookup(self, op: Operation, action: Action, tg: TaskGroup) -> None:
         """Apply the judgement of ``op``'s idempotency lookup (the op stays flagged until it is settled)."""
         session = self.session
-        assert session is not None
         if isinstance(action, Succeed):
             try:
                 found = session.lookup_answer(op, action.result)
@@ -579,8 +580,8 @@ class Runner:
         if busiest is not None:
             self.governor.observe(account, busiest[1], BUC, ticket)
 
-    def _park(self, account: str, item: BatchItemResult, action: ParkAction) -> None:
-        """One park per answer: the first throttled entry's headers say how long."""
+    def _park(self, account: str, item: BatchItemResult, action: ParkAction) -> float:
+        """One park per answer: the first throttled entry's headers say how long (returned, seconds)."""
         usage = parse_usage_headers(item.headers, account_id=account)
         seconds = self.governor.throttled(account, BUC, usage)
         logger.warning(
@@ -593,6 +594,7 @@ class Runner:
         error = action.error
         code, subcode = (error.code, error.error_subcode) if error else (None, None)
         self._notify(Throttled(account, BUC, seconds, code, subcode, self.governor.usage_pct(account, BUC)))
+        return seconds
 
     async def probe(self, account: str, request: BatchOp) -> Any:
         """One read (a rebuild probe) judged like any answer; its body, or ``None`` when in doubt."""
@@ -613,9 +615,9 @@ class Runner:
                 self._observe(account, answer, items, None)
                 action = decide(LOOKUP, items[0], tries, self.policy)
                 if isinstance(action, ParkAction):  # wait out a park already running, else start one
-                    parked = self.governor.parked_for(account, BUC)
-                    seconds = parked or self.governor.throttled(account, BUC, _usage(items[0], account))
-                    await self.clock.sleep(seconds)
+                    await self.clock.sleep(
+                        self.governor.parked_for(account, BUC) or self._park(account, items[0], action)
+                    )
                     tries = Attempts(tries.failures, tries.throttle_waits + 1)
                     continue
             if isinstance(action, Succeed):
@@ -639,8 +641,7 @@ class Runner:
             self.graph.requeue(op.op_id)
         elif isinstance(action, Reconcile):
             self.stats.unknown_outcomes += 1
-            if self.session is not None:
-                self.session.unknown(op)  # looked up by its key before it is sent again
+            self.session.unknown(op)  # looked up by its key before it is sent again
             self._requeue_later(op, action.delay, action.reason, tg)
         elif isinstance(action, Retry):
             if action.unknown:
@@ -650,7 +651,7 @@ class Runner:
             await self._fail(op, action.error, action.reason)
             self._stop_reason = "stopped: the access token was rejected; get a new token and resume"
         else:
-            if action.unknown and self.session is not None:
+            if action.unknown:
                 self.session.unknown(op)  # journaled as unknown: the next run looks it up first
             await self._fail(op, action.error, action.reason)
 
@@ -730,8 +731,7 @@ class Runner:
             reason = c.reason
             held = self._held.pop(c.op_id, None)
             if held is not None:  # the server said it created this, but its parent was never confirmed
-                if self.session is not None:
-                    self.session.unknown(op)  # journaled as unknown: a later run looks it up first
+                self.session.unknown(op)  # journaled as unknown: a later run looks it up first
                 reason += f"; the server had answered it created {json.dumps(held, default=str)[:200]}"
             await self._emit(Outcome(c.op_id, state, op.account_id, op.kind.value, reason=reason))
 
@@ -747,8 +747,7 @@ class Runner:
         self._notify(OperationFinished(outcome))
         for table in (self._attempts, self._failures, self._lookup_failures, self._throttle_waits):
             table.pop(outcome.op_id, None)
-        if self.session is not None:
-            self.session.record(outcome)
+        self.session.record(outcome)
         try:  # no event-loop round trip per outcome while the buffer has room (the engine's is unbounded)
             self._out.send_nowait(outcome)
         except anyio.WouldBlock:
@@ -778,12 +777,7 @@ class Runner:
             caught_up.set()
 
 
-_USAGE_HEADERS = (
-    "x-business-use-case-usage",
-    "x-app-usage",
-    "x-ad-account-usage",
-    "x-fb-ads-insights-throttle",
-)
+_USAGE_HEADERS = (BUC_HEADER, APP_HEADER, AD_ACCOUNT_HEADER, INSIGHTS_HEADER)
 _CREATES_WITH_ID = frozenset(
     {
         OpKind.CREATE_CAMPAIGN,
@@ -802,12 +796,3 @@ def _expects_id(op: Operation) -> bool:
     if op.kind not in _CREATES_WITH_ID:
         return False
     return "validate_only" not in str(op.params.get("execution_options", ""))
-
-
-def _default_safety(op: Operation) -> Safety:
-    """Without a session nothing carries a key: only idempotent kinds may be sent again blind."""
-    return Safety.IDEMPOTENT if op.kind in IDEMPOTENT_KINDS else Safety.UNKEYED
-
-
-def _usage(item: BatchItemResult, account: str) -> UsageSnapshot:
-    return parse_usage_headers(item.headers, account_id=account)
