@@ -79,22 +79,8 @@ class JobReport:
 
     def to_result(self) -> JobResult:
         """The report as one engine :class:`~bulk_engine.results.JobResult` (all tasks' outcomes and counters)."""
-        return JobResult(
-            job_id=self.job_id,
-            outcomes=tuple(self.outcomes),
-            http_requests=sum(t.http_requests for t in self.tasks),
-            graph_calls=sum(t.graph_calls for t in self.tasks),
-            retries=sum(t.retries for t in self.tasks),
-            throttle_events=sum(t.throttle_events for t in self.tasks),
-            elapsed_s=self.elapsed_s,
-            counts=self.counts,
-            unknown_outcomes=sum(t.unknown_outcomes for t in self.tasks),
-            lookups=sum(t.lookups for t in self.tasks),
-            recovered=sum(t.recovered for t in self.tasks),
-            from_journal=sum(t.from_journal for t in self.tasks),
-            unfinished=tuple(op_id for t in self.tasks for op_id in t.unfinished),
-            stopped=tuple(park for t in self.tasks for park in t.stopped),
-        )
+        combined = JobResult.combine(self.job_id, [task.to_result() for task in self.tasks])
+        return dataclasses.replace(combined, elapsed_s=self.elapsed_s)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.to_result().to_dict()

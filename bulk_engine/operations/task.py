@@ -92,19 +92,11 @@ class TaskReport:
     key: str
     type: str
     outcomes: list[Outcome] = field(default_factory=list)
-    http_requests: int = 0
-    graph_calls: int = 0
-    retries: int = 0
-    throttle_events: int = 0
     elapsed_s: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
-    unknown_outcomes: int = 0
-    lookups: int = 0
-    recovered: int = 0
-    from_journal: int = 0
     engine_jobs: list[str] = field(default_factory=list)
-    unfinished: list[str] = field(default_factory=list)
-    stopped: list[Any] = field(default_factory=list)
+    # the engine jobs' results, outcomes left out (they are in ``outcomes``): the counters come from them
+    results: list[JobResult] = field(default_factory=list)
     # ``<job id>/<task key>``: each engine job of the task is ``<that>/<n>`` (n-th in the task's run order)
     engine_job_prefix: str | None = None
     engine_fingerprint: str | None = None
@@ -127,17 +119,16 @@ class TaskReport:
 
     def absorb(self, result: JobResult) -> None:
         self.outcomes.extend(result.outcomes)
-        self.http_requests += result.http_requests
-        self.graph_calls += result.graph_calls
-        self.retries += result.retries
-        self.throttle_events += result.throttle_events
+        self.results.append(dataclasses.replace(result, outcomes=()))
         self.elapsed_s += result.elapsed_s
-        self.unknown_outcomes += result.unknown_outcomes
-        self.lookups += result.lookups
-        self.recovered += result.recovered
-        self.from_journal += result.from_journal
-        self.unfinished.extend(result.unfinished)
-        self.stopped.extend(result.stopped)
+
+    def to_result(self) -> JobResult:
+        """The task as one :class:`~bulk_engine.results.JobResult`: its engine jobs combined, with the task's
+        own outcomes (local skips and superseded ops included) and its wall time."""
+        combined = JobResult.combine(self.key, self.results)
+        return dataclasses.replace(
+            combined, outcomes=tuple(self.outcomes), counts=self.counts, elapsed_s=self.elapsed_s
+        )
 
     async def run(
         self, engine: EngineLike, ops: Iterable[Operation], ctx: CompileContext | None = None
@@ -178,19 +169,20 @@ class TaskReport:
         return counts
 
     def to_dict(self) -> dict[str, Any]:
+        totals = self.to_result()
         return {
             "key": self.key,
             "type": self.type,
-            "counts": self.counts,
-            "http_requests": self.http_requests,
-            "graph_calls": self.graph_calls,
-            "retries": self.retries,
-            "throttle_events": self.throttle_events,
+            "counts": totals.counts,
+            "http_requests": totals.http_requests,
+            "graph_calls": totals.graph_calls,
+            "retries": totals.retries,
+            "throttle_events": totals.throttle_events,
             "elapsed_s": round(self.elapsed_s, 3),
-            "unknown_outcomes": self.unknown_outcomes,
-            "lookups": self.lookups,
-            "recovered": self.recovered,
-            "from_journal": self.from_journal,
+            "unknown_outcomes": totals.unknown_outcomes,
+            "lookups": totals.lookups,
+            "recovered": totals.recovered,
+            "from_journal": totals.from_journal,
             "engine_jobs": list(self.engine_jobs),
             "details": self.details,
         }
