@@ -20,6 +20,7 @@ from urllib.parse import quote, quote_plus, urlencode
 from aiohttp import web
 
 from bulk_engine.scrub import spellings
+from bulk_engine.simulator.server import serve_app
 
 # Characters that percent-encode ("/", "+", "=") so the encoded echo differs from the raw one.
 TOKEN = "EAAB/echo+Token=" + "Zx9q" * 30
@@ -70,11 +71,7 @@ class EchoGraph:
     async def _main(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        runner, port = await serve_app(app)
         self.url = f"http://127.0.0.1:{port}"
         self._stop = asyncio.Event()
         self._ready.set()

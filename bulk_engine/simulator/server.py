@@ -352,6 +352,20 @@ def start_info(core: GraphCore, url: str) -> dict[str, Any]:
 
 
 # --- running it ------------------------------------------------------------------------------------
+async def serve_app(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0
+) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` in the current event loop; returns its runner (``cleanup()`` stops it) and the bound
+    port (``port=0`` picks a free one). Tests' own loopback servers use it too."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    for address in runner.addresses:  # the bound port when port=0
+        if isinstance(address, tuple) and len(address) >= 2:
+            return runner, int(address[1])
+    return runner, port
+
+
 class SimulatorServer:
     """Serve a :class:`GraphCore` on 127.0.0.1 inside the current event loop."""
 
@@ -366,14 +380,7 @@ class SimulatorServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> SimulatorServer:
-        self._runner = web.AppRunner(create_app(self.core), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        for address in self._runner.addresses:  # the bound port when port=0
-            if isinstance(address, tuple) and len(address) >= 2:
-                self.port = int(address[1])
-                break
+        self._runner, self.port = await serve_app(create_app(self.core), self.host, self.port)
         return self
 
     async def stop(self) -> None:

@@ -78,6 +78,7 @@ from bulk_engine import (
 )
 from bulk_engine.persistence import KeyScheme, SqliteJournal
 from bulk_engine.simulator import SimulatorConfig, SimulatorServer
+from bulk_engine.simulator.server import serve_app
 
 MODES: tuple[str, ...] = (
     "faithful",
@@ -144,14 +145,7 @@ class _Served:
         raise NotImplementedError
 
     async def start(self) -> Any:
-        self._runner = web.AppRunner(self._app(), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        for address in self._runner.addresses:
-            if isinstance(address, tuple) and len(address) >= 2:
-                self.port = int(address[1])
-                break
+        self._runner, self.port = await serve_app(self._app())
         return self
 
     async def stop(self) -> None:

@@ -25,6 +25,7 @@ from bulk_engine.execution import transport as transport_module
 from bulk_engine.execution.governor import Governor
 from bulk_engine.execution.transport import GraphTransport, HttpAnswer, redirect_target
 from bulk_engine.protocol.usage import BucType, parse_usage_headers
+from bulk_engine.simulator.server import serve_app
 
 TOKEN = "secret-token"
 ACT = "act_1"
@@ -55,12 +56,8 @@ async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[Server]]]:
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", counted)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
+        runner, port = await serve_app(app)
         runners.append(runner)
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         server.url = f"http://127.0.0.1:{port}"
         return server
 
