@@ -29,13 +29,13 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import aiohttp
 
 from bulk_engine.config import EngineConfig
 from bulk_engine.errors import TransportError
 from bulk_engine.protocol.batch import form_urlencode
+from bulk_engine.scrub import MIN_SECRET, spellings
 
 _FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -49,7 +49,6 @@ _LOCATION_CHARS = 200
 _CONNECT_TIMEOUTS: tuple[type[BaseException], ...] = tuple(
     cls for cls in (getattr(aiohttp, "ConnectionTimeoutError", None),) if cls is not None
 )
-_MIN_SECRET = 6
 _SECRET_QUERY = re.compile(r"(?i)((?:access_token|appsecret_proof|client_secret)=)[^&#\s]*")
 
 
@@ -79,8 +78,8 @@ def redirect_target(location: str | None, secrets: tuple[str, ...] = ()) -> str:
         return "(no Location)"
     text = _SECRET_QUERY.sub(r"\1***", location)
     for secret in secrets:
-        if len(secret) >= _MIN_SECRET:  # a shorter one is no credential; replacing it would shred the URL
-            for spelling in {secret, quote(secret, safe=""), quote_plus(secret, safe="")}:
+        if len(secret) >= MIN_SECRET:  # a shorter one is no credential; replacing it would shred the URL
+            for spelling in sorted(spellings(secret), key=len, reverse=True):
                 text = text.replace(spelling, "***")
     text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text[: _LOCATION_CHARS * 2])
     return text if len(text) <= _LOCATION_CHARS else text[:_LOCATION_CHARS] + "…"
