@@ -43,12 +43,13 @@ from .execution.governor import Governor
 from .execution.retry import RetryPolicy
 from .execution.runner import Runner
 from .execution.transport import GraphTransport
-from .persistence.codec import Scrubber, job_fingerprint, plan_text
+from .persistence.codec import job_fingerprint, plan_text
 from .persistence.ephemeral import EphemeralJournal
 from .persistence.journal import Journal
 from .persistence.session import JournalSession, load_operations
 from .planning.graph import Cascade, Operation, OpState, PlanningError
 from .results import JobResult, JobStats, Outcome, OutcomeState
+from .scrub import Scrubber
 
 Job = Iterable[Operation] | AsyncIterable[Operation]
 logger = logging.getLogger("bulk_engine.engine")

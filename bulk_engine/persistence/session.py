@@ -32,8 +32,9 @@ from bulk_engine.errors import JournalError
 from bulk_engine.planning.graph import Operation
 from bulk_engine.protocol.batch import BatchOp
 from bulk_engine.results import Outcome, OutcomeState
+from bulk_engine.scrub import Scrubber
 
-from .codec import Scrubber, decode_plan, dumps, plan_text
+from .codec import decode_plan, dumps, plan_text
 from .journal import Journal, JournalJob, JournalOp, OpStatus, OutcomeWrite, PlanWrite
 from .keys import KeyCarrier, KeyScheme, Safety, path_text
 from .lock import LockOwner
