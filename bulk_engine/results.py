@@ -90,6 +90,7 @@ class JobResult:
     ] = ()  # operations left without an outcome because on_park stopped their account
     stopped: tuple[Any, ...] = ()  # the execution.events.Park of each account stopped through on_park
     peak_tracked_ops: int = 0  # most operation records held at once: bounded by window + horizon
+    engine_jobs: tuple[str, ...] = ()  # a combined result: the engine jobs it is made of, in order
 
     @property
     def ok(self) -> bool:
@@ -120,6 +121,7 @@ class JobResult:
             unfinished=tuple(op_id for p in parts for op_id in p.unfinished),
             stopped=tuple(park for p in parts for park in p.stopped),
             peak_tracked_ops=max((p.peak_tracked_ops for p in parts), default=0),
+            engine_jobs=tuple(job for p in parts for job in (p.engine_jobs or (p.job_id,))),
         )
 
     def outcome(self, op_id: str) -> Outcome:
@@ -143,5 +145,6 @@ class JobResult:
             "from_journal": self.from_journal,
             "unfinished": list(self.unfinished),
             "stopped": [getattr(park, "account_id", str(park)) for park in self.stopped],
+            "engine_jobs": list(self.engine_jobs or (self.job_id,)),
             "operations": [o.to_dict() for o in self.outcomes],
         }

@@ -85,7 +85,6 @@ class JobReport:
     def to_dict(self) -> dict[str, Any]:
         data = self.to_result().to_dict()
         data["fingerprint"] = self.fingerprint
-        data["engine_jobs"] = [job for t in self.tasks for job in t.engine_jobs]
         data["tasks"] = [_jsonable(t.to_dict()) for t in self.tasks]
         return data
 

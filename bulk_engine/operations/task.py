@@ -94,7 +94,6 @@ class TaskReport:
     outcomes: list[Outcome] = field(default_factory=list)
     elapsed_s: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)
-    engine_jobs: list[str] = field(default_factory=list)
     # the engine jobs' results, outcomes left out (they are in ``outcomes``): the counters come from them
     results: list[JobResult] = field(default_factory=list)
     # ``<job id>/<task key>``: each engine job of the task is ``<that>/<n>`` (n-th in the task's run order)
@@ -113,7 +112,7 @@ class TaskReport:
     def _next_engine_job(self) -> tuple[str | None, str | None]:
         if self.engine_job_prefix is None:
             return None, None
-        n = len(self.engine_jobs)
+        n = len(self.results)
         fingerprint = f"{self.engine_fingerprint}/{n}" if self.engine_fingerprint else None
         return f"{self.engine_job_prefix}/{n}", fingerprint
 
@@ -137,8 +136,6 @@ class TaskReport:
         (recorded while ``ops`` was built or consumed; the list is drained). Returns the outcomes by op id."""
         started = time.monotonic()
         job_id, fingerprint = self._next_engine_job()
-        if job_id is not None:
-            self.engine_jobs.append(job_id)
         job = ops if isinstance(ops, list) else iter(ops)
         result = await engine.run(job, job_id=job_id, fingerprint=fingerprint)
         self.absorb(result)
@@ -183,6 +180,6 @@ class TaskReport:
             "lookups": totals.lookups,
             "recovered": totals.recovered,
             "from_journal": totals.from_journal,
-            "engine_jobs": list(self.engine_jobs),
+            "engine_jobs": list(totals.engine_jobs),
             "details": self.details,
         }
