@@ -42,7 +42,16 @@ from bulk_engine.planning.graph import Operation, OpKind
 from bulk_engine.protocol.batch import BatchOp
 from bulk_engine.protocol.refs import Ref
 
-__all__ = ["IDEMPOTENT_KINDS", "KEYED_EDGES", "KeyCarrier", "KeyScheme", "Safety", "hash_text", "strip_key"]
+__all__ = [
+    "IDEMPOTENT_KINDS",
+    "KEYED_EDGES",
+    "KeyCarrier",
+    "KeyScheme",
+    "Safety",
+    "hash_text",
+    "key_in_name",
+    "strip_key",
+]
 
 KeyCarrier = Literal["name", "adlabels", "off"]
 
@@ -69,7 +78,8 @@ class Safety(StrEnum):
 
 
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"
-_KEY_SUFFIX = re.compile(r" ?\[[A-Za-z0-9_-]+:[a-z2-7]{8}\.[a-z2-7]{12}\]")
+_KEY_IN_NAME = re.compile(r" ?\[([A-Za-z0-9_-]+:[a-z2-7]{8}\.[a-z2-7]{12})\]")
+"""The `` [K]`` the ``name`` carrier appends (see :meth:`KeyScheme.key` for ``K``)."""
 
 
 def strip_key(name: str) -> str:
@@ -77,7 +87,13 @@ def strip_key(name: str) -> str:
 
     Selectors match on this (a ``name_regex: "US$"`` must still match ``"Spring US [be:…]"``).
     """
-    return _KEY_SUFFIX.sub("", name)
+    return _KEY_IN_NAME.sub("", name)
+
+
+def key_in_name(name: str) -> str | None:
+    """The idempotency key a name carries (``None``: none), e.g. to count objects per key."""
+    found = _KEY_IN_NAME.search(name)
+    return found.group(1) if found else None
 
 
 def hash_text(text: str, length: int) -> str:

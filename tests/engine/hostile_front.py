@@ -77,6 +77,7 @@ from bulk_engine import (
     ScaledClock,
 )
 from bulk_engine.persistence import KeyScheme, SqliteJournal
+from bulk_engine.persistence.keys import key_in_name
 from bulk_engine.simulator import SimulatorConfig, SimulatorServer
 from bulk_engine.simulator.server import serve_app
 
@@ -599,7 +600,6 @@ SCALE = 1e7
 RUN_TIMEOUT_S = 3.0
 """Wall seconds a run may take before it counts as hung (a healthy cell's run takes ~0.05 s)."""
 TYPES = ("campaign", "adset", "adcreative", "ad")
-KEY_RE = re.compile(r"\s?\[([a-z][a-z0-9]{0,7}:[a-z2-7]{8}\.[a-z2-7]{12})\]$")
 
 
 def job_ops(accounts: list[str], page_id: str, seeded: dict[str, Any]) -> list[Operation]:
@@ -764,8 +764,8 @@ def count_objects(
         if node.get("type") not in TYPES or str(node.get("id")) in baseline:
             continue
         name = str(node.get("name") or "")
-        match = KEY_RE.search(name)
-        op_id = by_key.get(match.group(1)) if match else by_name.get(name)
+        key = key_in_name(name)
+        op_id = by_key.get(key) if key else by_name.get(name)
         if op_id is None:
             strays += 1
         else:

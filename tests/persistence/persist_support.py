@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -13,10 +12,10 @@ import engine_support
 
 from bulk_engine import Operation, OpKind, Ref
 from bulk_engine.persistence import Journal, KeyScheme, MemoryJournal, SqliteJournal
+from bulk_engine.persistence.keys import key_in_name
 
 TARGETING = {"geo_locations": {"countries": ["US"]}}
 TYPES = ("campaign", "adset", "adcreative", "ad")
-KEY_RE = re.compile(r"\[(be:[a-z2-7]{8}\.[a-z2-7]{12})\]")
 
 
 class Sim(engine_support.Sim):
@@ -119,11 +118,11 @@ def check_exact(nodes: Iterable[dict[str, Any]], ops: Iterable[Operation], job_i
         if node["type"] not in TYPES:
             continue
         per_type[node["type"]] += 1
-        match = KEY_RE.search(str(node.get("name", "")))
-        if match is None or match.group(1) not in expected:
+        key = key_in_name(str(node.get("name", "")))
+        if key is None or key not in expected:
             unexpected += 1
             continue
-        seen[match.group(1)] += 1
+        seen[key] += 1
     duplicates = {key: count - 1 for key, count in seen.items() if count > 1}
     missing = sorted(op.op_id for key, op in expected.items() if seen[key] == 0)
     return Exactness(dict(per_type), duplicates, missing, unexpected)
