@@ -122,6 +122,9 @@ class JournalOp:
 class Journal(Protocol):
     """Durable per-job record of plans, intents and outcomes. Calls are synchronous and short."""
 
+    keeps_plans: bool
+    """False for a journal that stores nothing (``EphemeralJournal``): the session skips plan digests."""
+
     @property
     def location(self) -> str:
         """Where the journal lives (a path, or ``memory``), for messages."""

@@ -38,6 +38,8 @@ class _Job:
 class MemoryJournal:
     """Journal held in dictionaries. Not thread-safe (the engine calls it from its event loop)."""
 
+    keeps_plans = True
+
     def __init__(self, *, lease_ttl_s: float = LEASE_TTL_S) -> None:
         self._jobs: dict[str, _Job] = {}
         self._locks: dict[str, JobLock] = {}

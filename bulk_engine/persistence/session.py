@@ -181,7 +181,7 @@ class JournalSession:
         done: list[Outcome] = []
         plans: list[PlanWrite] = []
         earlier: set[str] = set()
-        keeps_plans = getattr(self.journal, "keeps_plans", True)
+        keeps_plans = self.journal.keeps_plans
         for op in ops:
             if keeps_plans:
                 text, digest = texts.get(id(op)) or plan_text(op, self._scrub)

@@ -124,6 +124,8 @@ class SqliteJournal:
     Use it from one thread (the engine's event loop); close it when done (``with SqliteJournal(p) as j``).
     """
 
+    keeps_plans = True
+
     def __init__(
         self,
         path: str | Path,
