@@ -4,15 +4,16 @@ One :class:`Runner` runs one job. Its loop (single task, so the pure planning gr
 concurrently) pulls operations from the job in windows, asks the :class:`~bulk_engine.planning.batcher.
 Batcher` for batches of accounts that may send, starts one task per batch, and sleeps until a batch
 returns, a retry comes due or a parked account may send again. Batch tasks wait in the governor,
-POST the batch, and sort every entry into succeeded / retry / throttled / failed:
+POST the batch, and hand every entry to :func:`~bulk_engine.execution.decide.decide` (the one place an
+answer is judged — its table is there); the runner only carries the action out:
 
-- ``null`` entries and malformed entries (S003 §Batch Requests → Timeouts) are retried alone — their
-  successful siblings are never re-sent;
-- throttled entries park their (account, BUC) in the governor and go back to the queue without using a
-  retry attempt;
-- transient errors retry with bounded exponential backoff and full jitter;
-- auth errors (190/102…) fail the op and stop the job: every op not yet sent is skipped with the reason;
-- permanent errors fail the op with the full Graph error, and its dependents are skipped.
+- ``Succeed`` / ``Hold`` (a child whose batch parent is still being reconciled) record results;
+- ``Reconcile`` flags a keyed create for a lookup by its idempotency key before any re-send; ``Retry``
+  backs off with jitter; both use an attempt (lookups have a budget of their own);
+- ``Park`` holds the (account, BUC) in the governor and requeues without using an attempt; ``Wait``
+  requeues a child with its parent;
+- ``Fail`` ends the op with the Graph error (its dependents are skipped); ``StopJob`` also skips every op
+  not yet sent.
 """
 
 from __future__ import annotations
