@@ -5,7 +5,7 @@ finishes an interrupted job from the journal alone. The key scheme and reconcili
 :mod:`bulk_engine.persistence.keys` and ``docs/exactly-once.md``.
 """
 
-from .journal import Journal, JournalJob, JournalOp, OpStatus, OutcomeWrite, PlanWrite
+from .journal import Journal, JournalJob, JournalOp, OpStatus, OutcomeWrite, PacingRecord, PlanWrite
 from .keys import KeyScheme, Safety
 from .memory import MemoryJournal
 from .session import JournalSession, SessionStats, load_operations
@@ -20,6 +20,7 @@ __all__ = [
     "MemoryJournal",
     "OpStatus",
     "OutcomeWrite",
+    "PacingRecord",
     "PlanWrite",
     "Safety",
     "SessionStats",

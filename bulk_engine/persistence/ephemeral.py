@@ -5,7 +5,8 @@ idempotency keys and looks a create up by its key after an unknown outcome befor
 flags live in the :class:`~bulk_engine.persistence.session.JournalSession` for the run's lifetime), and a
 run under an explicit job id probes for objects an earlier run of that id created (rebuild mode), so
 re-running the same job without a journal creates nothing twice. Nothing is stored: memory stays bounded
-by the window on million-operation streams, and nothing can be resumed from it.
+by the window on million-operation streams, and nothing can be resumed from it. Neither is the governor's
+pacing state: a run without a journal starts unparked.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .journal import JournalJob, JournalOp, OutcomeWrite, PlanWrite
+from .journal import JournalJob, JournalOp, OutcomeWrite, PacingRecord, PlanWrite
 from .lock import JobLock, LockOwner
 
 __all__ = ["EphemeralJournal"]
@@ -59,6 +60,12 @@ class EphemeralJournal:
 
     def iter_ops(self, job_id: str, *, page_size: int = 1000) -> Iterator[JournalOp]:
         return iter(())
+
+    def save_pacing(self, records: Sequence[PacingRecord]) -> None:
+        return None
+
+    def load_pacing(self) -> list[PacingRecord]:
+        return []
 
     # Nothing is shared, so there is nothing to lock: two runs without a journal cannot see each other.
     def acquire_lock(self, job_id: str, owner: LockOwner) -> None:

@@ -29,6 +29,13 @@ a second session for the same job id in the same journal — in another process 
 with :class:`~bulk_engine.errors.JobLockedError`, and a lock left by a dead run is taken over. Locks are per
 (journal, job id): other jobs of the journal run meanwhile.
 
+Pacing state (:class:`PacingRecord`, :meth:`Journal.save_pacing` / :meth:`Journal.load_pacing`) is per
+journal, not per job: the rate-limit governor's park deadlines and last usage readings per scope (the app,
+an ad account, an ad account and business use case), so that a resumed run, a later Airflow try or another
+process starts parked where the last one left off instead of hitting a throttled account again. Parks are
+about ad accounts, which every job of the journal shares, so every job reads and writes the same records
+(no job id, no lock; two writers of one scope: the newest ``updated_at`` wins).
+
 Errors: every backend raises :class:`~bulk_engine.errors.JournalError` with a message naming the journal
 and the problem (not a journal, corrupt, different job for the same id, changed operation).
 """
@@ -50,6 +57,7 @@ __all__ = [
     "JournalOp",
     "OpStatus",
     "OutcomeWrite",
+    "PacingRecord",
     "PlanWrite",
     "check_fingerprint",
 ]
@@ -118,9 +126,22 @@ class JournalOp:
     reason: str | None
 
 
+@dataclass(frozen=True)
+class PacingRecord:
+    """One governor scope's state, as the governor saves it (see execution/governor.py)."""
+
+    scope: str  # "app", "account:act_1" or "pair:act_1:ads_management" — the primary key
+    parked_until: float  # wall-clock epoch seconds (the engine clock's wall time); 0.0 when not parked
+    reason: str  # why parked / last reading's summary ("" when none)
+    usage_pct: float | None  # last reported usage percentage, None if unknown
+    state: Mapping[str, Any]  # JSON-ready estimator state (numbers and strings only), opaque to the journal
+    updated_at: float  # wall-clock epoch seconds of the write
+
+
 @runtime_checkable
 class Journal(Protocol):
-    """Durable per-job record of plans, intents and outcomes. Calls are synchronous and short."""
+    """Durable per-job record of plans, intents and outcomes, plus the journal-wide pacing state.
+    Calls are synchronous and short."""
 
     keeps_plans: bool
     """False for a journal that stores nothing (``EphemeralJournal``): the session skips plan digests."""
@@ -185,6 +206,15 @@ class Journal(Protocol):
 
     def get_lock(self, job_id: str) -> JobLock | None:
         """The job's lock as stored (live or stale), for messages and tools."""
+        ...
+
+    def save_pacing(self, records: Sequence[PacingRecord]) -> None:
+        """Upsert each record by ``scope`` (one transaction). A record whose ``updated_at`` is older than the
+        stored one for the same scope is ignored (two processes sharing a journal: newest wins)."""
+        ...
+
+    def load_pacing(self) -> list[PacingRecord]:
+        """Every stored record (any order)."""
         ...
 
     def close(self) -> None:

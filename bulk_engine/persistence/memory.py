@@ -3,7 +3,8 @@ creates within one process (it gives the engine the same reconciliation as the S
 not survive the process).
 
 Job locks have the SQLite journal's semantics within the process: a second session of a job is refused
-while the first is open. Only the process itself can see the journal, so it needs no fencing of writes.
+while the first is open. Only the process itself can see the journal, so it needs no fencing of writes. Pacing records are kept per
+scope for the journal's lifetime, shared by its jobs, newest ``updated_at`` winning (as in SQLite).
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .journal import JournalJob, JournalOp, OpStatus, OutcomeWrite, PlanWrite, check_fingerprint
+from .journal import (
+    JournalJob,
+    JournalOp,
+    OpStatus,
+    OutcomeWrite,
+    PacingRecord,
+    PlanWrite,
+    check_fingerprint,
+)
 from .lock import (
     LEASE_TTL_S,
     JobLock,
@@ -43,6 +52,7 @@ class MemoryJournal:
     def __init__(self, *, lease_ttl_s: float = LEASE_TTL_S) -> None:
         self._jobs: dict[str, _Job] = {}
         self._locks: dict[str, JobLock] = {}
+        self._pacing: dict[str, PacingRecord] = {}  # scope -> its newest record (journal-wide, not per job)
         self.lease_ttl_s = lease_ttl_s  # another host's lock is stale after this (see persistence.lock)
         self._closed = False
 
@@ -163,6 +173,19 @@ class MemoryJournal:
             return
         for op_id in list(found.ops):
             yield found.ops[op_id]
+
+    # --- pacing state (journal-wide) ---------------------------------------------------------------
+    def save_pacing(self, records: Sequence[PacingRecord]) -> None:
+        self._check()
+        for record in records:
+            stored = self._pacing.get(record.scope)
+            if stored is None or record.updated_at >= stored.updated_at:
+                # a copy of the state: the caller may go on mutating its estimator's dict
+                self._pacing[record.scope] = dataclasses.replace(record, state=dict(record.state))
+
+    def load_pacing(self) -> list[PacingRecord]:
+        self._check()
+        return [dataclasses.replace(r, state=dict(r.state)) for r in self._pacing.values()]
 
     # --- job locks ------------------------------------------------------------------------------
     def acquire_lock(self, job_id: str, owner: LockOwner) -> None:

@@ -32,12 +32,21 @@ of a job this journal holds the lock of first checks that the lock is still its 
 refreshes the heartbeat at most every ``REFRESH_EVERY_S`` (one small update). :meth:`SqliteJournal.close`
 releases the locks taken through it.
 
+Pacing state (the rate-limit governor's, per scope; journal-wide, shared by every job of the file) is the
+``pacing`` table: :meth:`SqliteJournal.save_pacing` upserts a batch of records in one transaction (one
+``executemany``), a record older than the stored one of its scope losing (two processes: newest wins);
+``state`` is stored as compact JSON. A row that cannot be read (corrupt or non-object JSON, a value of the
+wrong type) is skipped on load with a WARNING, never an error: the governor then merely starts that scope
+unparked.
+
 Schema versions (``PRAGMA user_version``), migrated in place on open: 1 — ``jobs``, ``ops``; 2 — adds
-``job_locks``. A journal of a newer schema is refused: an older bulk-engine would ignore the locks.
+``job_locks``; 3 — adds ``pacing``. A journal of a newer schema is refused: an older bulk-engine would
+ignore the locks (so a journal opened once by this version is refused by one that only knows schema 2).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import time
@@ -49,7 +58,15 @@ from typing import Any, Literal
 from bulk_engine.errors import JournalError
 
 from .codec import canonical
-from .journal import JournalJob, JournalOp, OpStatus, OutcomeWrite, PlanWrite, check_fingerprint
+from .journal import (
+    JournalJob,
+    JournalOp,
+    OpStatus,
+    OutcomeWrite,
+    PacingRecord,
+    PlanWrite,
+    check_fingerprint,
+)
 from .lock import (
     LEASE_TTL_S,
     REFRESH_EVERY_S,
@@ -68,7 +85,7 @@ __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SqliteJournal"]
 logger = logging.getLogger("bulk_engine.journal")
 
 APPLICATION_ID = 0x42454A4C  # "BEJL": PRAGMA application_id marks the file as a bulk-engine journal
-SCHEMA_VERSION = 2  # 2: + job_locks (see the module docstring)
+SCHEMA_VERSION = 3  # 2: + job_locks; 3: + pacing (see the module docstring)
 _MAGIC = b"SQLite format 3\x00"
 _CHUNK = 500  # SQLite's default limit on host parameters is 999 (older builds)
 
@@ -108,8 +125,23 @@ CREATE TABLE IF NOT EXISTS job_locks (
     acquired_at  REAL NOT NULL,
     heartbeat_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pacing (
+    scope        TEXT PRIMARY KEY,
+    parked_until REAL NOT NULL,
+    reason       TEXT NOT NULL,
+    usage_pct    REAL,
+    state        TEXT NOT NULL /* JSON */,
+    updated_at   REAL NOT NULL
+);
 """
-_TABLES = {"jobs", "ops", "job_locks"}
+_TABLES = {"jobs", "ops", "job_locks", "pacing"}
+
+_SAVE_PACING = (
+    "INSERT INTO pacing (scope, parked_until, reason, usage_pct, state, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(scope) DO UPDATE SET parked_until=excluded.parked_until, reason=excluded.reason, "
+    "usage_pct=excluded.usage_pct, state=excluded.state, updated_at=excluded.updated_at "
+    "WHERE excluded.updated_at >= pacing.updated_at"
+)
 
 _OP_COLUMNS = (
     "op_id, seq, plan, digest, kind, account_id, status, unknown, attempts, result, graph_id, error, reason"
@@ -404,6 +436,38 @@ class SqliteJournal:
                 yield _op(row)
             last = rows[-1][1]
 
+    # --- pacing state (journal-wide) ---------------------------------------------------------------
+    def save_pacing(self, records: Sequence[PacingRecord]) -> None:
+        """Raises :class:`TypeError` / :class:`ValueError` if a record's ``state`` is not JSON (a caller's
+        bug; nothing is written), :class:`~bulk_engine.errors.JournalError` if SQLite fails."""
+        if not records:
+            return
+        rows = [
+            (r.scope, r.parked_until, r.reason, r.usage_pct, canonical(dict(r.state)), r.updated_at)
+            for r in records
+        ]
+        try:
+            with self._tx() as db:
+                db.executemany(_SAVE_PACING, rows)
+        except sqlite3.Error as err:
+            raise self._fail(err, "saving the pacing state") from None
+
+    def load_pacing(self) -> list[PacingRecord]:
+        try:
+            rows = self._db.execute(
+                "SELECT scope, parked_until, reason, usage_pct, state, updated_at FROM pacing"
+            ).fetchall()
+        except sqlite3.Error as err:
+            raise self._fail(err, "reading the pacing state") from None
+        out: list[PacingRecord] = []
+        for row in rows:
+            record = _pacing(row)
+            if isinstance(record, str):
+                logger.warning("journal %s: skipping the pacing state of %r: %s", self.path, row[0], record)
+                continue
+            out.append(record)
+        return out
+
     # --- job locks ------------------------------------------------------------------------------
     def _lock_row(self, job_id: str) -> JobLock | None:
         row = self._db.execute(
@@ -505,6 +569,34 @@ def _op(row: tuple[Any, ...]) -> JournalOp:
         graph_id=row[10],
         error=row[11],
         reason=row[12],
+    )
+
+
+def _pacing(row: tuple[Any, ...]) -> PacingRecord | str:
+    """The record of a ``pacing`` row, or what is wrong with the row."""
+    scope, parked_until, reason, usage_pct, text, updated_at = row
+    try:
+        state = json.loads(text)
+    except (TypeError, ValueError) as err:
+        return f"its stored state is not JSON ({err})"
+    if not isinstance(state, dict):
+        return f"its stored state is a JSON {type(state).__name__}, not an object"
+    number = (int, float)
+    if not (
+        isinstance(scope, str)
+        and isinstance(reason, str)
+        and isinstance(parked_until, number)
+        and isinstance(updated_at, number)
+        and (usage_pct is None or isinstance(usage_pct, number))
+    ):
+        return "a column holds a value of the wrong type"
+    return PacingRecord(
+        scope,
+        float(parked_until),
+        reason,
+        None if usage_pct is None else float(usage_pct),
+        state,
+        float(updated_at),
     )
 
 
