@@ -1,9 +1,14 @@
-"""What a running engine reports to an observer: batches, retries, throttles, outcomes.
+"""What a running engine reports to an observer: batches, retries, throttles, long waits, outcomes.
 
 ``BulkEngine(config, observer=callback)`` calls ``callback(event)`` synchronously from the event loop for
 each event below. The callback must be quick and must not block (the CLI's live view only records them); an
 exception it raises is logged and ignored, so a broken observer never breaks a job. Times (``delay_s``,
-``parked_s``) are in the engine clock's seconds (wall seconds unless the engine runs on a scaled clock).
+``parked_s``, ``seconds``) are in the engine clock's seconds (wall seconds unless the engine runs on a scaled
+clock).
+
+No silent waits: whenever the governor holds sends to a scope — the app, an ad account, or one (ad account,
+business use case) pair — for more than 5 s, the engine reports :class:`Waiting` with the reason and how long,
+so every view can say who waits, why, and until when.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ __all__ = [
     "Park",
     "RetryScheduled",
     "Throttled",
+    "Waiting",
 ]
 
 
@@ -85,22 +91,42 @@ class OperationFinished:
     outcome: Outcome
 
 
-EngineEvent = BatchSent | BatchDone | Throttled | RetryScheduled | OperationFinished
+@dataclass(frozen=True)
+class Waiting:
+    """Sends to a scope will wait ``seconds`` (engine clock) — more than 5 s — before the next batch goes.
+
+    ``scope`` is ``"app"`` (every account of the app waits: X-App-Usage or an app-level throttle), ``"account"``
+    (every use case of the account) or ``"pair"`` (one ad account × business use case). ``reason`` says why in
+    words (``"throttled (code 80004): regain in 19 min"``, ``"pacing: usage 97 % at the 97 % ceiling"``,
+    ``"parked at start (restored from the journal)"``); ``usage_pct`` is the reading behind it.
+    """
+
+    scope: str
+    account_id: str | None  # None for the app scope
+    buc_type: str | None  # set for "pair"
+    reason: str
+    usage_pct: float | None
+    seconds: float
+
+
+EngineEvent = BatchSent | BatchDone | Throttled | Waiting | RetryScheduled | OperationFinished
 Observer = Callable[[EngineEvent], None]
 
 
 @dataclass(frozen=True)
 class Park:
-    """The governor parked an (ad account, BUC type) for ``seconds`` (engine clock): what ``on_park`` gets.
+    """An (ad account, BUC type) may not send for ``seconds`` (engine clock): what ``on_park`` gets.
 
     ``BulkEngine.stream(job, on_park=callback)`` awaits ``callback(park)`` once per park episode; when it
     returns True the engine stops that account — nothing more is sent to it, its waiting batches go back
     to the queue unsent, in-flight answers are handled as usual — and the job ends without outcomes for the
     account's remaining operations (``JobResult.unfinished``), so a scheduler can free its worker and come
-    back after the regain time (the Airflow operator defers).
+    back after the regain time (the Airflow operator defers). ``scope`` is the park's scope, as in
+    :class:`Waiting`: ``"pair"`` (this account × BUC type), ``"account"`` or ``"app"`` (a wider park holds it).
     """
 
     account_id: str
     buc_type: str
     seconds: float
     reason: str
+    scope: str = "pair"

@@ -12,10 +12,12 @@ __all__ = [
     "auth_failure",
     "clock_time",
     "describe_throttle",
+    "describe_wait",
     "duration",
     "missing_token_advice",
     "unreachable",
     "unreachable_advice",
+    "wait_subject",
 ]
 
 AUTH_CODES = frozenset({190, 102, 2500})
@@ -111,6 +113,37 @@ def describe_throttle(
     return (
         f"ad account {account_id} ({buc_type}) throttled{label}{usage}: paused until "
         f"{clock_time(resumes_at_epoch)} (in {duration(parked_s)}); other accounts keep going"
+    )
+
+
+def wait_subject(scope: str, account_id: str | None, buc_type: str | None) -> str:
+    """Who waits, in words: ``all accounts (app)``, ``ad account act_1 (every use case)``,
+    ``ad account act_1 (ads_management)``."""
+    if scope == "app":
+        return "all accounts (app)"
+    if scope == "account" or not buc_type:
+        return f"ad account {account_id} (every use case)"
+    return f"ad account {account_id} ({buc_type})"
+
+
+def describe_wait(
+    scope: str,
+    account_id: str | None,
+    buc_type: str | None,
+    reason: str,
+    usage_pct: float | None,
+    wait_s: float,
+    *,
+    resumes_at_epoch: float,
+) -> str:
+    """``ad account act_1 (ads_management) waits 2 min 10 s, until 14:05:33: pacing: usage 97 % at the 97 %
+    ceiling`` — the usage is added when the reason does not already give it."""
+    usage = ""
+    if usage_pct is not None and f"{usage_pct:.0f} %" not in reason:
+        usage = f" (usage {usage_pct:.0f} %)"
+    return (
+        f"{wait_subject(scope, account_id, buc_type)} waits {duration(wait_s)}, until "
+        f"{clock_time(resumes_at_epoch)}: {reason}{usage}"
     )
 
 

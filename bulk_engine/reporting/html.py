@@ -356,11 +356,22 @@ def _accounts_table(report: Mapping[str, Any]) -> str:
                 _td(a.get("calls"), numeric=True),
                 _td(a.get("throttle_events"), numeric=True),
                 _td(a.get("parked_s_total"), numeric=True),
+                _td(a.get("waited_s_total"), numeric=True),
             ]
         )
     return _table(
         "accounts",
-        ["ad account", "BUC type", "last usage", "peak usage", "batches", "calls", "throttles", "parked s"],
+        [
+            "ad account",
+            "BUC type",
+            "last usage",
+            "peak usage",
+            "batches",
+            "calls",
+            "throttles",
+            "parked s",
+            "waited s",
+        ],
         rows,
         "No calls were sent.",
     )

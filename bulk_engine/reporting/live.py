@@ -5,13 +5,15 @@ loop's thread only (``on_event`` for each engine event, ``tick`` a few times a s
 while it is being changed:
 
 - :class:`LiveView` (a terminal): progress per operation kind with throughput and ETA, a table per ad
-  account and BUC type (usage %, concurrency, batches in flight, parked until / time to regain access),
-  counters, and retries and throttles printed above the live area as they happen;
-- :class:`LineView` (stdout is not a terminal): one timestamped line per throttle, retry and notable
+  account and BUC type (usage %, concurrency, batches in flight, parked until / time to regain access,
+  waiting), a line per current wait (who, why, when it resumes), counters, and retries and throttles printed
+  above the live area as they happen;
+- :class:`LineView` (stdout is not a terminal): one timestamped line per throttle, wait, retry and notable
   message, and a progress line every ``progress_every_s`` seconds;
 - :class:`JsonView` (``--log-format json``): one JSON object per line for every event (``event`` names:
-  ``job_started``, ``batch_sent``, ``batch_done``, ``retry``, ``throttled``, ``operation``, ``progress``,
-  ``log``, ``message``, ``job_finished``…), with ``ts`` (UTC ISO 8601) and ``t`` (seconds since start).
+  ``job_started``, ``batch_sent``, ``batch_done``, ``retry``, ``throttled``, ``waiting``, ``operation``,
+  ``progress``, ``log``, ``message``, ``job_finished``…), with ``ts`` (UTC ISO 8601) and ``t`` (seconds since
+  start).
 
 Every view writes through its :class:`~bulk_engine.scrub.Scrubber` (the run's token, app secret and proof):
 event fields carry Graph's error messages and retry reasons, which a server may fill with the request's
@@ -49,11 +51,12 @@ from bulk_engine.execution.events import (
     OperationFinished,
     RetryScheduled,
     Throttled,
+    Waiting,
 )
 from bulk_engine.scrub import Scrubber
 
-from .advice import clock_time, describe_throttle, duration
-from .recorder import PairView, RunRecorder
+from .advice import clock_time, describe_throttle, describe_wait, duration
+from .recorder import PairView, RunRecorder, WaitView
 
 __all__ = ["JsonView", "LineView", "LiveView", "View", "describe_retry", "make_view"]
 
@@ -80,6 +83,31 @@ def _throttle_text(event: Throttled, recorder: RunRecorder) -> str:
         event.usage_pct,
         resumes_at_epoch=record.resumes_at_epoch,
     )
+
+
+def _wait_view(event: Waiting, recorder: RunRecorder) -> WaitView:
+    """The recorder's state of the scope ``event`` (just recorded) is about."""
+    return recorder.waits[recorder.wait_key(event)]
+
+
+def _wait_text(wait: WaitView, now: float) -> str:
+    """The person's message for a wait (its wall-clock end)."""
+    return describe_wait(
+        wait.scope,
+        wait.account_id,
+        wait.buc_type,
+        wait.reason,
+        wait.usage_pct,
+        wait.remaining(now),
+        resumes_at_epoch=wait.resumes_at_epoch,
+    )
+
+
+def _wait_label(wait: WaitView) -> str:
+    """``all accounts (app)``, ``act_1 · every use case``, ``act_1 · ads_management``: the live view's column."""
+    if wait.scope == "app":
+        return "all accounts (app)"
+    return f"{wait.account_id} · {wait.buc_type or 'every use case'}"
 
 
 class View:
@@ -241,7 +269,33 @@ class LiveView(View):
             ("  skipped ", "dim"),
             (f"{counts['skipped']:,}", "yellow" if counts["skipped"] else ""),
         )
-        return Group(head, self.progress, self._pairs_table(), footer)
+        parts: list[RenderableType] = [head, self.progress, self._pairs_table()]
+        waits = self._waits_table()
+        if waits is not None:
+            parts.append(waits)
+        return Group(*parts, footer)
+
+    def _waits_table(self) -> Table | None:
+        """A line per current wait: ``waiting  act_1 · ads_management  pacing: usage 97 % at the 97 % ceiling
+        · resumes in 2 min 10 s (14:05:33)``; ``None`` when nothing waits."""
+        waits = self.recorder.waiting()
+        if not waits:
+            return None
+        now = self.recorder.now()
+        table = Table.grid(padding=(0, 2))
+        for _ in range(4):
+            table.add_column(no_wrap=True)
+        for wait in waits:
+            table.add_row(
+                Text("waiting", "bold yellow"),
+                Text(self.scrub(_wait_label(wait)), "bold"),
+                Text(self.scrub(wait.reason), "yellow"),
+                Text(
+                    f"· resumes in {duration(wait.remaining(now))} ({clock_time(wait.resumes_at_epoch)})",
+                    "dim",
+                ),
+            )
+        return table
 
     def _pairs_table(self) -> Table:
         table = Table(title=None, expand=False, box=None, pad_edge=False, header_style="bold")
@@ -261,8 +315,12 @@ class LiveView(View):
             elif pct is not None and pct >= 75:
                 usage.stylize("yellow")
             parked = view.parked_for(now)
+            wait = self.recorder.wait_for(view.account_id, view.buc_type)
             if parked > 0:
                 state = Text(f"parked {duration(parked)}, until {clock_time(wall + parked)}", "bold yellow")
+            elif wait is not None:
+                until = clock_time(wait.resumes_at_epoch)
+                state = Text(f"waiting {duration(wait.remaining(now))}, until {until}", "yellow")
             elif view.in_flight:
                 state = Text("sending", "green")
             elif pct is not None and pct >= PACING_PCT:
@@ -282,11 +340,13 @@ def _bar(pct: float, width: int = 8) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def _pair_note(pair: PairView, now: float) -> str:
-    """`` (parked 42 s)`` or `` (pacing: waiting for quota)`` for a plain progress line."""
+def _pair_note(pair: PairView, now: float, wait: WaitView | None = None) -> str:
+    """`` (parked 42 s)``, `` (waiting 30 s)`` or `` (pacing: waiting for quota)`` for a plain progress line."""
     parked = pair.parked_for(now)
     if parked > 0:
         return f" (parked {parked:.0f} s)"
+    if wait is not None and wait.remaining(now) > 0:
+        return f" (waiting {wait.remaining(now):.0f} s)"
     if not pair.in_flight and pair.usage_pct is not None and pair.usage_pct >= PACING_PCT:
         return " (pacing: waiting for quota)"
     return ""
@@ -324,6 +384,9 @@ class LineView(View):
     def on_event(self, event: EngineEvent) -> None:
         if isinstance(event, Throttled):
             self._line("THROTTLED " + _throttle_text(event, self.recorder))
+        elif isinstance(event, Waiting):
+            wait = _wait_view(event, self.recorder)
+            self._line(f"WAITING [{wait.scope}] " + _wait_text(wait, self.recorder.now()))
         elif isinstance(event, RetryScheduled):
             self._line(describe_retry(event, self.recorder.time_scale))
 
@@ -338,7 +401,8 @@ class LineView(View):
         counts = rec.counts()
         rate = rec.ops_done / rec.elapsed_s if rec.elapsed_s > 0 else 0.0
         usage = ", ".join(
-            f"{p.account_id} {p.buc_type} {p.usage_pct:.0f}%" + _pair_note(p, rec.now())
+            f"{p.account_id} {p.buc_type} {p.usage_pct:.0f}%"
+            + _pair_note(p, rec.now(), rec.wait_for(p.account_id, p.buc_type))
             for p in rec.pairs.values()
             if p.usage_pct is not None
         )
@@ -445,6 +509,20 @@ class JsonView(View):
                 resumes_at=record.to_dict()["resumes_at"],
                 message=_throttle_text(event, self.recorder),
             )
+        elif isinstance(event, Waiting):
+            wait = _wait_view(event, self.recorder)
+            now = self.recorder.now()
+            self.emit(
+                "waiting",
+                scope=wait.scope,
+                account_id=wait.account_id,
+                buc_type=wait.buc_type,
+                reason=wait.reason,
+                usage_pct=wait.usage_pct,
+                wait_s=round(wait.remaining(now), 3),
+                resumes_at=wait.current(now)["resumes_at"],
+                message=_wait_text(wait, now),
+            )
         elif isinstance(event, RetryScheduled):
             self.emit(
                 "retry",
@@ -484,6 +562,7 @@ class JsonView(View):
                 }
                 for p in rec.pairs.values()
             ],
+            waiting=[wait.current(now) for wait in rec.waiting()],
         )
 
     def message(self, text: str, *, level: str = "info", event: str = "message", **fields: Any) -> None:

@@ -6,19 +6,23 @@ every :mod:`~bulk_engine.execution.events` event into
 - progress per operation kind (done / expected, with the states reached),
 - per (ad account, BUC type): the latest and peak usage %, the concurrency the governor allows, batches in
   flight, throttle count and when a parked pair may send again (wall time),
+- per waiting scope (the app, an ad account, or an (ad account, BUC type) pair — :class:`Waiting` events):
+  the latest wait (reason, usage %, when it ends: it no longer shows once that time passed or the next wait
+  of the scope replaced it), and how many waits and how many seconds waited in all, for the summary,
 - counters (HTTP requests, Graph calls, retries, throttle events) and the outcomes seen so far — what the
   report falls back on when a run is interrupted before the operations layer returns its report,
 - a bounded time series sampled by :meth:`RunRecorder.tick` (operations and calls completed, usage % per
   pair, parked pairs), which the HTML report charts.
 
-Time comes from the injected ``now`` (wall seconds, monotonic); ``time_scale`` converts the engine clock's
-seconds (``parked_s``, retry delays) into wall seconds when the engine runs on a scaled clock.
+Time comes from the injected ``now`` (wall seconds, monotonic) and ``wall`` (UNIX time, for clock times);
+``time_scale`` converts the engine clock's seconds (``parked_s``, retry delays, waits) into wall seconds when
+the engine runs on a scaled clock.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,12 +33,14 @@ from bulk_engine.execution.events import (
     OperationFinished,
     RetryScheduled,
     Throttled,
+    Waiting,
 )
 from bulk_engine.results import Outcome
 
-__all__ = ["KindProgress", "PairView", "RunRecorder", "Sample"]
+__all__ = ["KindProgress", "PairView", "RunRecorder", "Sample", "WaitView"]
 
 MAX_SAMPLES = 720
+WAIT_SCOPES = ("app", "account", "pair")  # widest first: the order views list current waits in
 
 
 @dataclass
@@ -53,6 +59,66 @@ class KindProgress:
 
 
 @dataclass
+class WaitView:
+    """The waits of one scope (see :class:`~bulk_engine.execution.events.Waiting`): the latest, and totals.
+
+    ``since`` / ``until`` are recorder-clock times of the latest wait (``until`` ≤ now: not waiting);
+    ``resumes_at_epoch`` is its end as a UNIX time. A wait ends at ``until`` or when the scope's next wait
+    replaces it, whichever comes first: ``waited_s`` counts the time actually covered, never an overlap twice.
+    ``waits`` counts episodes: a wait announced again before the last one ended (a new estimate) is the same.
+    """
+
+    scope: str
+    account_id: str | None
+    buc_type: str | None
+    reason: str = ""
+    usage_pct: float | None = None
+    since: float = 0.0
+    until: float = 0.0
+    resumes_at_epoch: float = 0.0
+    waits: int = 0
+    waited_before_s: float = 0.0  # the earlier waits of the scope
+
+    def remaining(self, now: float) -> float:
+        return max(0.0, self.until - now)
+
+    def waited_s(self, now: float) -> float:
+        return self.waited_before_s + max(0.0, min(self.until, now) - self.since)
+
+    def start(self, event: Waiting, now: float, wall_s: float, epoch: float) -> None:
+        """A new wait of ``wall_s`` wall seconds from ``now``: the previous one (if still running) ends now."""
+        if wall_s > 0 and (self.waits == 0 or self.until <= now):
+            self.waits += 1
+        self.waited_before_s = self.waited_s(now)
+        self.since, self.until, self.resumes_at_epoch = now, now + wall_s, epoch + wall_s
+        self.reason, self.usage_pct = event.reason, event.usage_pct
+
+    def current(self, now: float) -> dict[str, Any]:
+        """The wait as it stands (the JSON view's progress records)."""
+        return {
+            "scope": self.scope,
+            "account_id": self.account_id,
+            "buc_type": self.buc_type,
+            "reason": self.reason,
+            "usage_pct": self.usage_pct,
+            "remaining_s": round(self.remaining(now), 3),
+            "resumes_at": _iso(self.resumes_at_epoch),
+        }
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        """The scope's summary (the report's ``waits``)."""
+        return {
+            "scope": self.scope,
+            "account_id": self.account_id,
+            "buc_type": self.buc_type,
+            "waits": self.waits,
+            "waited_s_total": round(self.waited_s(now), 3),
+            "last_reason": self.reason,
+            "last_usage_pct": self.usage_pct,
+        }
+
+
+@dataclass
 class PairView:
     """The live state of one (ad account, BUC type)."""
 
@@ -67,6 +133,7 @@ class PairView:
     throttles: int = 0
     parked_until: float = 0.0  # wall (recorder clock) time; 0 = not parked
     parked_total_s: float = 0.0
+    wait: WaitView | None = None  # its own waits (scope "pair"); the app's and account's: RunRecorder.waits
 
     @property
     def key(self) -> str:
@@ -75,7 +142,11 @@ class PairView:
     def parked_for(self, now: float) -> float:
         return max(0.0, self.parked_until - now)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, now: float | None = None) -> dict[str, Any]:
+        """The report's ``accounts`` entry; ``now`` (recorder clock) bounds a wait still running (default: the
+        whole of it counts)."""
+        wait = self.wait
+        waited = 0.0 if wait is None else wait.waited_s(wait.until if now is None else now)
         return {
             "account_id": self.account_id,
             "buc_type": self.buc_type,
@@ -85,6 +156,8 @@ class PairView:
             "calls": self.calls,
             "throttle_events": self.throttles,
             "parked_s_total": round(self.parked_total_s, 3),
+            "waits": 0 if wait is None else wait.waits,
+            "waited_s_total": round(waited, 3),
         }
 
 
@@ -134,6 +207,14 @@ class ThrottleRecord:
         }
 
 
+def _widest_first(views: Iterable[WaitView]) -> list[WaitView]:
+    """App waits, then accounts', then pairs' (a stable sort: each in arrival order)."""
+    return sorted(
+        views,
+        key=lambda view: WAIT_SCOPES.index(view.scope) if view.scope in WAIT_SCOPES else len(WAIT_SCOPES),
+    )
+
+
 def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
@@ -153,6 +234,8 @@ class RunRecorder:
         self.started_epoch = self.wall()
         self.kinds: dict[str, KindProgress] = {}
         self.pairs: dict[tuple[str, str], PairView] = {}
+        # (scope, account id, BUC type) → its waits: ("app", None, None), ("account", act, None), ("pair", act, buc)
+        self.waits: dict[tuple[str, str | None, str | None], WaitView] = {}
         self.outcomes: dict[str, Outcome] = {}
         # op id → account, for operations sent at least once that have no terminal outcome yet: after an
         # interruption their outcome is unknown (the server may have applied them)
@@ -229,6 +312,8 @@ class RunRecorder:
                     self.wall() + wall_s,
                 )
             )
+        elif isinstance(event, Waiting):
+            self._wait(event, now)
         elif isinstance(event, RetryScheduled):
             self.retries += 1
         for listener in self.listeners:
@@ -255,6 +340,22 @@ class RunRecorder:
         if until > view.parked_until:
             view.parked_total_s += until - max(now, view.parked_until)
             view.parked_until = until
+
+    @staticmethod
+    def wait_key(event: Waiting) -> tuple[str, str | None, str | None]:
+        """The key of :attr:`waits` ``event`` is about (no account for the app, no BUC type for an account)."""
+        account = None if event.scope == "app" else event.account_id
+        return event.scope, account, event.buc_type if event.scope not in ("app", "account") else None
+
+    def _wait(self, event: Waiting, now: float) -> None:
+        key = self.wait_key(event)
+        view = self.waits.get(key)
+        if view is None:
+            view = self.waits[key] = WaitView(*key)
+        view.start(event, now, max(0.0, event.seconds) / self.time_scale, self.wall())
+        scope, account, buc = key
+        if scope == "pair" and account is not None and buc is not None:
+            self.pair(account, buc).wait = view
 
     # --- time series ------------------------------------------------------------------------------------
     def tick(self, *, force: bool = False) -> None:
@@ -290,6 +391,28 @@ class RunRecorder:
     def parked(self) -> list[PairView]:
         now = self.now()
         return [view for view in self.pairs.values() if view.parked_until > now]
+
+    def waiting(self) -> list[WaitView]:
+        """The waits not over yet: the app's first, then accounts', then pairs' (each in arrival order)."""
+        now = self.now()
+        return _widest_first(view for view in self.waits.values() if view.until > now)
+
+    def wait_for(self, account_id: str, buc_type: str) -> WaitView | None:
+        """The current wait that holds (``account_id``, ``buc_type``) the longest: its own, its account's or
+        the app's; ``None`` when none does."""
+        holding = [
+            view
+            for view in self.waiting()
+            if view.scope == "app"
+            or (view.scope == "account" and view.account_id == account_id)
+            or (view.account_id, view.buc_type) == (account_id, buc_type)
+        ]
+        return max(holding, key=lambda view: view.until, default=None)
+
+    def waits_summary(self) -> list[dict[str, Any]]:
+        """Every scope that waited: how often, how long in all (up to now), the last reason (the report)."""
+        now = self.now()
+        return [view.to_dict(now) for view in _widest_first(self.waits.values())]
 
     def counts(self) -> dict[str, int]:
         counts = {"succeeded": 0, "failed": 0, "skipped": 0}

@@ -9,8 +9,10 @@ Fields (``REPORT_VERSION`` 1) — the DESIGN.md contract first:
 - ``status`` (``completed`` | ``interrupted`` | ``dry_run``), ``exit_code``, ``source`` (the job file),
   ``fingerprint``, ``graph_url``, ``api_version``, ``started_at`` / ``finished_at`` (UTC ISO 8601), ``tasks``
   (per-task details from the operations layer), ``kinds`` (states per operation kind), ``accounts`` (per
-  ad account and BUC type: last and peak usage %, batches, calls, throttles, time parked), ``throttles``
-  (each throttle: when, which account and BUC type, for how long, until when), ``failures_by_code``,
+  ad account and BUC type: last and peak usage %, batches, calls, throttles, time parked, the pair's own
+  waits and time waited), ``throttles`` (each throttle: when, which account and BUC type, for how long,
+  until when), ``waits`` (each scope that waited — the app, an ad account, or an account × BUC type pair:
+  how many waits, seconds waited in all, the last reason and usage %), ``failures_by_code``,
   ``skipped_by_reason``, ``timeseries`` {interval_s, samples: [{t, ops_done, calls_done, in_flight, usage
   {"act_…/ads_management": pct}, parked [...]}]}, ``resume`` (how to finish an interrupted run) and
   ``unfinished`` (operations known not to have reached a terminal state when a run was interrupted).

@@ -30,7 +30,7 @@ from bulk_engine.errors import ConfigError, JobValidationError, JournalError
 from bulk_engine.execution.clock import Clock, ScaledClock
 from bulk_engine.scrub import Scrubber, ScrubFilter, scrubbing_logs
 
-from .advice import auth_advice, auth_failure, duration, unreachable, unreachable_advice
+from .advice import auth_advice, auth_failure, duration, unreachable, unreachable_advice, wait_subject
 from .csvreport import write_csv
 from .html import write_html
 from .live import View, make_view
@@ -278,8 +278,9 @@ class RunSession:
             "kinds": kinds_summary(operations),
             "failures_by_code": failures_by_code(operations),
             "skipped_by_reason": skipped_by_reason(operations),
-            "accounts": [p.to_dict() for p in rec.pairs.values()],
+            "accounts": [p.to_dict(rec.now()) for p in rec.pairs.values()],
             "throttles": [t.to_dict() for t in rec.throttles],
+            "waits": rec.waits_summary(),
             "timeseries": rec.timeseries(),
             "unfinished": unfinished if status != "completed" else None,
             "resume": self.resume_hint if status != "completed" else None,
@@ -342,6 +343,16 @@ class RunSession:
                 level="warning",
                 event="throttle_summary",
                 **summary,
+            )
+        for wait in report.get("waits") or ():
+            if not isinstance(wait, Mapping):
+                continue
+            subject = wait_subject(str(wait.get("scope")), wait.get("account_id"), wait.get("buc_type"))
+            waited = duration(float(wait.get("waited_s_total") or 0.0))
+            self.view.message(
+                f"  waited {wait.get('waits', 0)}×: {subject}, {waited} in all; last: {wait.get('last_reason')}",
+                event="wait_summary",
+                **wait,
             )
         operations = [o for o in report.get("operations") or () if isinstance(o, Mapping)]
         auth = auth_failure(operations)
