@@ -37,19 +37,33 @@ class Credentials(BaseModel):
 
 
 class GovernorConfig(BaseModel):
-    """Pacing per (ad account, business use case) from the usage headers.
+    """Pacing per scope (the app, an ad account, an (account, business use case) pair) from the usage
+    headers (``execution/governor.py``; ``docs/scale.md``).
 
-    ``ceiling_pct``: usage above which the governor stops raising concurrency and paces sends at the
-    estimated quota rate, so usage plateaus under 100 % instead of tripping the throttle.
+    ``ceiling_pct``: the usage a window is filled to and kept at (sends are paced so usage plateaus there
+    instead of tripping the throttle at 100 %); ``ceilings`` overrides it per BUC type (``"ads_management"``,
+    ``"ads_insights"``, …) or for the app's Platform window (``"app"``). 97 % is what the measurements
+    justify (``bench/README.md``, scenarios Q and D).
 
-    ``max_park_s``: the longest a pair is parked. An ``estimated_time_to_regain_access`` or
+    ``trust_tier_floors``: take the documented quota of the reported ``ads_api_access_tier`` (300 calls an
+    hour at the development tier, 100,000 at standard, plus 40 per active ad) as a lower bound of the
+    quota. Turn it off only for a server that reports a tier but enforces less.
+
+    ``max_park_s``: the longest a scope is parked. An ``estimated_time_to_regain_access`` or
     ``reset_time_duration`` beyond it (a hostile or broken header can say 10^400 minutes) parks for
     the cap and says so in a warning; the next answer after the park tells the truth again.
+
+    ``shared_margin_pct``: how much further below the ceiling a window is kept while other workers send
+    on it (their answers are on their way to us; ``docs/scale.md``, scenario D).
+
+    ``announce_after_s``: waits longer than this (wall seconds) emit a ``Waiting`` event and a log line (no silent waits).
+    ``persist_every_s``: how often readings are written to the journal (parks are written at once).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    ceiling_pct: float = Field(90.0, gt=0, le=100)
+    ceiling_pct: float = Field(97.0, gt=0, le=100)
+    ceilings: dict[str, float] = Field(default_factory=dict)
     slow_pct: float = Field(75.0, gt=0, le=100)
     initial_concurrency: int = Field(4, ge=1)
     max_concurrency: int = Field(64, ge=1)  # slow start reaches it in a few answers while usage is low
@@ -58,6 +72,18 @@ class GovernorConfig(BaseModel):
     window_s: float = Field(3600.0, gt=0)
     aging_margin_s: float = Field(5.0, ge=0)
     max_park_s: float = Field(86400.0, gt=0)
+    trust_tier_floors: bool = True
+    shared_margin_pct: float = Field(3.0, ge=0, lt=100)
+    announce_after_s: float = Field(5.0, ge=0)
+    persist_every_s: float = Field(10.0, ge=0)
+
+    @field_validator("ceilings")
+    @classmethod
+    def _ceilings_are_percentages(cls, value: dict[str, float]) -> dict[str, float]:
+        for scope, pct in value.items():
+            if not 0 < pct <= 100:
+                raise ValueError(f"ceilings[{scope!r}] = {pct}: must be in (0, 100]")
+        return value
 
 
 class RetryConfig(BaseModel):

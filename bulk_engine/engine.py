@@ -38,7 +38,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from .config import EngineConfig
 from .errors import BulkEngineError, ConfigError, JobValidationError, JournalError
 from .execution.clock import Clock, SystemClock
-from .execution.events import Observer, OperationFinished, Park
+from .execution.events import Observer, OperationFinished, Park, Waiting
 from .execution.governor import Governor
 from .execution.retry import RetryPolicy
 from .execution.runner import Runner
@@ -77,6 +77,7 @@ class BulkEngine:
         self._transport: GraphTransport | None = None
         self._runners: set[Runner] = set()  # the runs in progress (request_stop halts them)
         self._stop_requested = False
+        self._governor: Governor | None = None  # one per engine: every task and run of it paces together
 
     def __repr__(self) -> str:
         return f"BulkEngine(graph_url={self.config.graph_url!r}, api_version={self.config.api_version!r})"
@@ -115,6 +116,39 @@ class BulkEngine:
                 return
             await busy[0].drained.wait()
 
+    @property
+    def governor(self) -> Governor:
+        """The engine's pacing, shared by all its runs; started from the journal's memory of earlier runs
+        (parks still running, recent readings) and written back to it (``docs/scale.md``)."""
+        if self._governor is None:
+            governor = Governor(self.config.governor, self.clock)
+            governor.announce = self._announce
+            if self.journal is not None:
+                governor.restore(self.journal.load_pacing())
+                governor.persist = self.journal.save_pacing
+            self._governor = governor
+        return self._governor
+
+    def _announce(self, waiting: Waiting) -> None:
+        """A wait longer than a few seconds: a log line and an event, never silence."""
+        where = "all accounts (app)" if waiting.scope == "app" else waiting.account_id
+        if waiting.scope == "pair":
+            where = f"{waiting.account_id}/{waiting.buc_type}"
+        usage = "unknown" if waiting.usage_pct is None else f"{waiting.usage_pct:.0f} %"
+        logger.info(
+            "waiting %s: %s (%s; usage %s), next send in %s",
+            where,
+            waiting.reason,
+            waiting.scope,
+            usage,
+            _duration(waiting.seconds),
+        )
+        if self.observer is not None:
+            try:
+                self.observer(waiting)
+            except Exception:  # an observer must never break a job
+                logger.exception("engine observer failed on Waiting")
+
     def _new_runner(self, session: JournalSession) -> Runner:
         if self._transport is None:
             raise RuntimeError("use 'async with BulkEngine(config) as engine'")
@@ -122,7 +156,7 @@ class BulkEngine:
         return Runner(
             self.config,
             self._transport,
-            Governor(self.config.governor, self.clock),
+            self.governor,
             self.clock,
             RetryPolicy(self.config.retry, rng),
             observer=self.observer,
@@ -228,6 +262,7 @@ class BulkEngine:
         finally:
             self._runners.discard(runner)
             runner.drained.set()
+            self.governor.flush()  # what the next run starts from
             session.close()  # one job, one runner: release the job's lock
 
     async def run(
@@ -452,3 +487,13 @@ async def _empty() -> AsyncIterator[Operation]:
 async def _from_sync(items: Iterable[Any]) -> AsyncIterator[Operation]:
     for item in items:
         yield item
+
+
+def _duration(seconds: float) -> str:
+    """``"45 s"``, ``"12 min 5 s"``, ``"3 h 20 min"``."""
+    whole = max(0, round(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"

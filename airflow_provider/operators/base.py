@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 PREFLIGHT_CONCURRENCY = 8
 
-__all__ = ["MetaOperatorBase", "blocked_accounts"]
+__all__ = ["MetaOperatorBase", "Preflight", "blocked_accounts", "preflight"]
 
 
 class MetaOperatorBase(BaseOperator):
@@ -175,10 +176,19 @@ class MetaOperatorBase(BaseOperator):
             progress.deferred_at = None
 
 
-async def blocked_accounts(config: EngineConfig, accounts: Sequence[str]) -> dict[str, float]:
-    """Account → wall-clock regain time for the accounts a read reports as blocked (pre-flight)."""
+@dataclass(frozen=True)
+class Preflight:
+    """What one read of each account said just now."""
+
+    blocked: dict[str, float]  # account → wall-clock regain time
+    usable: frozenset[str]  # accounts the read found not blocked (fresher than a park a journal remembers)
+
+
+async def preflight(config: EngineConfig, accounts: Sequence[str]) -> Preflight:
+    """Read each account once (``?fields=id``): which are blocked and until when, which are usable."""
     limiter = anyio.CapacityLimiter(PREFLIGHT_CONCURRENCY)
     blocked: dict[str, float] = {}
+    usable: set[str] = set()
 
     async def check(account: str) -> None:
         async with limiter:
@@ -189,8 +199,15 @@ async def blocked_accounts(config: EngineConfig, accounts: Sequence[str]) -> dic
             regain = read.regain_after_s(account)
             if regain > 0:
                 blocked[account] = time.time() + regain
+            else:
+                usable.add(account)
 
     async with anyio.create_task_group() as tg:
         for account in accounts:
             tg.start_soon(check, account)
-    return blocked
+    return Preflight(blocked, frozenset(usable))
+
+
+async def blocked_accounts(config: EngineConfig, accounts: Sequence[str]) -> dict[str, float]:
+    """Account → wall-clock regain time for the accounts a read reports as blocked (pre-flight)."""
+    return (await preflight(config, accounts)).blocked

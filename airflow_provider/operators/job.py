@@ -31,7 +31,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +51,7 @@ from bulk_engine.scrub import scrubbing_logs
 
 from .._graph import run_sync
 from ..progress import STAT_KEYS, Progress, ProgressStore
-from .base import MetaOperatorBase, blocked_accounts
+from .base import MetaOperatorBase, preflight
 from .bulk import write_report
 
 if TYPE_CHECKING:
@@ -193,14 +193,18 @@ class MetaJobOperator(MetaOperatorBase):
             raise AirflowFailException(
                 scrubber.text(f"the job is invalid; nothing was sent:\n{err}")
             ) from None
+        usable: frozenset[str] = frozenset()
         if self._can_defer(store) and self.preflight:
             with scrubbing_logs(scrubber):
-                blocked = run_sync(lambda: blocked_accounts(config, accounts))
-            self._defer_if_stalled(progress, store, accounts, blocked, left="the whole job")
+                read = run_sync(lambda: preflight(config, accounts))
+            self._defer_if_stalled(progress, store, accounts, read.blocked, left="the whole job")
+            usable = read.usable
         with self._journal(progress.job_id) as (journal, location), scrubbing_logs(scrubber):
 
             def run(job: JobSpec, suffix: str = "") -> JobReport:
-                return self.run_spec(config, journal, job, ctx, progress, store, accounts, suffix=suffix)
+                return self.run_spec(
+                    config, journal, job, ctx, progress, store, accounts, suffix=suffix, usable=usable
+                )
 
             report = self.execute_job(spec, run)
         return self._finish(context, report, progress, store, location)
@@ -225,13 +229,19 @@ class MetaJobOperator(MetaOperatorBase):
         accounts: Sequence[str],
         *,
         suffix: str = "",
+        usable: Collection[str] = (),
     ) -> JobReport:
-        """Run ``spec`` as job ``<job id><suffix>``; defers (raises) when the engine stopped a parked account."""
+        """Run ``spec`` as job ``<job id><suffix>``; defers (raises) when the engine stopped a parked account.
+
+        The engine starts from the parks the journal remembers (it defers at once while they run), except
+        for ``usable`` accounts: the pre-flight read just found them unblocked, which is fresher news."""
         job_id = progress.job_id + suffix
         threshold = self.defer_after_s if self._can_defer(store) else None
 
         async def go() -> JobReport:
             async with BulkEngine(config, journal=journal) as engine:
+                for account in usable:
+                    engine.governor.clear_parks(account, "the pre-flight read found it usable")
                 return await run_job(ParkGuard(engine, threshold), spec, ctx, job_id=job_id)
 
         try:

@@ -47,6 +47,7 @@ from bulk_engine.protocol.usage import (
 )
 from bulk_engine.results import JobStats, Outcome, OutcomeState
 
+from .charging import Charges
 from .clock import Clock
 from .decide import (
     LOOKUP,
@@ -82,7 +83,6 @@ from .transport import GraphTransport, HttpAnswer
 
 logger = logging.getLogger("bulk_engine.runner")
 
-BUC = "ads_management"
 _TERMINAL = (OpState.SUCCEEDED, OpState.FAILED, OpState.SKIPPED)
 
 
@@ -125,7 +125,8 @@ class Runner:
         self.session = session  # the journal (an ephemeral one when the engine has none)
         self.observer = observer
         self.transport = transport
-        self.governor = governor
+        self.governor = governor  # the engine's, shared by its runs
+        self.charges = Charges()  # which BUC each op is charged to
         self.clock = clock
         self.retry = retry
         self.policy = Policy(retry, config.retry.max_throttle_waits)
@@ -227,17 +228,23 @@ class Runner:
         for account in self.graph.ready_accounts():
             if account in self._stopped_accounts:
                 continue
-            parked = self.governor.parked_for(account, BUC)
+            buc = self._next_buc(account)
+            parked = self.governor.parked_for(account, buc)
             if parked > 0:
                 self._schedule_wake(tg, parked)
                 continue
-            room = self.governor.pair(account, BUC).limit - self._sends.get(account, 0)
+            room = self.governor.pair(account, buc).limit - self._sends.get(account, 0)
             if room <= 0:
                 continue
-            for batch in self._plan_batches(account, room, tg):
+            for batch in self._plan_batches(account, buc, room, tg):
                 self._sends[account] = self._sends.get(account, 0) + 1
                 self._tasks += 1
                 tg.start_soon(self._send, batch, tg)
+
+    def _next_buc(self, account: str) -> str:
+        """The BUC the account's next batch is charged to (that of its first ready op)."""
+        ready = self.graph.first_ready(account)
+        return self.charges.of(ready) if ready is not None else "ads_management"
 
     async def _offer_parks(self) -> None:
         """Tell ``on_park`` about each new park of an account with work; stop the account if it says so."""
@@ -245,12 +252,16 @@ class Runner:
             return
         accounts = set(self.graph.ready_accounts()) | {a for a, n in self._sends.items() if n > 0}
         for account in sorted(accounts - self._stopped_accounts):
-            state = self.governor.pair(account, BUC)
-            seconds = state.parked_until - self.clock.monotonic()
-            if seconds <= 0 or state.parked_until <= self._park_notified.get(account, 0.0) + 1.0:
+            buc = self._next_buc(account)
+            held = self.governor.park_of(account, buc)
+            if held is None:
                 continue
-            self._park_notified[account] = state.parked_until
-            park = Park(account, BUC, seconds, "throttled" if state.throttle_events else "usage headers")
+            key, state = held
+            seconds = state.until - self.clock.monotonic()
+            if seconds <= 0 or state.until <= self._park_notified.get(account, 0.0) + 1.0:
+                continue
+            self._park_notified[account] = state.until
+            park = Park(account, buc, seconds, state.reason, scope=key[0])
             if await self.on_park(park):
                 self._stopped_accounts.add(account)
                 self.stopped.append(park)
@@ -282,18 +293,20 @@ class Runner:
             if self.graph.state(op.op_id) in (OpState.PENDING, OpState.IN_FLIGHT)
         )
 
-    def _plan_batches(self, account: str, room: int, tg: TaskGroup) -> list[PlannedBatch]:
+    def _plan_batches(self, account: str, buc: str, room: int, tg: TaskGroup) -> list[PlannedBatch]:
         """Up to ``room`` batches for ``account``, no more calls than fit under its ceiling right now.
 
         Near the ceiling a full batch would wait for 50 calls to age out while fewer fit at once; planning
         only what fits (the last batch smaller) keeps usage at the ceiling instead of a batch below it.
         """
-        fit = self.governor.headroom(account, BUC)
+        fit = self.governor.headroom(account, buc)
         limits = self.batcher.limits
         if fit is None or fit >= room * limits.max_ops:
             return self.batcher.next_batches(accounts=[account], flush=True, max_per_account=room)
         if fit < 1:
-            self._schedule_wake(tg, self.governor.headroom_wait(account, 1, BUC))
+            wait = self.governor.headroom_wait(account, 1, buc)
+            if wait < math.inf:  # else the answer in flight brings the reading (and wakes the loop)
+                self._schedule_wake(tg, wait)
             return []
         full, rest = divmod(fit, limits.max_ops)
         batches = (
@@ -329,6 +342,7 @@ class Runner:
     # --- one batch ------------------------------------------------------------------------------
     async def _send(self, batch: PlannedBatch, tg: TaskGroup) -> None:
         account = batch.account_id
+        buc = self.charges.of_batch(batch.ops)
         status: int | None = None
         sent: tuple[str, ...] = ()  # op ids, once the batch is on its way (for the observer)
         session = self.session
@@ -341,7 +355,7 @@ class Runner:
                 return
             with anyio.CancelScope() as waiting:
                 self._waiting_sends.setdefault(account, set()).add(waiting)
-                ticket = await self.governor.acquire(account, len(batch), BUC)
+                ticket = await self.governor.acquire(account, len(batch), buc)
             self._waiting_sends.get(account, set()).discard(waiting)
             if waiting.cancelled_caught:  # the account was stopped while this batch waited: not sent
                 self._requeue_unsent(batch.ops)
@@ -354,7 +368,7 @@ class Runner:
                 self.stats.http_requests += 1
                 self.stats.graph_calls += len(wire)
                 sent = tuple(op.op_id for op in batch.ops)
-                self._notify(BatchSent(account, BUC, len(wire), sent))
+                self._notify(BatchSent(account, buc, len(wire), sent))
                 session.before_send(batch.ops)  # the intent, committed before the request leaves
                 try:
                     answer = await self.transport.post_batch(payload)
@@ -367,8 +381,8 @@ class Runner:
                     return
                 status = answer.status
             finally:
-                self.governor.release(account, len(batch), BUC, ticket)
-            await self._handle(batch, answer, tg, ticket)
+                self.governor.release(account, len(batch), buc, ticket)
+            await self._handle(batch, buc, answer, tg, ticket)
         except Exception as err:  # nothing in an answer may crash the engine or strand an op
             if isinstance(err, JournalError):
                 raise  # the journal cannot be trusted any more: stop the job loudly
@@ -377,7 +391,7 @@ class Runner:
             self._sends[account] -= 1
             self._tasks -= 1
             if sent:
-                self._batch_done(account, sent, status)
+                self._batch_done(account, buc, sent, status)
             session.flush()  # this batch's outcomes: one transaction
             self.stats.peak_tracked_ops = max(self.stats.peak_tracked_ops, len(self.graph))
             self.graph.forget_settled(self.config.reference_horizon)  # memory bounded by the window
@@ -385,11 +399,11 @@ class Runner:
                 self.drained.set()
             self._wake_up()
 
-    def _batch_done(self, account: str, op_ids: tuple[str, ...], status: int | None) -> None:
+    def _batch_done(self, account: str, buc: str, op_ids: tuple[str, ...], status: int | None) -> None:
         """Every HTTP request is reported (batches, lookups, probes), so the observer's counts add up."""
-        pair = self.governor.pair(account, BUC)
-        parked = self.governor.parked_for(account, BUC)
-        self._notify(BatchDone(account, BUC, len(op_ids), op_ids, status, pair.last_pct, parked, pair.limit))
+        pair = self.governor.pair(account, buc)
+        parked = self.governor.parked_for(account, buc)
+        self._notify(BatchDone(account, buc, len(op_ids), op_ids, status, pair.last_pct, parked, pair.limit))
 
     def _requeue_unsent(self, ops: Sequence[Operation]) -> None:
         for op in ops:
@@ -463,14 +477,15 @@ class Runner:
         if not lookups:
             return
         account = batch.account_id
-        ticket = await self.governor.acquire(account, len(lookups), BUC)
+        buc = "ads_management"  # a lookup is a read of ad objects
+        ticket = await self.governor.acquire(account, len(lookups), buc)
         ids = tuple(op.op_id for op, _ in lookups)
         status: int | None = None
         try:
             self.stats.http_requests += 1
             self.stats.graph_calls += len(lookups)
             self.stats.lookups += len(lookups)
-            self._notify(BatchSent(account, BUC, len(lookups), ids))
+            self._notify(BatchSent(account, buc, len(lookups), ids))
             answer = await self.transport.post_batch(encode_batch([request for _, request in lookups]))
             status = answer.status
         except TransportError as err:
@@ -481,10 +496,10 @@ class Runner:
                 )
             return
         finally:
-            self.governor.release(account, len(lookups), BUC, ticket)
-            self._batch_done(account, ids, status)
+            self.governor.release(account, len(lookups), buc, ticket)
+            self._batch_done(account, buc, ids, status)
         items = self._items(answer, len(lookups))
-        self._observe(account, answer, items, ticket)
+        self._observe(account, buc, answer, items, ticket)
         parked = False
         for (op, _), item in zip(lookups, items, strict=True):
             if self.graph.state(op.op_id) in _TERMINAL:
@@ -492,7 +507,7 @@ class Runner:
             action = decide(LOOKUP, item, self._tries(op, lookup=True), self.policy)
             if isinstance(action, ParkAction) and not parked:
                 parked = True
-                self._park(account, item, action)
+                self._park(account, buc, item, action)
             await self._apply_lookup(op, action, tg)
 
     async def _apply_lookup(self, op: Operation, action: Action, tg: TaskGroup) -> None:
@@ -526,10 +541,14 @@ class Runner:
         else:
             await self._apply(op, action, tg)
 
-    async def _handle(self, batch: PlannedBatch, answer: HttpAnswer, tg: TaskGroup, ticket: Ticket) -> None:
+    async def _handle(
+        self, batch: PlannedBatch, buc: str, answer: HttpAnswer, tg: TaskGroup, ticket: Ticket
+    ) -> None:
         account = batch.account_id
         items = self._items(answer, len(batch.ops))
-        self._observe(account, answer, items, ticket)
+        usage = self._observe(account, buc, answer, items, ticket)
+        if usage is not None:
+            self.charges.learn(batch.ops, account, usage, buc)
         parked = False
         for op, item in zip(batch.ops, items, strict=True):
             if self.graph.state(op.op_id) in _TERMINAL:
@@ -538,7 +557,7 @@ class Runner:
                 action = decide(self._subject(op, batch), item, self._tries(op), self.policy)
                 if isinstance(action, ParkAction) and not parked:
                     parked = True
-                    self._park(account, item, action)
+                    self._park(account, buc, item, action)
                 await self._apply(op, action, tg)
             except JournalError:
                 raise
@@ -550,16 +569,22 @@ class Runner:
         return decode_batch_response(payload, expected, http_status=answer.status)
 
     def _observe(
-        self, account: str, answer: HttpAnswer, items: Sequence[BatchItemResult], ticket: Ticket | None
-    ) -> None:
-        """Feed the governor every usage reading of an answer: its own headers and each entry's.
+        self,
+        account: str,
+        buc: str,
+        answer: HttpAnswer,
+        items: Sequence[BatchItemResult],
+        ticket: Ticket | None,
+    ) -> UsageSnapshot | None:
+        """Feed the governor every usage reading of an answer: its own headers and each entry's; returns
+        the reading that counted (the busiest), if any.
 
         Entries usually repeat one reading, so each distinct set of header values is parsed once; of the
         entries' readings the busiest one counts (conservative) and every reported regain time parks.
         """
         envelope = parse_usage_headers(answer.headers, account_id=account)
         if not envelope.is_empty:
-            self.governor.observe(account, envelope, BUC, ticket)
+            self.governor.observe(account, envelope, buc, ticket)
         seen: set[tuple[str, ...]] = set()
         busiest: tuple[float, UsageSnapshot] | None = None
         for item in items:
@@ -573,18 +598,23 @@ class Runner:
             usage = parse_usage_headers(headers, account_id=account)
             if usage.is_empty:
                 continue
-            if usage.regain_after_s(account, BUC) > 0:
-                self.governor.observe(account, usage, BUC, None)
-            pct = usage.max_pct_for(account, BUC)
+            if any(entry.regain_after_s > 0 for entry in usage.buc) or usage.regain_after_s(account, buc) > 0:
+                self.governor.observe(account, usage, buc, None)
+            pct = usage.max_pct_for(account, buc)
             if pct is not None and (busiest is None or pct >= busiest[0]):
                 busiest = (pct, usage)
         if busiest is not None:
-            self.governor.observe(account, busiest[1], BUC, ticket)
+            self.governor.observe(account, busiest[1], buc, ticket)
+            return busiest[1]
+        return None if envelope.is_empty else envelope
 
-    def _park(self, account: str, item: BatchItemResult, action: ParkAction) -> float:
-        """One park per answer: the first throttled entry's headers say how long (returned, seconds)."""
+    def _park(self, account: str, buc: str, item: BatchItemResult, action: ParkAction) -> float:
+        """One park per answer: the first throttled entry's headers say how long (returned, seconds); the
+        error's scope says what is parked (the app, the account or the pair)."""
         usage = parse_usage_headers(item.headers, account_id=account)
-        seconds = self.governor.throttled(account, BUC, usage)
+        error = action.error
+        code, subcode = (error.code, error.error_subcode) if error else (None, None)
+        seconds = self.governor.throttled(account, buc, usage, action.scope, code)
         logger.warning(
             "account %s throttled (%s, scope %s): parked for %.0f s",
             account,
@@ -592,33 +622,32 @@ class Runner:
             action.scope,
             seconds,
         )
-        error = action.error
-        code, subcode = (error.code, error.error_subcode) if error else (None, None)
-        self._notify(Throttled(account, BUC, seconds, code, subcode, self.governor.usage_pct(account, BUC)))
+        self._notify(Throttled(account, buc, seconds, code, subcode, self.governor.usage_pct(account, buc)))
         return seconds
 
     async def probe(self, account: str, request: BatchOp) -> Any:
         """One read (a rebuild probe) judged like any answer; its body, or ``None`` when in doubt."""
         payload = encode_batch([request])
+        buc = "ads_management"  # a probe reads an edge of ad objects
         tries = Attempts()
         while True:
             self.stats.http_requests += 1
             self.stats.graph_calls += 1
-            self._notify(BatchSent(account, BUC, 1, ()))  # no op ids: a read of the engine's own
+            self._notify(BatchSent(account, buc, 1, ()))  # no op ids: a read of the engine's own
             try:
                 answer = await self.transport.post_batch(payload)
             except TransportError as err:
-                self._batch_done(account, (), None)
+                self._batch_done(account, buc, (), None)
                 action = decide(LOOKUP, TransportFailure(str(err), err.sent), tries, self.policy)
             else:
-                self._batch_done(account, (), answer.status)
+                self._batch_done(account, buc, (), answer.status)
                 items = self._items(answer, 1)
-                self._observe(account, answer, items, None)
+                self._observe(account, buc, answer, items, None)
                 action = decide(LOOKUP, items[0], tries, self.policy)
                 if isinstance(action, ParkAction):  # wait out a park already running, else start one
-                    await self.clock.sleep(
-                        self.governor.parked_for(account, BUC) or self._park(account, items[0], action)
-                    )
+                    if self.governor.parked_for(account, buc) <= 0:
+                        self._park(account, buc, items[0], action)
+                    await self.governor.wait_out_park(account, buc)
                     tries = Attempts(tries.failures, tries.throttle_waits + 1)
                     continue
             if isinstance(action, Succeed):

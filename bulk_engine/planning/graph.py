@@ -389,6 +389,12 @@ class DependencyGraph:
             return [self._ops[i] for i in self._ready.get(account_id, ())]
         return [self._ops[i] for ready in self._ready.values() for i in ready]
 
+    def first_ready(self, account_id: str) -> Operation | None:
+        """The account's longest-ready pending operation, if any (O(1))."""
+        for op_id in self._ready.get(account_id, ()):
+            return self._ops[op_id]
+        return None
+
     def ready_ids(self, account_id: str) -> list[str]:
         return list(self._ready.get(account_id, ()))
 

@@ -59,13 +59,16 @@ __all__ = [
     "BucType",
     "BucUsage",
     "InsightsThrottle",
+    "Reading",
     "UsageSnapshot",
+    "app_reading",
     "normalize_account_id",
     "parse_ad_account_usage",
     "parse_app_usage",
     "parse_buc_usage",
     "parse_insights_throttle",
     "parse_usage_headers",
+    "reading_for",
 ]
 
 logger = logging.getLogger(__name__)
@@ -221,6 +224,65 @@ class UsageSnapshot:
         ):
             waits.append(self.ad_account.reset_time_duration_s)
         return max(waits)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one response says about one quota: the three metrics the throttle watches (percent of their
+    own limits), the access tier, and the server's waits. ``calls`` is the call-count metric (the BUC
+    ``call_count`` and, for the account's own quotas, the finer ``acc_id_util_pct``); throttling starts
+    when any metric reaches 100 (S003 §BUC → Headers)."""
+
+    calls: float
+    cputime: float = 0.0
+    time: float = 0.0
+    tier: str | None = None
+    regain_after_s: float = 0.0  # estimated_time_to_regain_access, as seconds
+    reset_after_s: float = 0.0  # reset_time_duration: until the window's usage is back to 0
+    precise: bool = False  # ``calls`` has two decimals (acc_id_util_pct), not a whole percentage
+
+    @property
+    def max_pct(self) -> float:
+        return max(self.calls, self.cputime, self.time)
+
+
+def reading_for(usage: UsageSnapshot, account_id: str, buc_type: str) -> Reading | None:
+    """The reading of (``account_id``, ``buc_type``) in ``usage``, or ``None`` when it says nothing of it.
+
+    ``X-Ad-Account-Usage`` describes the account's ads-management quota and ``X-FB-Ads-Insights-Throttle``
+    its insights quota (both carry no id: they belong to the request's account).
+    """
+    entry = usage.buc_entry(account_id, buc_type)
+    calls = cputime = total_time = regain = reset = 0.0
+    tier: str | None = None
+    precise = False
+    found = entry is not None
+    if entry is not None:
+        calls, cputime, total_time = entry.call_count, entry.total_cputime, entry.total_time
+        regain, tier = entry.regain_after_s, entry.access_tier
+    own = usage._is_own_account(account_id)
+    if buc_type == BucType.ADS_MANAGEMENT and own and usage.ad_account is not None:
+        found = precise = True
+        calls = max(calls, usage.ad_account.acc_id_util_pct)
+        reset = usage.ad_account.reset_time_duration_s
+        tier = tier or usage.ad_account.access_tier
+        if usage.ad_account.acc_id_util_pct >= 100:
+            regain = max(regain, reset)
+    if buc_type == BucType.ADS_INSIGHTS and own and usage.insights is not None:
+        found = precise = True
+        calls = max(calls, usage.insights.acc_id_util_pct)
+        tier = tier or usage.insights.access_tier
+    if not found:
+        return None
+    return Reading(calls, cputime, total_time, tier, regain, reset, precise)
+
+
+def app_reading(usage: UsageSnapshot) -> Reading | None:
+    """``X-App-Usage`` as a reading of the app's Platform quota (S003 §Platform Rate Limits)."""
+    app = usage.app
+    if app is None:
+        return None
+    return Reading(app.call_count, app.total_cputime, app.total_time)
 
 
 # --------------------------------------------------------------------------- warnings

@@ -125,3 +125,25 @@ def status_op(op_id: str, act: str, object_id: str | Ref, status: str = "PAUSED"
         kind=OpKind.UPDATE,
         params={"status": status},
     )
+
+
+HOUR = 3600.0
+QUOTA = 300  # development_access, no active ads: 300 calls per rolling hour
+
+
+def optimal_finish(others_at: list[float], total: int, start: float, quota: int = QUOTA) -> float:
+    """The quota bound: from ``start``, a perfect client sends as many calls as fit under the quota of the
+    rolling hour (the server refuses a call once the window holds ``quota``; others' calls at ``others_at``
+    count too), and when none fits, waits exactly until the oldest call leaves; the time its last call goes."""
+    window = sorted(x for x in others_at if x > start - HOUR)
+    t, done, head = start, 0, 0
+    while True:
+        while head < len(window) and window[head] <= t - HOUR:
+            head += 1
+        fit = min(quota - (len(window) - head), total - done)
+        if fit > 0:
+            window.extend([t] * fit)
+            done += fit
+        if done >= total:
+            return t - start
+        t = window[head] + HOUR + 1e-9  # the next moment a call leaves the window

@@ -170,6 +170,11 @@ class FakeClock:
     def monotonic(self) -> float:
         return self.now
 
+    scale = 1.0
+
+    def wall(self) -> float:
+        return self.now
+
     async def sleep(self, seconds: float) -> None:
         self.now += max(0.0, seconds)
 
