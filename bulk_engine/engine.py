@@ -379,9 +379,10 @@ class BulkEngine:
         Used when a job id the journal does not know is run (lost journal, a retry on another worker).
         Any doubt answers True: the edge's creates are then looked up one by one before they are sent.
         """
-        if self._stop_requested:
-            return True  # send nothing: in doubt, the edge's creates are looked up before they are sent
-        body = await runner.probe(path.split("/", 1)[0], session.probe_request(path))
+        account = path.split("/", 1)[0]
+        if self._stop_requested or await runner.offer_park(account, "ads_management"):
+            return True  # send nothing (stopped, or the account is parked and on_park stopped it): in doubt
+        body = await runner.probe(account, session.probe_request(path))
         if body is None:
             return True
         try:

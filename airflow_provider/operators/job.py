@@ -153,7 +153,8 @@ class MetaJobOperator(MetaOperatorBase):
         progress = store.load(job_id) or Progress(job_id)
         self._resumed(progress)
         self.log.info("job %s resumes after cool-down %d: %s", job_id, progress.deferrals, event)
-        return self._run(context, progress, store)
+        regained = (event or {}).get("status") == "regained" and (event or {}).get("account_id")
+        return self._run(context, progress, store, usable=frozenset([str(regained)] if regained else []))
 
     # --- the job -------------------------------------------------------------------------------------
     def build_job(self) -> JobSpec:
@@ -180,7 +181,10 @@ class MetaJobOperator(MetaOperatorBase):
                 found.append(str(target))
         return list(dict.fromkeys(found))
 
-    def _run(self, context: Context, progress: Progress, store: ProgressStore) -> dict[str, Any]:
+    def _run(
+        self, context: Context, progress: Progress, store: ProgressStore, usable: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        """Run the job; ``usable``: accounts a fresh read found unblocked (the cool-down trigger's)."""
         hook = self.hook()
         config = hook.get_engine_config()
         scrubber = self._output_scrubber(config)
@@ -193,12 +197,11 @@ class MetaJobOperator(MetaOperatorBase):
             raise AirflowFailException(
                 scrubber.text(f"the job is invalid; nothing was sent:\n{err}")
             ) from None
-        usable: frozenset[str] = frozenset()
         if self._can_defer(store) and self.preflight:
             with scrubbing_logs(scrubber):
                 read = run_sync(lambda: preflight(config, accounts))
             self._defer_if_stalled(progress, store, accounts, read.blocked, left="the whole job")
-            usable = read.usable
+            usable |= read.usable
         with self._journal(progress.job_id) as (journal, location), scrubbing_logs(scrubber):
 
             def run(job: JobSpec, suffix: str = "") -> JobReport:

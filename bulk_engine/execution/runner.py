@@ -252,21 +252,29 @@ class Runner:
             return
         accounts = set(self.graph.ready_accounts()) | {a for a, n in self._sends.items() if n > 0}
         for account in sorted(accounts - self._stopped_accounts):
-            buc = self._next_buc(account)
-            held = self.governor.park_of(account, buc)
-            if held is None:
-                continue
-            key, state = held
-            seconds = state.until - self.clock.monotonic()
-            if seconds <= 0 or state.until <= self._park_notified.get(account, 0.0) + 1.0:
-                continue
-            self._park_notified[account] = state.until
-            park = Park(account, buc, seconds, state.reason, scope=key[0])
-            if await self.on_park(park):
-                self._stopped_accounts.add(account)
-                self.stopped.append(park)
-                for scope in self._waiting_sends.pop(account, set()):
-                    scope.cancel()
+            await self.offer_park(account, self._next_buc(account))
+
+    async def offer_park(self, account: str, buc: str) -> bool:
+        """If a park holds (account, buc) and ``on_park`` was not told of it yet, tell it; True when the
+        account is stopped (nothing more is sent to it; its waiting sends go back to the queue)."""
+        if account in self._stopped_accounts:
+            return True
+        held = self.governor.park_of(account, buc)
+        if self.on_park is None or held is None:
+            return False
+        key, state = held
+        seconds = state.until - self.clock.monotonic()
+        if seconds <= 0 or state.until <= self._park_notified.get(account, 0.0) + 1.0:
+            return False
+        self._park_notified[account] = state.until
+        park = Park(account, buc, seconds, state.reason, scope=key[0])
+        if not await self.on_park(park):
+            return False
+        self._stopped_accounts.add(account)
+        self.stopped.append(park)
+        for scope in self._waiting_sends.pop(account, set()):
+            scope.cancel()
+        return True
 
     def halt(self) -> None:
         """Stop sending: batches waiting for the governor go back to the queue unsent, batches in flight finish

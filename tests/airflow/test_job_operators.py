@@ -269,3 +269,31 @@ def test_mid_job_park_defers_and_resumes_from_the_journal(meta_conn: Any, run_da
         lambda core: [c.path for c in core.calls if c.method == "POST" and c.error_code is None]
     )
     assert sum(first in path for path in posts) == 3  # the first account's creates went out once
+
+
+def test_a_park_the_journal_remembers_defers_the_task_before_anything_is_sent(
+    meta_conn: Any, run_dag: RunDag, tmp_path: Path
+) -> None:
+    """An earlier try was throttled and wrote the park to the journal; the next try's engine starts parked,
+    so the operator defers at once — no batch, no probe — and the cool-down trigger's read (the account is
+    usable again) lets the resumed try lift the park and run."""
+    import time
+
+    from bulk_engine.persistence.journal import PacingRecord
+    from bulk_engine.persistence.sqlite import SqliteJournal
+
+    act = meta_conn.info()["ad_account_ids"][0]
+    journal = SqliteJournal(tmp_path / "parked.sqlite")
+    now = time.time()
+    record = PacingRecord(f"pair:{act}:ads_management", now + 3600, "throttled (code 80004)", 100.0, {}, now)
+    journal.save_pacing([record])
+    journal.close()
+
+    run = run_dag("meta_test_create_parked_at_start")
+
+    assert str(run.state) == "success"
+    summary = xcom(run, "create")
+    assert summary["deferrals"] == 1
+    assert summary["counts"] == {"succeeded": 2, **OK}
+    requests = meta_conn.run(lambda core: [(r["method"], r["path"]) for r in core.http_requests])
+    assert requests[0] == ("GET", f"/v24.0/{act}"), requests[:3]  # the trigger's read came first

@@ -138,6 +138,28 @@ with DAG(
     )
 
 with DAG(
+    "meta_test_create_parked_at_start",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"report_dir": "/tmp"},
+    tags=["test"],
+):
+    MetaJobOperator(  # the journal remembers a park of the account from an earlier try
+        task_id="create",
+        job={
+            "tasks": [
+                {"type": "create", "key": "a", "account_id": ACCOUNTS[0], "campaigns": campaigns("a", 1, 1)}
+            ]
+        },
+        report_path=REPORT,
+        journal_path="{{ params.report_dir }}/parked.sqlite",
+        preflight=False,  # only the journal knows of the park
+        defer_after_s=60,
+        cooldown_poll_s=0.05,
+    )
+
+with DAG(
     "meta_test_create_park",
     schedule=None,
     start_date=START,
@@ -156,7 +178,6 @@ with DAG(
         report_path=REPORT,
         defer_after_s=60,
         cooldown_poll_s=0.05,
-        # the engine's key probes (sent before a new engine job's first batch) wait a park out instead of
-        # reporting it to on_park: keep them out so the park comes from the batch itself
+        # no key probes (sent before a new engine job's first batch): the park comes from the batch itself
         engine_overrides={"idempotency": IdempotencyConfig(rebuild="never")},
     )
