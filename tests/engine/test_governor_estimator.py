@@ -272,3 +272,17 @@ async def test_parks_and_readings_survive_in_the_journal() -> None:
     loop.now[0] += loop.config.default_park_s
     room = later.headroom(ACT)
     assert room is not None and room <= 291 - 101  # the earlier run's calls still fill the window
+
+
+async def test_the_app_near_its_ceiling_holds_every_account() -> None:
+    """``X-App-Usage`` counts every call of the app: near its ceiling no account may send more."""
+    loop = Loop()
+    for account in (ACT, "act_2", "act_3"):
+        await loop.batch(1, account)
+    usage = parse_usage_headers({"X-App-Usage": '{"call_count": 98, "total_cputime": 20, "total_time": 30}'})
+    ticket = await loop.governor.acquire(ACT, 1)
+    loop.governor.release(ACT, 1, ticket=ticket)
+    loop.governor.observe(ACT, usage, ticket=ticket)
+    for account in (ACT, "act_2", "act_3"):
+        assert (loop.governor.headroom(account) or 0) < 1, account
+        assert loop.governor.headroom_wait(account, 1) > 0, account
