@@ -50,6 +50,7 @@ from .persistence.session import JournalSession, load_operations
 from .planning.graph import Cascade, Operation, OpState, PlanningError
 from .results import JobResult, JobStats, Outcome, OutcomeState
 from .scrub import Scrubber
+from .wording import duration, wait_subject
 
 Job = Iterable[Operation] | AsyncIterable[Operation]
 logger = logging.getLogger("bulk_engine.engine")
@@ -131,17 +132,13 @@ class BulkEngine:
 
     def _announce(self, waiting: Waiting) -> None:
         """A wait longer than a few seconds: a log line and an event, never silence."""
-        where = "all accounts (app)" if waiting.scope == "app" else waiting.account_id
-        if waiting.scope == "pair":
-            where = f"{waiting.account_id}/{waiting.buc_type}"
         usage = "unknown" if waiting.usage_pct is None else f"{waiting.usage_pct:.0f} %"
         logger.info(
-            "waiting %s: %s (%s; usage %s), next send in %s",
-            where,
+            "%s waits %s: %s (usage %s)",
+            wait_subject(waiting.scope, waiting.account_id, waiting.buc_type),
+            duration(waiting.seconds / self.clock.scale),
             waiting.reason,
-            waiting.scope,
             usage,
-            _duration(waiting.seconds),
         )
         if self.observer is not None:
             try:
@@ -488,13 +485,3 @@ async def _empty() -> AsyncIterator[Operation]:
 async def _from_sync(items: Iterable[Any]) -> AsyncIterator[Operation]:
     for item in items:
         yield item
-
-
-def _duration(seconds: float) -> str:
-    """``"45 s"``, ``"12 min 5 s"``, ``"3 h 20 min"``."""
-    whole = max(0, round(seconds))
-    if whole < 60:
-        return f"{whole} s"
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60} s"
-    return f"{whole // 3600} h {whole % 3600 // 60} min"

@@ -6,6 +6,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bulk_engine.wording import duration, wait_subject  # shared with the engine's own log lines
+
 __all__ = [
     "AUTH_CODES",
     "auth_advice",
@@ -116,16 +118,6 @@ def describe_throttle(
     )
 
 
-def wait_subject(scope: str, account_id: str | None, buc_type: str | None) -> str:
-    """Who waits, in words: ``all accounts (app)``, ``ad account act_1 (every use case)``,
-    ``ad account act_1 (ads_management)``."""
-    if scope == "app":
-        return "all accounts (app)"
-    if scope == "account" or not buc_type:
-        return f"ad account {account_id} (every use case)"
-    return f"ad account {account_id} ({buc_type})"
-
-
 def describe_wait(
     scope: str,
     account_id: str | None,
@@ -145,15 +137,3 @@ def describe_wait(
         f"{wait_subject(scope, account_id, buc_type)} waits {duration(wait_s)}, until "
         f"{clock_time(resumes_at_epoch)}: {reason}{usage}"
     )
-
-
-def duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds:.1f} s"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    if minutes < 120:
-        return f"{minutes} min {rest:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
