@@ -13,16 +13,26 @@ same scale, so its waits are virtual hours too. Three clients, side by side in o
 Reported: completion time relative to the quota bound (calls ÷ quota rate; 100 % = as fast as the quota
 allows), throttle errors received, and calls the server received while the account was blocked.
 
-Run: ``.venv/bin/python bench/quota.py [--ops 20000] [--scale 3600]`` (a virtual hour per real second; a
-larger scale makes each millisecond of client overhead cost minutes of virtual time and skews the result)
+Also reported: the longest gap between two consecutive HTTP requests of the client (virtual minutes, from
+the simulator's request log), and for the engine the number of ``Waiting`` events and the longest one.
+
+Run: ``.venv/bin/python bench/quota.py [--ops 20000] [--scale 3600] [--clients engine,airbyte,naive]
+[--repeat N]`` (a virtual hour per real second; a larger scale makes each millisecond of client overhead
+cost minutes of virtual time and skews the result). ``--clients engine`` runs the engine alone; with
+``--repeat N`` each client runs N times (a fresh simulator each) and the table shows medians, with the range
+of the share of the bound and of the throttle errors in brackets.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -79,6 +89,9 @@ def _pauses(ids: list[str]) -> list[BatchOp]:
     return [BatchOp("POST", object_id, {"status": "PAUSED"}) for object_id in ids]
 
 
+ENGINE_WAITS: list[float] = []  # seconds of the engine's Waiting events in the current run
+
+
 async def run_engine(url: str, token: str, ids: list[str], clock: ScaledClock) -> None:
     ops = [
         Operation(
@@ -92,7 +105,12 @@ async def run_engine(url: str, token: str, ids: list[str], clock: ScaledClock) -
         for i, object_id in enumerate(ids)
     ]
     config = EngineConfig(credentials=Credentials(access_token=token), graph_url=url, seed=1)
-    async with BulkEngine(config, clock=clock) as engine:
+
+    def observer(event: object) -> None:
+        if type(event).__name__ == "Waiting":  # the governor before issue 13 has no such event
+            ENGINE_WAITS.append(event.seconds)  # type: ignore[attr-defined]
+
+    async with BulkEngine(config, clock=clock, observer=observer) as engine:
         result = await engine.run(ops)
     assert result.counts["succeeded"] == len(ids), result.counts
 
@@ -148,8 +166,10 @@ async def run_naive(url: str, token: str, ids: list[str], clock: ScaledClock) ->
 async def measure(name: str, client: Client, ops: int, scale: float) -> dict[str, Any]:
     server, ids = await _prepared_simulator(ops, scale)
     core = server.core
+    ENGINE_WAITS.clear()
     try:
         first_call = len(core.calls)
+        first_request = len(core.http_requests)
         start_virtual = core.clock.now()
         started = time.perf_counter()
         await client(server.url, server.info()["access_token"], ids, ScaledClock(scale))
@@ -158,6 +178,8 @@ async def measure(name: str, client: Client, ops: int, scale: float) -> dict[str
         calls = core.calls[first_call:]
         throttled = sum(1 for c in calls if c.error_code == 80004)
         done = sum(1 for c in calls if c.status == 200)
+        sends = [r["time"] for r in core.http_requests[first_request:]]
+        gap = max((b - a for a, b in itertools.pairwise(sends)), default=0.0)
     finally:
         await server.stop()
     bound = ops / QUOTA_PER_HOUR * 3600.0
@@ -171,33 +193,67 @@ async def measure(name: str, client: Client, ops: int, scale: float) -> dict[str
         "calls_sent": len(calls),
         "done": done,
         "wall_s": wall,
+        "longest_gap_min": gap / 60.0,
+        "waiting_events": len(ENGINE_WAITS) if name == "engine" else None,
+        "max_waiting_min": max(ENGINE_WAITS) / 60.0 if name == "engine" and ENGINE_WAITS else None,
     }
+
+
+CLIENTS: dict[str, tuple[str, Client]] = {
+    "engine": ("engine", run_engine),
+    "airbyte": ("airbyte policy", run_airbyte),
+    "naive": ("naive backoff", run_naive),
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ops", type=int, default=20_000)
     parser.add_argument("--scale", type=float, default=3_600.0)
+    parser.add_argument(
+        "--clients", default="engine,airbyte,naive", help="comma list of engine, airbyte, naive"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per client (medians are printed)")
     args = parser.parse_args()
-    rows = []
-    for name, client in (
-        ("engine", run_engine),
-        ("airbyte policy", run_airbyte),
-        ("naive backoff", run_naive),
-    ):
-        rows.append(anyio.run(measure, name, client, args.ops, args.scale))
-        print(json.dumps(rows[-1]), flush=True)
-    print(f"\nScenario Q: {args.ops} status changes, {QUOTA_PER_HOUR} calls/hour, time scale {args.scale:g}")
+    names = [name.strip() for name in args.clients.split(",") if name.strip()]
+    unknown = [name for name in names if name not in CLIENTS]
+    if unknown:
+        parser.error(f"unknown clients {unknown}; choose from {','.join(CLIENTS)}")
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for _ in range(args.repeat):
+        for name in names:
+            label, client = CLIENTS[name]
+            runs[name].append(anyio.run(measure, label, client, args.ops, args.scale))
+            print(json.dumps(runs[name][-1]), flush=True)
+    print(
+        f"\nScenario Q: {args.ops} status changes, {QUOTA_PER_HOUR} calls/hour, time scale {args.scale:g}"
+        + (f"; medians of {args.repeat} repeats (range)" if args.repeat > 1 else "")
+        + f"; engine from {Path(sys.modules['bulk_engine'].__file__ or '').parent}"
+    )
     print(
         f"{'client':<16}{'hours':>8}{'bound h':>9}{'of bound':>10}{'throttled':>11}{'calls':>8}"
-        f"{'per 10k':>9}  finished"
+        f"{'per 10k':>9}{'gap min':>9}{'Waiting max min':>17}  finished"
     )
-    for r in rows:
-        per10k = 10_000 * r["throttle_errors"] / r["calls_sent"]
+    for rows in runs.values():
+        med = {
+            key: statistics.median(r[key] for r in rows)
+            for key in rows[0]
+            if isinstance(rows[0][key], int | float) and rows[0][key] is not None
+        }
+        per10k = statistics.median(10_000 * r["throttle_errors"] / r["calls_sent"] for r in rows)
+        waits = [r["max_waiting_min"] for r in rows if r["max_waiting_min"] is not None]
+        waiting = f"{statistics.median(waits):.1f}" if waits else "—"
         print(
-            f"{r['client']:<16}{r['virtual_hours']:>8.1f}{r['bound_hours']:>9.1f}{r['pct_of_bound']:>9.1f}%"
-            f"{r['throttle_errors']:>11}{r['calls_sent']:>8}{per10k:>9.1f}  {r['done']}/{args.ops}"
+            f"{rows[0]['client']:<16}{med['virtual_hours']:>8.1f}{med['bound_hours']:>9.1f}"
+            f"{med['pct_of_bound']:>9.1f}%{med['throttle_errors']:>11.0f}{med['calls_sent']:>8.0f}{per10k:>9.1f}"
+            f"{med['longest_gap_min']:>9.1f}{waiting:>17}  {med['done']:.0f}/{args.ops}"
         )
+        if len(rows) > 1:
+            pcts = [r["pct_of_bound"] for r in rows]
+            throttles = [r["throttle_errors"] for r in rows]
+            print(
+                f"{'':<16}  of bound {min(pcts):.1f}–{max(pcts):.1f} %, throttled {min(throttles)}–{max(throttles)}"
+            )
 
 
 if __name__ == "__main__":

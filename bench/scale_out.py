@@ -18,7 +18,13 @@ single-threaded Python, so it is the shared bottleneck once the client side is s
 ``--flat-out`` adds B and C again with zero latency and a quota that never paces: there the only limits are
 CPU (two cores shared by the simulator and the engines).
 
-Run: ``.venv/bin/python bench/scale_out.py [--ops 6000] [--scale 3600] [--flat-out] [--json out.json]``
+``--only A,D`` runs some of the scenarios (A, B, C, D; B' and C' with ``--flat-out``; P is scenario P of
+``prefilled.py``, both variants, ``--p-ops`` status changes); ``--repeat N`` runs each N times and prints
+medians (the range of the span in brackets). Refused calls are counted in the simulator's call log (error
+80004), per 1,000 calls the simulator received; "throttles" is the engines' own count (throttled operations).
+
+Run: ``.venv/bin/python bench/scale_out.py [--ops 6000] [--scale 3600] [--flat-out] [--only A,B,C,D,P]
+[--repeat N] [--json out.json]``
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +98,7 @@ def worker(argv: list[str]) -> None:
     shares = [(str(act), int(first), int(count)) for act, first, count in json.loads(shares_json)]
     result = anyio.run(_work, url, float(scale), shares)
     result["process_cpu_s"] = time.process_time()
+    result["engine"] = str(Path(sys.modules["bulk_engine"].__file__ or "").parent)  # which tree ran
     print(json.dumps(result))
 
 
@@ -122,6 +131,9 @@ def run_processes(info: dict[str, Any], scale: float, groups: list[list[Share]])
             raise RuntimeError(f"a worker failed with exit code {proc.returncode}")
         results.append(json.loads(out.strip().splitlines()[-1]))
     finished = time.time()
+    sim_cpu = process_cpu_s(info["pid"]) - sim_cpu0
+    with urllib.request.urlopen(f"{info['url']}/__sim__/calls", timeout=120) as resp:
+        calls = json.loads(resp.read())
     ops = sum(sum(r["states"].values()) for r in results)
     span = max(r["ended"] for r in results) - min(r["started"] for r in results)
     return {
@@ -133,9 +145,12 @@ def run_processes(info: dict[str, Any], scale: float, groups: list[list[Share]])
         "wall_s": finished - spawned,
         "ops_per_s": ops / span,
         "engine_cpu_s": sum(r["process_cpu_s"] for r in results),
-        "simulator_cpu_s": process_cpu_s(info["pid"]) - sim_cpu0,
+        "simulator_cpu_s": sim_cpu,
         "throttle_events": sum(r["throttle_events"] for r in results),
+        "calls": len(calls),
+        "refused": sum(1 for c in calls if c.get("error_code") in (80004, 4, 17)),
         "http_requests": sum(r["http_requests"] for r in results),
+        "engine": sorted({r["engine"] for r in results}),
         "slowest_worker_s": max(r["ended"] - r["started"] for r in results),
         "fastest_worker_s": min(r["ended"] - r["started"] for r in results),
     }
@@ -165,6 +180,9 @@ def scenario(
     return result
 
 
+SCENARIOS = ("A", "B", "C", "D", "B'", "C'", "P")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=6000, help="status changes per account (default 6000)")
@@ -172,83 +190,157 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--share", type=int, default=4, help="D: processes sharing one account (0: skip D)")
     parser.add_argument("--flat-out", action="store_true", help="also B and C with zero latency, no pacing")
+    parser.add_argument(
+        "--only", help="comma list of scenarios: A,B,C,D,B',C',P (default: A-D, B'/C' with --flat-out)"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="run each scenario N times, print medians")
+    parser.add_argument("--p-ops", type=int, default=900, help="P: status changes of the engine run")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.only:
+        only = [name.strip().upper() for name in args.only.split(",") if name.strip()]
+        unknown = [name for name in only if name not in SCENARIOS]
+        if unknown:
+            parser.error(f"unknown scenarios {unknown}; choose from {','.join(SCENARIOS)}")
+    else:
+        only = ["A", "B", "C"] + (["D"] if args.share else []) + (["B'", "C'"] if args.flat_out else [])
     paced = {
         "access_tier": "development_access",  # 300 calls per rolling hour per account (no active ads)
         "time_scale": args.scale,
         "faults": {"latency_ms": args.latency_ms},
     }
+    flat = {"access_tier": "standard_access", "quota_override": 10**9, "app_users": 10**6}
     one: Layout = [[(ACCOUNTS[0], 0, 1)]]
     ten: Layout = [[(act, 0, 1) for act in ACCOUNTS]]
     apart: Layout = [[(act, 0, 1)] for act in ACCOUNTS]
-    results = [
-        scenario("A: 1 process, 1 account", one, args.ops, paced, args.scale),
-        scenario("B: 1 process, 10 accounts", ten, args.ops, paced, args.scale),
-        scenario("C: 10 processes, 1 account each", apart, args.ops, paced, args.scale),
-    ]
-    if args.share:
-        shared: Layout = [[(ACCOUNTS[0], part, args.share)] for part in range(args.share)]
-        results.append(
-            scenario(f"D: {args.share} processes share 1 account", shared, args.ops, paced, args.scale)
+    shared: Layout = [[(ACCOUNTS[0], part, args.share)] for part in range(max(1, args.share))]
+    plans: dict[str, tuple[str, Layout, dict[str, Any], float]] = {
+        "A": ("A: 1 process, 1 account", one, paced, args.scale),
+        "B": ("B: 1 process, 10 accounts", ten, paced, args.scale),
+        "C": ("C: 10 processes, 1 account each", apart, paced, args.scale),
+        "D": (f"D: {args.share} processes share 1 account", shared, paced, args.scale),
+        "B'": ("B': flat out, 1 process, 10 accounts", ten, flat, 1.0),
+        "C'": ("C': flat out, 10 processes", apart, flat, 1.0),
+    }
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in only if name != "P"}
+    for _ in range(args.repeat):
+        for name in runs:
+            label, layout, sim_config, scale = plans[name]
+            result = scenario(label, layout, args.ops, sim_config, scale)
+            result["scenario"] = name
+            runs[name].append(result)
+            print(json.dumps(result), flush=True)
+    if runs:
+        report(runs, args)
+    prefilled_runs = None
+    if "P" in only:
+        import prefilled  # scenario P lives in its own file: it needs its own simulator server (prefilled.py)
+
+        p_args = argparse.Namespace(
+            ops=args.p_ops,
+            prefill=270,
+            repeat=args.repeat,
+            scale=args.scale,
+            latency_ms=args.latency_ms,
+            margin_s=60.0,
         )
-    if args.flat_out:
-        flat = {"access_tier": "standard_access", "quota_override": 10**9, "app_users": 10**6}
-        results += [
-            scenario("B': flat out, 1 process, 10 accounts", ten, args.ops, flat, 1.0),
-            scenario("C': flat out, 10 processes", apart, args.ops, flat, 1.0),
-        ]
-    report(results, args)
+        prefilled_runs = prefilled.run_all(["burst", "spread"], p_args)
+        print()
+        prefilled.report(prefilled_runs, p_args)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps({"S": runs, "P": prefilled_runs}, indent=2))
 
 
-def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+def _median(rows: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
+
+
+def median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The medians of the repeats of one scenario (every numeric figure on its own)."""
+    out = dict(rows[-1])
+    for key, value in rows[0].items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = _median(rows, key)
+    out["repeats"] = len(rows)
+    out["span_range"] = (min(r["span_s"] for r in rows), max(r["span_s"] for r in rows))
+    out["refused_range"] = (min(r["refused"] for r in rows), max(r["refused"] for r in rows))
+    return out
+
+
+def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
     quota_rate = 300 * args.scale / 3600  # calls per real second per account under the development tier
+    repeats = max(len(rows) for rows in runs.values())
     print(
         f"Scenario S: {args.ops:,} status changes per account, one simulator process, {args.latency_ms:.0f} ms "
         f"latency, 300 calls/h per account time-scaled {args.scale:g}x (= {quota_rate:,.0f} calls/s per account)"
+        + (f"; medians of {repeats} repeats (range)" if repeats > 1 else "")
     )
-    rows = [("run", "ops", "span s", "ops/s", "wall s", "engine CPU s", "sim CPU s (% of span)", "throttles")]
-    for r in results:
+    results = {name: median_row(rows) for name, rows in runs.items()}
+    rows: list[tuple[str, ...]] = [
+        (
+            "run",
+            "ops",
+            "span s",
+            "ops/s",
+            "wall s",
+            "engine CPU s",
+            "sim CPU s (% of span)",
+            "throttles",
+            "refused (per 1k calls)",
+        )
+    ]
+    for r in results.values():
+        span = f"{r['span_s']:.1f}"
+        refused = f"{r['refused']:.0f} ({1000 * r['refused'] / max(1, r['calls']):.1f})"
+        if r["repeats"] > 1:
+            span += f" ({r['span_range'][0]:.1f}–{r['span_range'][1]:.1f})"
+            refused += f" ({r['refused_range'][0]}–{r['refused_range'][1]})"
         rows.append(
             (
                 r["label"],
-                f"{r['ops']:,}",
-                f"{r['span_s']:.1f}",
+                f"{r['ops']:,.0f}",
+                span,
                 f"{r['ops_per_s']:,.0f}",
                 f"{r['wall_s']:.1f}",
                 f"{r['engine_cpu_s']:.1f}",
                 f"{r['simulator_cpu_s']:.1f} ({100 * r['simulator_cpu_s'] / r['span_s']:.0f} %)",
-                str(r["throttle_events"]),
+                f"{r['throttle_events']:.0f}",
+                refused,
             )
         )
     print(table(rows))
-    a, b, c = results[0], results[1], results[2]
     bound = args.ops / quota_rate
-    print(
-        f"quota bound per account {bound:.1f} s; A ran at {bound / a['span_s']:.0%} of it, "
-        f"B {bound / b['span_s']:.0%}, C {bound / c['span_s']:.0%} (slowest worker {c['slowest_worker_s']:.1f} s)"
-    )
-    print(f"throughput C / A = {c['ops_per_s'] / a['ops_per_s']:.2f}x (target >= 8x)")
-    print(
-        f"throughput B / A = {b['ops_per_s'] / a['ops_per_s']:.2f}x; C / B = {c['ops_per_s'] / b['ops_per_s']:.2f}x"
-    )
-    print(
-        f"with start-up (spawn -> last exit): C / A = {(c['ops'] / c['wall_s']) / (a['ops'] / a['wall_s']):.2f}x, "
-        f"B / A = {(b['ops'] / b['wall_s']) / (a['ops'] / a['wall_s']):.2f}x"
-    )
-    by_label = {r["label"][:2]: r for r in results}
-    d = by_label.get("D:")
+    paced = [name for name in ("A", "B", "C", "D") if name in results]
+    if paced:
+        shares = ", ".join(f"{name} {bound / results[name]['span_s']:.0%}" for name in paced)
+        print(f"quota bound per account {bound:.1f} s; ran at: {shares}")
+    a, b, c = results.get("A"), results.get("B"), results.get("C")
+    if a and c:
+        print(
+            f"throughput C / A = {c['ops_per_s'] / a['ops_per_s']:.2f}x (target >= 8x; slowest C worker "
+            f"{c['slowest_worker_s']:.1f} s)"
+        )
+    if a and b:
+        print(f"throughput B / A = {b['ops_per_s'] / a['ops_per_s']:.2f}x")
+    if b and c:
+        print(f"throughput C / B = {c['ops_per_s'] / b['ops_per_s']:.2f}x")
+    if a and b and c:
+        print(
+            f"with start-up (spawn -> last exit): C / A = {(c['ops'] / c['wall_s']) / (a['ops'] / a['wall_s']):.2f}x, "
+            f"B / A = {(b['ops'] / b['wall_s']) / (a['ops'] / a['wall_s']):.2f}x"
+        )
+    d = results.get("D")
     if d is not None:
+        per_1k = 1000 * d["refused"] / max(1, d["calls"])
         print(
             f"D ({args.share} processes, one account's {args.ops:,} ops): {bound / d['span_s']:.0%} of the quota "
-            f"bound (A: {bound / a['span_s']:.0%}), {d['throttle_events']} throttle errors"
+            f"bound, {d['refused']:.0f} refused calls = {per_1k:.1f} per 1,000 calls (target <= 1: "
+            f"{'met' if per_1k <= 1 else 'MISSED'}), {d['throttle_events']:.0f} throttle events"
         )
-    if "B'" in by_label and "C'" in by_label:
-        ratio = by_label["C'"]["ops_per_s"] / by_label["B'"]["ops_per_s"]
+    if "B'" in results and "C'" in results:
+        ratio = results["C'"]["ops_per_s"] / results["B'"]["ops_per_s"]
         print(f"flat out: C' / B' = {ratio:.2f}x")
-    failed = [r["label"] for r in results if r["succeeded"] != r["ops"]]
+    failed = [r["label"] for rows in runs.values() for r in rows if r["succeeded"] != r["ops"]]
     if failed:
         print("NOT ALL SUCCEEDED:", failed)
 
