@@ -217,7 +217,7 @@ class Window:
     pct: dict[str, float] = field(default_factory=dict)  # metric → last reported percent
     bound: dict[str, float] = field(default_factory=dict)  # metric → quota lower bound from our calls
     floor: float | None = None  # the tier's documented call quota (call metric only)
-    acked_at_reading: float = 0.0  # our calls the server had certainly counted at the last reading
+    acked_at_reading: float = 0.0  # our answered calls in the window at the last reading (answer view)
     reading_at: float | None = None  # engine clock of the last reading
     prev_others: float | None = None
     shared_until: float = -math.inf  # others' usage grew: share the room until then
@@ -227,6 +227,7 @@ class Window:
     own_at_reading: float = 0.0  # our calls in the window (answer view) at the last reading
     share: float = 1.0  # our part of the account's usage at the last reading (when shared)
     probation: bool = False  # the first reading showed others: shared until a fresh reading tells
+    quiet_since: float = math.inf  # since when no reading showed others' usage growing
     allowance: dict[str, float] = field(default_factory=dict)  # metric → our calls the window may hold
     granted_at: float = -math.inf  # when the allowance was last granted (see Governor._grant)
     reset_at: float | None = None  # the server's "usage back to 0" time of the last reading
@@ -635,13 +636,18 @@ class Governor:
             floor = TIER_FLOORS.get((window.buc_type, reading.tier))
             if floor is not None and self.config.trust_tier_floors:
                 window.floor = floor
-        # Our calls the server has certainly counted: sent and answered (the send view ages them first).
-        acked = float(max(0, window.log.send_view - window.in_flight_ops))
+        # Our answered calls, two ways. The send view ages them first, so its count is never above the
+        # server's: the base of a quota bound. The answer view ages them last: counted as ours in the
+        # reading, a call the server already dropped is also still in our count of now, and the two cancel
+        # in the room — while calls sent an hour ago and still counted are not mistaken for others' (at
+        # 3600x a round trip is a tenth of the window: bench/README.md, scenario P).
+        counted = float(max(0, window.log.send_view - window.in_flight_ops))
+        acked = float(max(0, window.log.answer_view - window.in_flight_ops))
         # A clean reading (no other batch of the window answered meanwhile) bounds the call quota.
         clean = record is not None and window.answers - 1 == int(record[3])
         values = {"calls": reading.calls, "cputime": reading.cputime, "time": reading.time}
-        if clean and reading.calls >= 1.0 and acked > 0:
-            bound = acked * 100.0 / reading.calls
+        if clean and reading.calls >= 1.0 and counted > 0:
+            bound = counted * 100.0 / reading.calls
             if bound > window.bound.get("calls", 0.0):
                 window.bound["calls"] = bound
         fresh = record is not None and record[0] >= window.granted_at
@@ -683,12 +689,14 @@ class Governor:
         tolerance = 1.0 if precise else max(1.0, quota / 100.0)  # whole percentages hide up to 1 %
         previous = window.prev_others
         if previous is None:
+            window.quiet_since = now
             if others >= 1.0:
                 window.shared_until, window.probation = math.inf, True
             return
         grew = others - previous
         if grew > tolerance or (window.probation and grew >= 0.5):  # on probation any growth tells
             window.shared_until, window.probation = now + 2 * self.config.window_s, False
+            window.quiet_since = now
         elif window.probation and fresh:
             window.shared_until, window.probation = -math.inf, False
         if window.probing and fresh:  # the reading a probe brought
@@ -723,8 +731,9 @@ class Governor:
             elif shared:  # our share of half the room, and at most twice what the server counted of ours
                 grant = window.own_at_reading + free * _GREED * window.share
                 grant = min(grant, max(float(self._probe_calls(window)), 2 * window.acked_at_reading))
-            else:
-                grant = window.own_at_reading + free * _GREED
+            else:  # alone: half the room, all of it once a whole window showed nobody else sending
+                settled = now - window.quiet_since >= self.config.window_s
+                grant = window.own_at_reading + free * (1.0 if settled else _GREED)
             previous = window.allowance.get(metric)
             grants[metric] = (
                 grant if fresh or previous is None else min(previous, window.own_at_reading + free)
@@ -769,6 +778,7 @@ class Governor:
         self.throttle_events += 1
         window.limit = 1
         window.shared_until = now + 2 * self.config.window_s  # someone else took room we counted on
+        window.quiet_since = now
         for metric, bound in list(window.bound.items()):  # the quota shrank (fewer active ads) or is shared
             window.bound[metric] = bound * 0.9
         label = f"throttled (code {code})" if code is not None else "throttled"
