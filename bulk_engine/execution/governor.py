@@ -58,6 +58,7 @@ from bulk_engine.protocol.usage import (
     normalize_account_id,
     reading_for,
 )
+from bulk_engine.wording import wait_subject
 
 from .clock import Clock
 from .events import Waiting
@@ -99,12 +100,9 @@ def scope_name(key: ScopeKey) -> str:
 
 
 def scope_label(key: ScopeKey) -> str:
-    """For people: ``"act_1/ads_management"``, ``"act_1 (every use case)"``, ``"the app (every account)"``."""
-    if key == APP:
-        return "the app (every account)"
-    if key[0] == "account":
-        return f"{key[1]} (every use case)"
-    return f"{key[1]}/{key[2]}"
+    """For people: ``all accounts (app)``, ``ad account act_1 (every use case)``, ``ad account act_1
+    (ads_management)``."""
+    return wait_subject(key[0], key[1] if len(key) > 1 else None, key[2] if len(key) > 2 else None)
 
 
 def _scope_key(name: str) -> ScopeKey | None:

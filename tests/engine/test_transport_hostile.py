@@ -199,7 +199,7 @@ def test_a_10_to_the_400_minute_regain_parks_for_exactly_the_cap(caplog: pytest.
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1  # once per pair
-    assert "act_1/ads_management" in warnings[0] and "315360000 s" in warnings[0]
+    assert "ad account act_1 (ads_management)" in warnings[0] and "315360000 s" in warnings[0]
     assert "parking for the cap, max_park_s=86400 s" in warnings[0]
 
     custom = Governor(GovernorConfig(max_park_s=90.0), FakeClock())
