@@ -226,6 +226,7 @@ class Window:
     share: float = 1.0  # our part of the account's usage at the last reading (when shared)
     probation: bool = False  # the first reading showed others: shared until a fresh reading tells
     quiet_since: float = math.inf  # since when no reading showed others' usage growing
+    others_since: float = math.inf  # since when every reading has shown others' calls
     allowance: dict[str, float] = field(default_factory=dict)  # metric → our calls the window may hold
     granted_at: float = -math.inf  # when the allowance was last granted (see Governor._grant)
     reset_at: float | None = None  # the server's "usage back to 0" time of the last reading
@@ -257,13 +258,15 @@ class Window:
             return None  # nothing to convert with: the call count paces
         return calls * call_pct / pct
 
-    def room_to_refusal(self, now: float, window_s: float) -> float:
-        """Calls that still fit before the server refuses (it refuses once the window holds the quota), by
-        our conservative count of the call metric; ``inf`` while the quota is unknown."""
+    def room_for_probes(self, now: float, window_s: float, ceiling: float) -> float:
+        """Calls probes may still add: up to half the margin between the ceiling and 100 % (the server
+        refuses once the window holds the quota), by our conservative count of the call metric; ``inf``
+        while the quota is unknown."""
         quota = self.quota("calls")
         if quota is None:
             return math.inf
-        return quota - 1 - self.others("calls", quota, now, window_s) - self.log.answer_view
+        limit = quota * (100.0 + ceiling) / 200.0
+        return limit - self.others("calls", quota, now, window_s) - self.log.answer_view
 
     def others(self, metric: str, quota: float, now: float, window_s: float) -> float:
         """Calls of others in the window at the last reading (standing until a reading says otherwise)."""
@@ -492,7 +495,7 @@ class Governor:
         calls = (
             1 if now < window.shared_until else max(1, int(quota * (100.0 - self.ceiling(window)) / 200.0))
         )
-        fits = window.room_to_refusal(now, self.config.window_s)
+        fits = window.room_for_probes(now, self.config.window_s, self.ceiling(window))
         return calls if fits >= calls else max(0, int(fits))
 
     def _need(self, window: Window, ops: int) -> float:
@@ -692,7 +695,14 @@ class Governor:
                 window.shared_until, window.probation = math.inf, True
             return
         grew = others - previous
-        if grew > tolerance or (window.probation and grew >= 0.5):  # on probation any growth tells
+        # Others' calls still there a window after we first saw them are new ones: someone is sending,
+        # though their usage may hold steady (workers at the ceiling replace their own calls).
+        if others < max(1.0, tolerance):
+            window.others_since = math.inf
+        elif window.others_since == math.inf:
+            window.others_since = now
+        lasting = now - window.others_since > self.config.window_s
+        if grew > tolerance or lasting or (window.probation and grew >= 0.5):  # on probation any growth tells
             window.shared_until, window.probation = now + 2 * self.config.window_s, False
             window.quiet_since = now
         elif window.probation and fresh:
