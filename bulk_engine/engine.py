@@ -37,6 +37,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from .config import EngineConfig
 from .errors import BulkEngineError, ConfigError, JobValidationError, JournalError
+from .execution.charging import READS_OF_AD_OBJECTS
 from .execution.clock import Clock, SystemClock
 from .execution.events import Observer, OperationFinished, Park, Waiting
 from .execution.governor import Governor
@@ -377,7 +378,7 @@ class BulkEngine:
         Any doubt answers True: the edge's creates are then looked up one by one before they are sent.
         """
         account = path.split("/", 1)[0]
-        if self._stop_requested or await runner.offer_park(account, "ads_management"):
+        if self._stop_requested or await runner.offer_park(account, READS_OF_AD_OBJECTS):
             return True  # send nothing (stopped, or the account is parked and on_park stopped it): in doubt
         body = await runner.probe(account, session.probe_request(path))
         if body is None:

@@ -15,6 +15,9 @@ from collections.abc import Sequence
 from bulk_engine.planning.graph import Operation
 from bulk_engine.protocol.usage import BucType, UsageSnapshot, normalize_account_id
 
+READS_OF_AD_OBJECTS = BucType.ADS_MANAGEMENT.value
+"""The BUC of the engine's own reads (idempotency lookups, rebuild probes) and of an account with nothing ready."""
+
 
 def _family(op: Operation) -> str:
     """``"POST messages"``, ``"GET insights"``: the method and the last literal part of the path."""
@@ -43,7 +46,7 @@ class Charges:
 
     def of_batch(self, ops: Sequence[Operation]) -> str:
         """A batch is paced as one: the type of its first operation (the batcher packs per account)."""
-        return self.of(ops[0]) if ops else BucType.ADS_MANAGEMENT.value
+        return self.of(ops[0]) if ops else READS_OF_AD_OBJECTS
 
     def learn(self, ops: Sequence[Operation], account_id: str, usage: UsageSnapshot, charged: str) -> None:
         """The answer to ``ops`` (charged to ``charged``) reported ``usage`` for ``account_id``."""

@@ -47,7 +47,7 @@ from bulk_engine.protocol.usage import (
 )
 from bulk_engine.results import JobStats, Outcome, OutcomeState
 
-from .charging import Charges
+from .charging import READS_OF_AD_OBJECTS, Charges
 from .clock import Clock
 from .decide import (
     LOOKUP,
@@ -244,7 +244,7 @@ class Runner:
     def _next_buc(self, account: str) -> str:
         """The BUC the account's next batch is charged to (that of its first ready op)."""
         ready = self.graph.first_ready(account)
-        return self.charges.of(ready) if ready is not None else "ads_management"
+        return self.charges.of(ready) if ready is not None else READS_OF_AD_OBJECTS
 
     async def _offer_parks(self) -> None:
         """Tell ``on_park`` about each new park of an account with work; stop the account if it says so."""
@@ -485,7 +485,7 @@ class Runner:
         if not lookups:
             return
         account = batch.account_id
-        buc = "ads_management"  # a lookup is a read of ad objects
+        buc = READS_OF_AD_OBJECTS
         ticket = await self.governor.acquire(account, len(lookups), buc)
         ids = tuple(op.op_id for op, _ in lookups)
         status: int | None = None
@@ -636,7 +636,7 @@ class Runner:
     async def probe(self, account: str, request: BatchOp) -> Any:
         """One read (a rebuild probe) judged like any answer; its body, or ``None`` when in doubt."""
         payload = encode_batch([request])
-        buc = "ads_management"  # a probe reads an edge of ad objects
+        buc = READS_OF_AD_OBJECTS
         tries = Attempts()
         while True:
             self.stats.http_requests += 1
