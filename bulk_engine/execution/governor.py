@@ -25,14 +25,15 @@ plus half the free room under the ceiling (our share of it while the account is 
 only shrink the grant. Room our own calls leave as they age (our send log says when) is ours again at once.
 No reading for a whole window: look again with a probe, as at first contact.
 
-**Shared accounts.** Others' usage that grows between readings means other workers send: for two windows
+**Shared accounts.** Others' usage that grows between readings, or others' calls still there a window
+after we first saw them, means other workers send: for two windows
 the account is shared — each worker takes its share (its calls ÷ all calls of the reading) of half the
 room, at most twice what the server counted of its own, ``shared_margin_pct`` further below the ceiling —
 so workers reading the same server-side usage converge without a coordinator. A first reading that shows
 others starts a probation that a fresh reading without growth ends (the calls were left by someone gone).
 
 **Probes.** While only others' calls block, a probe of a few calls goes at an interval that doubles while
-readings show no room coming back, never more calls than fit before the server would refuse by our count.
+readings show no room coming back; probes together fill at most half the margin above the ceiling.
 
 **No silent waits**: a wait longer than ``announce_after_s`` wall seconds goes to ``announce`` (the engine
 emits a :class:`~bulk_engine.execution.events.Waiting` event and a log line) once per scope and episode.
