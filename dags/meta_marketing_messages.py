@@ -36,7 +36,7 @@ with DAG(
         task_id="send",
         meta_conn_id="meta_default",
         campaign={
-            "name": "Spring sale {{ ds }}",
+            "name": "Spring sale {{ dag_run.run_after | ds }}",  # manual runs have no logical date (no ds)
             "page_id": "{{ params.page_id }}",
             "daily_budget": 1000,
         },

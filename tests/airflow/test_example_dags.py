@@ -78,3 +78,39 @@ def test_status_example_with_no_ids_does_nothing(meta_conn: Any, run_dag: RunDag
 
     assert str(run.state) == "success"
     assert xcom(run, "set_status")["counts"] == {"succeeded": 0, "failed": 0, "skipped": 0}
+
+
+def test_every_example_dag_renders_for_a_manual_trigger(airflow_db: Path) -> None:
+    """``airflow dags trigger`` runs have no logical date in Airflow 3: ``ds``, ``ts`` and friends are
+    undefined. Every templated field of every example DAG must render with what such a run has (its run id,
+    ``run_after``, conf and params), under Airflow's strict undefined."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    run_after = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+    for dag_id in bag.dag_ids:
+        dag = bag.get_dag(dag_id)
+        assert dag is not None
+        params = {key: dag.params[key] for key in dag.params}
+        run = SimpleNamespace(run_id="manual__2026-12-02", run_after=run_after, logical_date=None, conf={})
+        for task in dag.tasks:
+            context = {
+                "dag": dag,
+                "dag_run": run,
+                "run_id": run.run_id,
+                "params": params,
+                "ti": SimpleNamespace(  # upstream XComs do not matter here: the dates do
+                    task_id=task.task_id, run_id=run.run_id, map_index=-1, xcom_pull=lambda *a, **k: []
+                ),
+                "task": task,
+            }
+            partial = getattr(task, "partial_kwargs", None)  # a mapped task: its fixed arguments
+            for field in task.template_fields:
+                value = partial.get(field) if partial is not None else getattr(task, field)
+                try:
+                    task.render_template(value, context, jinja_env=dag.get_template_env())
+                except Exception as err:
+                    raise AssertionError(f"{dag_id}.{task.task_id}.{field}: {err}") from err
