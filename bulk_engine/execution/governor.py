@@ -188,7 +188,6 @@ class Ticket:
 
     pair: list[float]
     app: list[float]
-    ops: int
 
 
 @dataclass
@@ -308,9 +307,6 @@ class Governor:
             self._app = Window(APP, limit=self.config.max_total_concurrency)
         return self._app
 
-    def pairs(self) -> list[Window]:
-        return list(self._pairs.values())
-
     def ceiling(self, window: Window) -> float:
         name = "app" if window.key == APP else (window.buc_type or ADS_MANAGEMENT)
         return self.config.ceilings.get(name, self.config.ceiling_pct)
@@ -335,9 +331,12 @@ class Governor:
         return 0.0 if held is None else held[1].until - self.clock.monotonic()
 
     def _park(self, key: ScopeKey, until: float, reason: str, pct: float | None) -> None:
+        """Park ``key`` until ``until`` unless a longer park holds it already (every throttled entry of an
+        answer repeats the regain time: only a park that changed wakes the waiters and goes to the journal)."""
         park = self._parks.get(key)
-        if park is None or until > park.until:
-            self._parks[key] = ParkState(until, reason, pct)
+        if park is not None and until <= park.until:
+            return
+        self._parks[key] = ParkState(until, reason, pct)
         self._notify_scope(key)
         self._save(force=True)
 
@@ -345,13 +344,15 @@ class Governor:
         """Forget the parks of the account and its pairs (not the app's): fresher news says it is usable,
         e.g. a read just now, against a park an earlier run wrote to the journal."""
         now = self.clock.monotonic()
-        for key in [
+        lifted = [
             k for k, park in self._parks.items() if k != APP and k[1] == account_id and park.until > now
-        ]:
+        ]
+        for key in lifted:
             logger.info("%s: park lifted (%s)", scope_label(key), why)
             del self._parks[key]
             self._notify_scope(key)
-        self._save(force=True)
+        if lifted:
+            self._save(force=True)
 
     def _notify_scope(self, key: ScopeKey) -> None:
         if key == APP:
@@ -390,7 +391,7 @@ class Governor:
                 window.probing = True
             window.in_flight += 1
             window.in_flight_ops += ops
-        ticket = Ticket(state.log.add(now, ops, state.answers), app.log.add(now, ops, app.answers), ops)
+        ticket = Ticket(state.log.add(now, ops, state.answers), app.log.add(now, ops, app.answers))
         self._expire(state, now)
         self._expire(app, now)
         if self._total is None:
@@ -923,11 +924,12 @@ class Governor:
             self._grant(window, fresh=True, now=now)
 
     def _save(self, *, force: bool = False) -> None:
-        """Write the state to the journal: at once after a park, else at most every ``persist_every_s``."""
+        """Write the state to the journal: at once after a park, else at most every ``persist_every_s`` of
+        wall time (a sped-up clock's ten seconds would be a write per batch)."""
         if self.persist is None:
             return
         now = self.clock.monotonic()
-        if not force and now - self._persisted_at < self.config.persist_every_s:
+        if not force and (now - self._persisted_at) / self.clock.scale < self.config.persist_every_s:
             return
         self._persisted_at = now
         try:
