@@ -21,10 +21,11 @@ from urllib.parse import quote_plus
 
 import pytest
 import yaml
+from engine_support import status_op
 from rich.console import Console
 from scrub_echo import APP_SECRET, TOKEN, EchoGraph, assert_no_leak
 
-from bulk_engine import BulkEngine, Credentials, EngineConfig, Operation, OpKind, RetryConfig, cli
+from bulk_engine import BulkEngine, Credentials, EngineConfig, Operation, RetryConfig, cli
 from bulk_engine.persistence import codec
 from bulk_engine.reporting import LiveView, RunRecorder, RunSession, make_view, render_csv, render_html
 from bulk_engine.reporting.report import redact
@@ -259,17 +260,7 @@ class _Capture(logging.Handler):
 
 
 def _ops() -> list[Operation]:
-    return [
-        Operation(
-            op_id=f"pause{i}",
-            method="POST",
-            path=object_id,
-            account_id=ACT,
-            kind=OpKind.UPDATE,
-            params={"status": "PAUSED"},
-        )
-        for i, object_id in enumerate(IDS)
-    ]
+    return [status_op(f"pause{i}", ACT, object_id) for i, object_id in enumerate(IDS)]
 
 
 async def _run_library(graph: EchoGraph, capture: _Capture) -> tuple[RunSession, io.StringIO, Any]:

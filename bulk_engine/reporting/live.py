@@ -353,8 +353,8 @@ def _pair_note(pair: PairView, now: float, wait: WaitView | None = None) -> str:
 
 
 # --- plain lines ---------------------------------------------------------------------------------------
-class LineView(View):
-    """Timestamped lines for logs and pipes."""
+class _StreamView(View):
+    """A view that writes to a stream, with a progress record every ``progress_every_s`` seconds."""
 
     def __init__(
         self,
@@ -369,6 +369,17 @@ class LineView(View):
         self.stream = stream or sys.stdout
         self.progress_every_s = progress_every_s
         self._last_progress = recorder.now()
+
+    def tick(self) -> None:
+        if self.recorder.now() - self._last_progress >= self.progress_every_s:
+            self._progress()
+
+    def _progress(self) -> None:
+        """Write one progress record (and set ``_last_progress``)."""
+
+
+class LineView(_StreamView):
+    """Timestamped lines for logs and pipes."""
 
     def _line(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(self.recorder.wall()))
@@ -390,9 +401,8 @@ class LineView(View):
         elif isinstance(event, RetryScheduled):
             self._line(describe_retry(event, self.recorder.time_scale))
 
-    def tick(self) -> None:
-        if self.recorder.now() - self._last_progress >= self.progress_every_s:
-            self._progress_line()
+    def _progress(self) -> None:
+        self._progress_line()
 
     def _progress_line(self, *, final: bool = False) -> None:
         self._last_progress = self.recorder.now()
@@ -428,22 +438,8 @@ class LineView(View):
 
 
 # --- JSON lines ----------------------------------------------------------------------------------------
-class JsonView(View):
+class JsonView(_StreamView):
     """One JSON object per line (``--log-format json``)."""
-
-    def __init__(
-        self,
-        recorder: RunRecorder,
-        title: str,
-        stream: TextIO | None = None,
-        progress_every_s: float = 5.0,
-        *,
-        scrubber: Scrubber | None = None,
-    ) -> None:
-        super().__init__(recorder, title, scrubber=scrubber)
-        self.stream = stream or sys.stdout
-        self.progress_every_s = progress_every_s
-        self._last_progress = recorder.now()
 
     def emit(self, event: str, **fields: Any) -> None:
         wall = self.recorder.wall()
@@ -533,10 +529,6 @@ class JsonView(View):
                 delay_s=round(event.delay_s / scale, 3),
                 reason=event.reason,
             )
-
-    def tick(self) -> None:
-        if self.recorder.now() - self._last_progress >= self.progress_every_s:
-            self._progress()
 
     def _progress(self) -> None:
         self._last_progress = self.recorder.now()

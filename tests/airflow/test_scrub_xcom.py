@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from af_helpers import CONN_ENV, conn_json
 from airflow.sdk.exceptions import AirflowException
+from engine_support import status_op
 from scrub_echo import APP_SECRET, TOKEN, EchoGraph, assert_no_leak
 
 from airflow_provider.operators import MetaBulkOperator, MetaStatusOperator
-from bulk_engine import Credentials, Operation, OpKind, RetryConfig
+from bulk_engine import Credentials, RetryConfig
 from bulk_engine.operations import JobReport
 from bulk_engine.protocol import usage as usage_module
 from bulk_engine.scrub import REDACTED
@@ -97,17 +98,7 @@ def test_bulk_operator_return_value_and_report_are_scrubbed(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     usage_module._forget_warnings()  # usage warnings are once per process: let this test see its own
-    ops = [
-        Operation(
-            op_id=f"p{i}",
-            method="POST",
-            path=i,
-            account_id=ACT,
-            kind=OpKind.UPDATE,
-            params={"status": "PAUSED"},
-        )
-        for i in IDS
-    ]
+    ops = [status_op(f"p{i}", ACT, i) for i in IDS]
     op = MetaBulkOperator(
         task_id="t",
         operations=ops,
