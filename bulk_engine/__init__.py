@@ -12,7 +12,7 @@ from .persistence import Journal, MemoryJournal, SqliteJournal
 from .planning.graph import Operation, OpKind
 from .protocol.errors import ErrorClass, GraphError
 from .protocol.refs import Ref
-from .results import JobResult, Outcome, OutcomeState
+from .results import JobResult, Outcome, OutcomeState, RunTotals
 
 __all__ = [
     "AuthError",
@@ -39,6 +39,7 @@ __all__ = [
     "Park",
     "Ref",
     "RetryConfig",
+    "RunTotals",
     "ScaledClock",
     "SqliteJournal",
     "SystemClock",

@@ -629,7 +629,7 @@ def _run_resume(args: argparse.Namespace) -> int:
 
 def _run_report(args: argparse.Namespace) -> int:
     from .reporting import ReportFormatError, load_report, write_csv, write_html
-    from .reporting.report import describe_failure_group
+    from .reporting.report import all_runs_summary, describe_failure_group
 
     try:
         # scrubbed again: the file may come from an older version, or a run with other secrets
@@ -649,6 +649,9 @@ def _run_report(args: argparse.Namespace) -> int:
         f"{report['http_requests']:,} HTTP requests, {report['graph_calls']:,} Graph calls, "
         f"{report['retries']:,} retries, {report['throttle_events']:,} throttle events, {report['elapsed_s']} s",
     )
+    runs = all_runs_summary(report)
+    if runs is not None:
+        _say(args, "  " + runs)
     for group in report["failures_by_code"][:10]:
         _say(args, "  " + describe_failure_group(group))
     for path in written:

@@ -10,7 +10,9 @@ With a journal (``BulkEngine(config, journal=SqliteJournal("jobs.db"))``) a run 
 exactly-once: every operation's plan, intent (before the request leaves) and outcome are journaled;
 ``engine.run(job, job_id=...)`` again, or ``engine.resume(job_id)`` from the journal alone, finishes an
 interrupted job without re-sending what succeeded; creates carry idempotency keys and are reconciled
-with the server after an unknown outcome (``docs/exactly-once.md``).
+with the server after an unknown outcome (``docs/exactly-once.md``). Each run also records its figures in
+the journal (a ``RunRecord``: at its start, every ``GovernorConfig.persist_every_s`` of wall time, at its
+end), so ``JobResult.all_runs`` can count every run of the job, not just the last.
 """
 
 from __future__ import annotations
@@ -46,10 +48,10 @@ from .execution.runner import Runner
 from .execution.transport import GraphTransport
 from .persistence.codec import job_fingerprint, plan_text
 from .persistence.ephemeral import EphemeralJournal
-from .persistence.journal import Journal
+from .persistence.journal import Journal, RunState
 from .persistence.session import JournalSession, load_operations
 from .planning.graph import Cascade, Operation, OpState, PlanningError
-from .results import JobResult, JobStats, Outcome, OutcomeState
+from .results import JobResult, JobStats, Outcome, OutcomeState, RunTotals
 from .scrub import Scrubber
 from .wording import duration, wait_subject
 
@@ -59,6 +61,8 @@ logger = logging.getLogger("bulk_engine.engine")
 
 OnPark = Callable[[Park], Awaitable[bool]]
 """``on_park(park) -> stop?``: see :class:`~bulk_engine.execution.events.Park`."""
+
+_REFRESH_FLOOR_S = 0.05  # persist_every_s=0 ("write at every chance") must not spin the run-record timer
 
 
 class BulkEngine:
@@ -212,13 +216,16 @@ class BulkEngine:
         if self._stop_requested:
             runner.halt()
         self._runners.add(runner)
+        ended_as: tuple[RunState, str | None] = (RunState.STOPPED, None)  # the consumer closed the stream
         try:
+            session.start_run()
             send, receive = anyio.create_memory_object_stream[Outcome](max_buffer_size=math.inf)
             await self._admit(session, runner, first, send, validate=True, texts=texts)
             texts.clear()
             source = self._admitted(session, runner, source, send)
             preloaded: list[Operation] = []
             failure: list[BulkEngineError] = []
+            refreshing = anyio.CancelScope()
 
             async def drive() -> None:
                 async with send:
@@ -231,10 +238,22 @@ class BulkEngine:
                         if journal_error is None:
                             raise
                         failure.append(journal_error)
+                    finally:
+                        refreshing.cancel()
+
+            async def refresh() -> None:
+                """This run's figures to the journal every few wall seconds: a SIGKILL loses at most that."""
+                every = max(self.config.governor.persist_every_s, _REFRESH_FLOOR_S)
+                with refreshing:
+                    while True:
+                        await anyio.sleep(every)  # wall time, whatever the engine clock's scale
+                        session.save_run(runner.stats, self.clock.monotonic() - run.started)
 
             closed = False
             async with anyio.create_task_group() as tg:
                 tg.start_soon(drive)
+                if session.run is not None:
+                    tg.start_soon(refresh)
                 try:
                     async with receive:
                         async for outcome in receive:
@@ -253,14 +272,26 @@ class BulkEngine:
             if closed:
                 return
             runner.stats.from_journal = session.stats.from_journal
-            unfinished = runner.unfinished_ids() if runner.stopped or runner.halted else ()
-            run.finish(runner.stats, tuple(runner.stopped), unfinished, self.clock.monotonic())
+            cut_short = bool(runner.stopped) or runner.halted
+            unfinished = runner.unfinished_ids() if cut_short else ()
+            if failure:
+                ended_as = (RunState.RAISED, type(failure[0]).__name__)
+            else:
+                ended_as = (RunState.STOPPED if cut_short else RunState.FINISHED, None)
+            now = self.clock.monotonic()
+            all_runs = session.save_run(runner.stats, now - run.started, *ended_as)
+            run.finish(runner.stats, tuple(runner.stopped), unfinished, now, all_runs)
             if failure:
                 raise failure[0]
+        except BaseException as err:
+            ended_as = _ended_by(err)
+            raise
         finally:
             self._runners.discard(runner)
             runner.drained.set()
             self.governor.flush()  # what the next run starts from
+            # how the run ended, unless written above (the first ending stands)
+            session.save_run(runner.stats, self.clock.monotonic() - run.started, *ended_as)
             session.close()  # one job, one runner: release the job's lock
 
     async def run(
@@ -398,7 +429,7 @@ class JobRun:
 
     def __init__(self, job_id: str, started: float) -> None:
         self.job_id = job_id
-        self._started = started
+        self.started = started  # the engine clock's monotonic time when the run began
         self._inner: AsyncGenerator[Outcome, None] | None = None
         self._counts = {state.value: 0 for state in OutcomeState}
         self._result: JobResult | None = None
@@ -420,7 +451,12 @@ class JobRun:
             await self._inner.aclose()
 
     def finish(
-        self, stats: JobStats, stopped: tuple[Park, ...], unfinished: tuple[str, ...], now: float
+        self,
+        stats: JobStats,
+        stopped: tuple[Park, ...],
+        unfinished: tuple[str, ...],
+        now: float,
+        all_runs: RunTotals | None = None,
     ) -> None:
         """Called by the engine once every outcome has been yielded (so the counts are complete)."""
         self._result = JobResult(
@@ -430,7 +466,7 @@ class JobRun:
             graph_calls=stats.graph_calls,
             retries=stats.retries,
             throttle_events=stats.throttle_events,
-            elapsed_s=now - self._started,
+            elapsed_s=now - self.started,
             counts=dict(self._counts),
             unknown_outcomes=stats.unknown_outcomes,
             lookups=stats.lookups,
@@ -439,6 +475,7 @@ class JobRun:
             unfinished=unfinished,
             stopped=stopped,
             peak_tracked_ops=stats.peak_tracked_ops,
+            all_runs=all_runs,
         )
 
     @property
@@ -456,6 +493,16 @@ def _cascade_outcomes(graph: Any, cascades: list[Cascade]) -> list[Outcome]:
         state = OutcomeState.FAILED if c.state is OpState.FAILED else OutcomeState.SKIPPED
         out.append(Outcome(c.op_id, state, op.account_id, op.kind.value, reason=c.reason))
     return out
+
+
+def _ended_by(err: BaseException) -> tuple[RunState, str | None]:
+    """How a run that ``err`` ended is recorded: cut short from outside (cancelled, the stream closed) is a
+    stop; anything else raised (its type only: a message may quote a secret; task groups' wrapping left out)."""
+    while isinstance(err, BaseExceptionGroup) and len(err.exceptions) == 1:
+        err = err.exceptions[0]
+    if isinstance(err, (anyio.get_cancelled_exc_class(), GeneratorExit)):
+        return RunState.STOPPED, None
+    return RunState.RAISED, type(err).__name__
 
 
 def _find(group: BaseExceptionGroup[Any], kind: type[BulkEngineError]) -> BulkEngineError | None:

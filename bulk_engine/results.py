@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -72,6 +72,61 @@ class JobStats:
 
 
 @dataclass(frozen=True)
+class RunTotals:
+    """An engine job's counters summed over every run of it that its journal recorded, this one included.
+
+    Why: an interrupted job (stopped, deferred by Airflow, retried after a crash) runs again under the same
+    id, and each run's :class:`JobResult` counts only that run. A run killed before its last write counts
+    with its last refresh (``GovernorConfig.persist_every_s``), once. ``elapsed_s`` is engine-clock seconds
+    (as ``JobResult.elapsed_s``), summed over the runs.
+    """
+
+    runs: int = 0
+    http_requests: int = 0
+    graph_calls: int = 0
+    retries: int = 0
+    throttle_events: int = 0
+    unknown_outcomes: int = 0
+    lookups: int = 0
+    recovered: int = 0
+    elapsed_s: float = 0.0
+
+    @classmethod
+    def over(cls, runs: Iterable[RunTotals]) -> RunTotals:
+        """Successive runs of one engine job: every field adds up, ``runs`` included."""
+        parts = list(runs)
+        return cls._sum(parts, runs=sum(p.runs for p in parts))
+
+    @classmethod
+    def combine(cls, parts: Iterable[RunTotals | None]) -> RunTotals | None:
+        """Several engine jobs side by side (a task's phases, a job's tasks): the counters add up, ``runs`` is
+        the most runs of any part — each run of a task or job file runs each of its engine jobs once, so
+        adding them would count engine jobs, not runs. Parts without totals (no journal) are left out;
+        ``None`` when none has any."""
+        known = [part for part in parts if part is not None]
+        return cls._sum(known, runs=max(p.runs for p in known)) if known else None
+
+    @classmethod
+    def _sum(cls, parts: list[RunTotals], *, runs: int) -> RunTotals:
+        return cls(
+            runs=runs,
+            http_requests=sum(p.http_requests for p in parts),
+            graph_calls=sum(p.graph_calls for p in parts),
+            retries=sum(p.retries for p in parts),
+            throttle_events=sum(p.throttle_events for p in parts),
+            unknown_outcomes=sum(p.unknown_outcomes for p in parts),
+            lookups=sum(p.lookups for p in parts),
+            recovered=sum(p.recovered for p in parts),
+            elapsed_s=sum((p.elapsed_s for p in parts), 0.0),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["elapsed_s"] = round(self.elapsed_s, 3)
+        return data
+
+
+@dataclass(frozen=True)
 class JobResult:
     job_id: str
     outcomes: tuple[Outcome, ...]
@@ -91,6 +146,9 @@ class JobResult:
     stopped: tuple[Any, ...] = ()  # the execution.events.Park of each account stopped through on_park
     peak_tracked_ops: int = 0  # most operation records held at once: bounded by window + horizon
     engine_jobs: tuple[str, ...] = ()  # a combined result: the engine jobs it is made of, in order
+    # The counters over every run of this engine job the journal recorded, this run included (the fields
+    # above count this run only); None without a journal (nothing records earlier runs: not "1 run").
+    all_runs: RunTotals | None = None
 
     @property
     def ok(self) -> bool:
@@ -99,7 +157,7 @@ class JobResult:
     @classmethod
     def combine(cls, job_id: str, results: Iterable[JobResult]) -> JobResult:
         """Several engine jobs (the phases of a task, the tasks of a job) as one result: outcomes in order,
-        every counter summed, nothing dropped."""
+        every counter summed, nothing dropped (``all_runs``: :meth:`RunTotals.combine`)."""
         parts = list(results)
         counts = {state.value: 0 for state in OutcomeState}
         for part in parts:
@@ -122,6 +180,7 @@ class JobResult:
             stopped=tuple(park for p in parts for park in p.stopped),
             peak_tracked_ops=max((p.peak_tracked_ops for p in parts), default=0),
             engine_jobs=tuple(job for p in parts for job in (p.engine_jobs or (p.job_id,))),
+            all_runs=RunTotals.combine(p.all_runs for p in parts),
         )
 
     def outcome(self, op_id: str) -> Outcome:
@@ -146,5 +205,6 @@ class JobResult:
             "unfinished": list(self.unfinished),
             "stopped": [getattr(park, "account_id", str(park)) for park in self.stopped],
             "engine_jobs": list(self.engine_jobs or (self.job_id,)),
+            "all_runs": self.all_runs.to_dict() if self.all_runs is not None else None,
             "operations": [o.to_dict() for o in self.outcomes],
         }

@@ -76,6 +76,7 @@ __all__ = [
     "Wait",
     "decide",
     "describe",
+    "not_run",
 ]
 
 _DEFINITE_SUBCODES = frozenset({1404078, 2859015})  # "temporarily blocked" as subcodes (errors.py's table)
@@ -189,6 +190,17 @@ class StopJob:
 
 
 Action = Succeed | Hold | Retry | Reconcile | Wait | Park | Fail | StopJob
+
+
+def not_run(action: Action) -> bool:
+    """Whether the judged answer proves the op was not carried out though it goes on: throttled (``Park``),
+    held back by its batch parent (``Wait``) or refused as documented and retried (a definite ``Retry``).
+
+    Why: such an op is re-sent without a lookup in this run, so a later run must not look it up either —
+    its intent, journaled as "may have run", is cleared (``RunSession.not_sent``). Terminal actions record
+    their own verdict; a lookup's answer says nothing about the op itself and never clears it.
+    """
+    return isinstance(action, Park | Wait) or (isinstance(action, Retry) and not action.unknown)
 
 
 # --- the decision ------------------------------------------------------------------------------------

@@ -117,7 +117,11 @@ Observer = Callable[[EngineEvent], None]
 class Park:
     """An (ad account, BUC type) may not send for ``seconds`` (engine clock): what ``on_park`` gets.
 
-    ``BulkEngine.stream(job, on_park=callback)`` awaits ``callback(park)`` once per park episode; when it
+    A hold is a park (throttled, or parked at start from the journal's memory) or a pacing wait (its usage
+    window is full up to the ceiling: ``reason`` starts with ``"pacing"``); to whoever decides whether to wait
+    on a worker, an hour is an hour either way.
+
+    ``BulkEngine.stream(job, on_park=callback)`` awaits ``callback(park)`` once per hold episode; when it
     returns True the engine stops that account — nothing more is sent to it, its waiting batches go back
     to the queue unsent, in-flight answers are handled as usual — and the job ends without outcomes for the
     account's remaining operations (``JobResult.unfinished``), so a scheduler can free its worker and come

@@ -533,6 +533,38 @@ class Governor:
             wait = min(wait, window.reset_at + self.config.aging_margin_s - now)
         return max(1e-3, wait)
 
+    def expected_wait(self, account_id: str, ops: int = 1, buc_type: str = ADS_MANAGEMENT) -> float:
+        """Seconds until ``ops`` calls are expected to fit in the pair and the app if nothing new is learnt.
+
+        Not the runner's next wake-up (:meth:`headroom_wait`), which may be a probe's look a few seconds
+        ahead; this is how long the account is held, what a scheduler deciding whether to free its worker
+        needs — an hour-long full window must not look like a series of 12-second waits."""
+        now = self.clock.monotonic()
+        return max(self._expected_wait(w, ops, now) for w in (self.pair(account_id, buc_type), self.app()))
+
+    def _expected_wait(self, window: Window, ops: int, now: float) -> float:
+        """The hold of one window: our calls leaving it, others' calls of the last reading leaving it (a
+        window after that reading at most), or the server's reset time, whichever the reading allows."""
+        room = self._headroom(window, now, probe=False)
+        need = self._need(window, ops)
+        if room is None or room >= need:
+            return 0.0
+        if window.key != APP and (window.reading_at is None or self._stale(window, now)):
+            return 0.0  # first contact or a stale reading: a batch goes to look
+        waits: list[float] = []
+        free_at = window.log.free_at(need - max(0.0, room), self.config.window_s, self.config.aging_margin_s)
+        if free_at is not None:
+            waits.append(free_at - now)
+        others = self._blocked_by_others(window, now) and window.reading_at is not None
+        if others and window.reading_at is not None:
+            waits.append(window.reading_at + self.config.window_s + self.config.aging_margin_s - now)
+        if not waits:
+            waits.append(need * self.config.window_s / (window.quota("calls") or 1.0))
+        wait = max(waits) if others else min(waits)
+        if window.reset_at is not None and window.reset_at > now:
+            wait = min(wait, window.reset_at + self.config.aging_margin_s - now)
+        return max(0.0, wait)
+
     def headroom(self, account_id: str, buc_type: str = ADS_MANAGEMENT) -> int | None:
         """Calls that fit under the ceilings of the pair and the app right now (None while unknown)."""
         now = self.clock.monotonic()
@@ -555,8 +587,9 @@ class Governor:
             candidate_wait = self._headroom_wait(candidate, ops, now)
             if candidate_wait > wait:
                 wait, window = candidate_wait, candidate
-        if wait > 0:
-            self._announce_wait(window.key, wait, self._pacing_reason(window), window.last_pct)
+        if wait > 0:  # announced as the hold it is, not the next look (a probe's, a few seconds ahead)
+            held = max(wait, self._expected_wait(window, ops, now))
+            self._announce_wait(window.key, held, self._pacing_reason(window), window.last_pct)
         return wait
 
     def _expire(self, window: Window, now: float) -> None:

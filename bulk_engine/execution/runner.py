@@ -14,6 +14,9 @@ answer is judged — its table is there); the runner only carries the action out
   requeues a child with its parent;
 - ``Fail`` ends the op with the Graph error (its dependents are skipped); ``StopJob`` also skips every op
   not yet sent.
+
+An answer proving a sent op did not run (``decide.not_run``: parked, waiting for its parent, a definite
+``Retry``) also clears the op's journaled intent, so a later run sends it again without a lookup.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ from .decide import (
     TransportFailure,
     Wait,
     decide,
+    not_run,
 )
 from .decide import Park as ParkAction
 from .events import (
@@ -104,6 +108,8 @@ class RunSession(Protocol):
     def safety(self, op: Operation) -> Safety: ...
 
     def before_send(self, ops: Sequence[Operation]) -> None: ...
+
+    def not_sent(self, op_id: str) -> None: ...
 
     def record(self, outcome: Outcome) -> None: ...
 
@@ -252,7 +258,10 @@ class Runner:
             return
         accounts = set(self.graph.ready_accounts()) | {a for a, n in self._sends.items() if n > 0}
         for account in sorted(accounts - self._stopped_accounts):
-            await self.offer_park(account, self._next_buc(account))
+            buc = self._next_buc(account)
+            in_flight = self._sends.get(account, 0) - len(self._waiting_sends.get(account, ()))
+            if not await self.offer_park(account, buc) and in_flight <= 0:  # batches waiting in the
+                await self._offer_pacing(account, buc)  # governor wait like the queue; answers bring news
 
     async def offer_park(self, account: str, buc: str) -> bool:
         """If a park holds (account, buc) and ``on_park`` was not told of it yet, tell it; True when the
@@ -263,11 +272,29 @@ class Runner:
         if self.on_park is None or held is None:
             return False
         key, state = held
-        seconds = state.until - self.clock.monotonic()
-        if seconds <= 0 or state.until <= self._park_notified.get(account, 0.0) + 1.0:
+        return await self._offer(
+            Park(account, buc, state.until - self.clock.monotonic(), state.reason, key[0])
+        )
+
+    async def _offer_pacing(self, account: str, buc: str) -> bool:
+        """A pacing wait is a hold like a park for whoever decides on them (``on_park``): an account that
+        may send nothing for the next hour because its window is full waits as long as a throttled one."""
+        if self.governor.headroom_wait(account, 1, buc) <= 0:
+            return False  # room now
+        wait = self.governor.expected_wait(account, 1, buc)
+        if not 0 < wait < math.inf:
             return False
-        self._park_notified[account] = state.until
-        park = Park(account, buc, seconds, state.reason, scope=key[0])
+        reason = "pacing: the usage window is full up to the ceiling"
+        return await self._offer(Park(account, buc, wait, reason, "pair"))
+
+    async def _offer(self, park: Park) -> bool:
+        """Tell ``on_park`` of a hold it was not told of yet (same end within 1 s); stop the account if it
+        says so."""
+        account = park.account_id
+        until = self.clock.monotonic() + park.seconds
+        if self.on_park is None or park.seconds <= 0 or until <= self._park_notified.get(account, 0.0) + 1.0:
+            return False
+        self._park_notified[account] = until
         if not await self.on_park(park):
             return False
         self._stopped_accounts.add(account)
@@ -383,7 +410,7 @@ class Runner:
                 except TransportError as err:
                     failure = TransportFailure(str(err), err.sent)
                     for op in batch.ops:
-                        await self._apply(
+                        await self._apply_sent(
                             op, decide(self._subject(op), failure, self._tries(op), self.policy), tg
                         )
                     return
@@ -566,7 +593,7 @@ class Runner:
                 if isinstance(action, ParkAction) and not parked:
                     parked = True
                     self._park(account, buc, item, action)
-                await self._apply(op, action, tg)
+                await self._apply_sent(op, action, tg)
             except JournalError:
                 raise
             except Exception as err:  # one odd entry must not decide its siblings' fate
@@ -664,6 +691,15 @@ class Runner:
                 return None
             await self.clock.sleep(action.delay)
             tries = Attempts(tries.failures + 1, tries.throttle_waits)
+
+    async def _apply_sent(self, op: Operation, action: Action, tg: TaskGroup) -> None:
+        """Carry out the judgement of the answer to a send of ``op``. An answer proving the op did not run
+        (throttled, held back by its batch parent, refused as documented) clears the intent journaled before
+        the send: otherwise a later run (a resumed deferral) would spend a lookup on every refused create
+        and fail every refused ``/copies`` as "outcome unknown"."""
+        if not_run(action):
+            self.session.not_sent(op.op_id)
+        await self._apply(op, action, tg)
 
     async def _apply(self, op: Operation, action: Action, tg: TaskGroup) -> None:
         """Carry out the judgement of one answer for ``op``."""

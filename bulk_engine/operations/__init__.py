@@ -1,4 +1,5 @@
-"""Domain verbs on top of the engine: job files, create, status, copy, migrate to Advantage+, messages.
+"""Domain verbs on top of the engine: job files, create, status, copy, migrate to Advantage+, messages, and
+raw operations.
 
 Entry points (the CLI and the Airflow operators use these)::
 
@@ -29,6 +30,7 @@ from .migrate import (
     classify,
     readiness,
 )
+from .raw import OperationsTask, RawOperation
 from .run import (
     JobReport,
     copy_objects,
@@ -67,6 +69,8 @@ __all__ = [
     "MessagesTask",
     "MigrateTask",
     "MigrationRecord",
+    "OperationsTask",
+    "RawOperation",
     "Readiness",
     "ReadinessChange",
     "RenameOptions",

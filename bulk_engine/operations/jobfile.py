@@ -16,7 +16,7 @@ Format (``docs/job-schema.json`` is the JSON Schema; ``docs/job-files.md`` the g
     job_id: spring-launch          # optional; the journal's key
     account_id: act_1000000001     # default ad account of every task
     tasks:
-      - type: create               # create | status | copy | migrate | messages
+      - type: create               # create | status | copy | migrate | messages | operations
         ...
 
 Errors: every problem is reported at once as a :class:`~bulk_engine.operations.base.JobFileError` (a
@@ -44,14 +44,18 @@ from .create import CreateTask
 from .csvinput import file_sha256
 from .messages import MessagesTask
 from .migrate import MigrateTask
+from .raw import OperationsTask
 from .specs import job_model_config
 from .status import StatusTask
 from .task import ACCOUNT_PATTERN
 
 __all__ = ["TASK_TYPES", "JobSpec", "Task", "job_schema", "load_job", "parse_job"]
 
-Task = Annotated[CreateTask | StatusTask | CopyTask | MigrateTask | MessagesTask, Field(discriminator="type")]
-TASK_TYPES = ("create", "status", "copy", "migrate", "messages")
+Task = Annotated[
+    CreateTask | StatusTask | CopyTask | MigrateTask | MessagesTask | OperationsTask,
+    Field(discriminator="type"),
+]
+TASK_TYPES = ("create", "status", "copy", "migrate", "messages", "operations")
 
 LineMap = dict[tuple[str | int, ...], int]
 

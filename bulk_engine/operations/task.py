@@ -181,5 +181,6 @@ class TaskReport:
             "recovered": totals.recovered,
             "from_journal": totals.from_journal,
             "engine_jobs": list(totals.engine_jobs),
+            "all_runs": totals.all_runs.to_dict() if totals.all_runs is not None else None,
             "details": self.details,
         }

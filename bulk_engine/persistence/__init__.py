@@ -5,7 +5,17 @@ finishes an interrupted job from the journal alone. The key scheme and reconcili
 :mod:`bulk_engine.persistence.keys` and ``docs/exactly-once.md``.
 """
 
-from .journal import Journal, JournalJob, JournalOp, OpStatus, OutcomeWrite, PacingRecord, PlanWrite
+from .journal import (
+    Journal,
+    JournalJob,
+    JournalOp,
+    OpStatus,
+    OutcomeWrite,
+    PacingRecord,
+    PlanWrite,
+    RunRecord,
+    RunState,
+)
 from .keys import KeyScheme, Safety
 from .memory import MemoryJournal
 from .session import JournalSession, SessionStats, load_operations
@@ -22,6 +32,8 @@ __all__ = [
     "OutcomeWrite",
     "PacingRecord",
     "PlanWrite",
+    "RunRecord",
+    "RunState",
     "Safety",
     "SessionStats",
     "SqliteJournal",

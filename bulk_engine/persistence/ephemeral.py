@@ -6,7 +6,8 @@ flags live in the :class:`~bulk_engine.persistence.session.JournalSession` for t
 run under an explicit job id probes for objects an earlier run of that id created (rebuild mode), so
 re-running the same job without a journal creates nothing twice. Nothing is stored: memory stays bounded
 by the window on million-operation streams, and nothing can be resumed from it. Neither is the governor's
-pacing state: a run without a journal starts unparked.
+pacing state: a run without a journal starts unparked; nor are run records, so a result without a journal
+has no totals over runs (``JobResult.all_runs`` is ``None``: earlier runs are unknown, not absent).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .journal import JournalJob, JournalOp, OutcomeWrite, PacingRecord, PlanWrite
+from .journal import JournalJob, JournalOp, OutcomeWrite, PacingRecord, PlanWrite, RunRecord
 from .lock import JobLock, LockOwner
 
 __all__ = ["EphemeralJournal"]
@@ -65,6 +66,12 @@ class EphemeralJournal:
         return None
 
     def load_pacing(self) -> list[PacingRecord]:
+        return []
+
+    def save_run(self, record: RunRecord) -> None:
+        return None
+
+    def load_runs(self, job_id: str) -> list[RunRecord]:
         return []
 
     # Nothing is shared, so there is nothing to lock: two runs without a journal cannot see each other.

@@ -36,6 +36,14 @@ process starts parked where the last one left off instead of hitting a throttled
 about ad accounts, which every job of the journal shares, so every job reads and writes the same records
 (no job id, no lock; two writers of one scope: the newest ``updated_at`` wins).
 
+Run records (:class:`RunRecord`, :meth:`Journal.save_run` / :meth:`Journal.load_runs`) are per job: one
+row per run of it (a run of the engine under its id: the first, a resume, an Airflow retry or deferral),
+written when the run starts (``running``), refreshed while it runs and rewritten when it ends
+(``finished``, ``stopped``, ``raised``), so the engine can report counters over every run
+(:class:`~bulk_engine.results.RunTotals`). Each row is upserted by its run id, so a run killed before its
+last write stays ``running`` with its last refresh, counted once. Rows hold counters and times, never a
+message (an exception's text may quote a token): only the exception's type name.
+
 Errors: every backend raises :class:`~bulk_engine.errors.JournalError` with a message naming the journal
 and the problem (not a journal, corrupt, different job for the same id, changed operation).
 """
@@ -48,6 +56,7 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from bulk_engine.errors import JournalError
+from bulk_engine.results import RunTotals
 
 from .lock import JobLock, LockOwner
 
@@ -59,6 +68,8 @@ __all__ = [
     "OutcomeWrite",
     "PacingRecord",
     "PlanWrite",
+    "RunRecord",
+    "RunState",
     "check_fingerprint",
 ]
 
@@ -138,13 +149,60 @@ class PacingRecord:
     updated_at: float  # wall-clock epoch seconds of the write
 
 
+class RunState(StrEnum):
+    RUNNING = "running"  # started, not ended yet — or killed before its last write (its last refresh stands)
+    FINISHED = "finished"  # ran to its end (whatever the operations' outcomes)
+    STOPPED = "stopped"  # request_stop, on_park stopping an account, the stream closed early, cancelled
+    RAISED = "raised"  # ended by an exception (``RunRecord.error`` names its type)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run of a job, as the engine writes it: at its start, every few seconds, at its end."""
+
+    job_id: str
+    run_id: str  # random, unique: the upsert key
+    number: int  # 1 for the job's first run in this journal, then 2, 3…
+    state: RunState
+    started_at: float  # wall-clock epoch seconds (time.time())
+    updated_at: float  # the last write: a run killed meanwhile has these figures
+    ended_at: float | None  # None while running (or killed)
+    http_requests: int = 0
+    graph_calls: int = 0
+    retries: int = 0
+    throttle_events: int = 0
+    unknown_outcomes: int = 0
+    lookups: int = 0
+    recovered: int = 0
+    elapsed_s: float = 0.0  # engine-clock seconds, as JobResult.elapsed_s
+    succeeded: int = 0  # outcomes decided in this run (not those answered from the journal)
+    failed: int = 0
+    skipped: int = 0
+    error: str | None = None  # the exception's type name when ``raised`` (never its message)
+
+    def totals(self) -> RunTotals:
+        """This run's counters, as one run of :class:`~bulk_engine.results.RunTotals`."""
+        return RunTotals(
+            runs=1,
+            http_requests=self.http_requests,
+            graph_calls=self.graph_calls,
+            retries=self.retries,
+            throttle_events=self.throttle_events,
+            unknown_outcomes=self.unknown_outcomes,
+            lookups=self.lookups,
+            recovered=self.recovered,
+            elapsed_s=self.elapsed_s,
+        )
+
+
 @runtime_checkable
 class Journal(Protocol):
     """Durable per-job record of plans, intents and outcomes, plus the journal-wide pacing state.
     Calls are synchronous and short."""
 
     keeps_plans: bool
-    """False for a journal that stores nothing (``EphemeralJournal``): the session skips plan digests."""
+    """False for a journal that stores nothing (``EphemeralJournal``): the session skips plan digests, and
+    results carry no totals over runs (``JobResult.all_runs`` is ``None``)."""
 
     @property
     def location(self) -> str:
@@ -215,6 +273,15 @@ class Journal(Protocol):
 
     def load_pacing(self) -> list[PacingRecord]:
         """Every stored record (any order)."""
+        ...
+
+    def save_run(self, record: RunRecord) -> None:
+        """Insert or update the record of ``(record.job_id, record.run_id)`` (one transaction). A record whose
+        ``updated_at`` is older than the stored one is ignored (a late write never undoes a later one)."""
+        ...
+
+    def load_runs(self, job_id: str) -> list[RunRecord]:
+        """The job's run records, by ``number``."""
         ...
 
     def close(self) -> None:

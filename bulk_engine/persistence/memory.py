@@ -4,7 +4,8 @@ not survive the process).
 
 Job locks have the SQLite journal's semantics within the process: a second session of a job is refused
 while the first is open. Only the process itself can see the journal, so it needs no fencing of writes. Pacing records are kept per
-scope for the journal's lifetime, shared by its jobs, newest ``updated_at`` winning (as in SQLite).
+scope for the journal's lifetime, shared by its jobs, newest ``updated_at`` winning (as in SQLite); so are
+run records, per job and run id.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .journal import (
     OutcomeWrite,
     PacingRecord,
     PlanWrite,
+    RunRecord,
     check_fingerprint,
 )
 from .lock import (
@@ -53,6 +55,7 @@ class MemoryJournal:
         self._jobs: dict[str, _Job] = {}
         self._locks: dict[str, JobLock] = {}
         self._pacing: dict[str, PacingRecord] = {}  # scope -> its newest record (journal-wide, not per job)
+        self._runs: dict[str, dict[str, RunRecord]] = {}  # job id -> run id -> its newest record
         self.lease_ttl_s = lease_ttl_s  # another host's lock is stale after this (see persistence.lock)
         self._closed = False
 
@@ -173,6 +176,18 @@ class MemoryJournal:
             return
         for op_id in list(found.ops):
             yield found.ops[op_id]
+
+    # --- run records ------------------------------------------------------------------------------
+    def save_run(self, record: RunRecord) -> None:
+        self._check()
+        runs = self._runs.setdefault(record.job_id, {})
+        stored = runs.get(record.run_id)
+        if stored is None or record.updated_at >= stored.updated_at:
+            runs[record.run_id] = record
+
+    def load_runs(self, job_id: str) -> list[RunRecord]:
+        self._check()
+        return sorted(self._runs.get(job_id, {}).values(), key=lambda r: r.number)
 
     # --- pacing state (journal-wide) ---------------------------------------------------------------
     def save_pacing(self, records: Sequence[PacingRecord]) -> None:

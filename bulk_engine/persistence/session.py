@@ -14,28 +14,49 @@ through the small ``RunSession`` protocol of :mod:`bulk_engine.execution.runner`
 * **Intents** (:meth:`before_send`): one transaction per HTTP batch, committed before it is sent.
 * **Outcomes** (:meth:`record` + :meth:`flush`): buffered, written once per HTTP batch. Results and
   errors are scrubbed of the access token / app secret / ``appsecret_proof`` first.
+* **Refusals** (:meth:`not_sent`): an op the answer proves was not run (throttled…) has its intent's
+  ``unknown`` cleared at the next flush, as has one a lookup did not find: a later run sends it without a
+  lookup. A newer intent of the op cancels the clear.
 * **Unknown outcomes** (:meth:`unknown`): a keyed create is flagged and looked up by its key before it is
   sent again; an idempotent operation is simply retried; an unkeyed create (``/copies``…) is failed by
   the runner rather than risk a duplicate.
+* **Run records** (:meth:`start_run`, :meth:`save_run`): this run's :class:`~.journal.RunRecord` — written
+  as ``running`` when it starts, refreshed by the engine while it runs, rewritten once when it ends — and
+  the totals over every run of the job (:class:`~bulk_engine.results.RunTotals`): the earlier runs' records,
+  read once at the start (the job's lock keeps other runs from writing meanwhile), plus this run's figures.
+  Figures are advice: a failed read or write is logged once and never stops the job.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from uuid import uuid4
 
 from bulk_engine.config import IdempotencyConfig
 from bulk_engine.errors import JournalError
 from bulk_engine.planning.graph import Operation
 from bulk_engine.protocol.batch import BatchOp
-from bulk_engine.results import Outcome, OutcomeState
+from bulk_engine.results import JobStats, Outcome, OutcomeState, RunTotals
 from bulk_engine.scrub import Scrubber
 
 from .codec import decode_plan, dumps, plan_text
-from .journal import Journal, JournalJob, JournalOp, OpStatus, OutcomeWrite, PlanWrite
+from .journal import (
+    Journal,
+    JournalJob,
+    JournalOp,
+    OpStatus,
+    OutcomeWrite,
+    PlanWrite,
+    RunRecord,
+    RunState,
+    check_fingerprint,
+)
 from .keys import KeyCarrier, KeyScheme, Safety, path_text
 from .lock import LockOwner
 
@@ -59,6 +80,8 @@ class SessionStats:
     recovered: int = 0  # lookups that found the object: marked succeeded, not sent again
     not_found: int = 0  # lookups that found nothing: safe to send
     duplicates_seen: int = 0  # lookups that found more than one object with the same key
+    # outcomes this run decided (recorded), per OutcomeState value: not those answered from the journal
+    decided: dict[str, int] = field(default_factory=lambda: {state.value: 0 for state in OutcomeState})
 
 
 class JournalSession:
@@ -85,6 +108,15 @@ class JournalSession:
         self.lock_owner = owner
         try:
             existing = journal.get_job(job_id)
+            if existing is not None:
+                try:
+                    check_fingerprint(journal.location, existing, fingerprint)
+                except JournalError:  # the same refusal, saying what to do about it
+                    was, now = (existing.fingerprint or "")[:12], (fingerprint or "")[:12]
+                    raise JournalError(
+                        f"journal {journal.location}: job {job_id!r} was started with a different job "
+                        f"(fingerprint {was}…, this job's is {now}…); {_refusal_advice(journal, job_id)}"
+                    ) from None
             options = {
                 "keys": idempotency.keys,
                 "key_prefix": idempotency.key_prefix,
@@ -111,8 +143,14 @@ class JournalSession:
         self._waiting: set[str] = set()  # op ids in _candidates
         self._flagged: set[str] = set()
         self._outcomes: list[OutcomeWrite] = []
+        # ops proven not run since their last intent (refused, or a lookup found nothing): the journal's
+        # unknown flag is cleared at the next flush, unless a new intent (before_send) supersedes it
+        self._cleared: dict[str, None] = {}
         self._plans: list[PlanWrite] = []
         self.stats = SessionStats()
+        self.run: RunRecord | None = None  # this run's record, once start_run() has read the earlier ones
+        self._earlier = RunTotals()  # the job's earlier runs, as recorded when this one started
+        self._run_write_failed = False
 
     def __repr__(self) -> str:
         return f"JournalSession(job_id={self.job_id!r}, journal={self.journal.location!r})"
@@ -122,6 +160,70 @@ class JournalSession:
         owner, self.lock_owner = self.lock_owner, None
         if owner is not None:
             self.journal.release_lock(self.job_id, owner)
+
+    # --- run records ------------------------------------------------------------------------------
+    @property
+    def keeps_runs(self) -> bool:
+        """Whether the journal records runs: one that stores nothing (ephemeral) keeps no runs either."""
+        return self.journal.keeps_plans
+
+    def start_run(self) -> None:
+        """Number this run after the job's earlier ones, remember their totals, record it as ``running``."""
+        if not self.keeps_runs or self.run is not None:
+            return
+        try:
+            earlier = self.journal.load_runs(self.job_id)
+        except Exception as err:  # the totals stay unknown (all_runs None); the job goes on
+            logger.warning("job %s: cannot read its earlier runs from the journal: %s", self.job_id, err)
+            return
+        self._earlier = RunTotals.over(r.totals() for r in earlier)
+        now = time.time()
+        number = max((r.number for r in earlier), default=0) + 1
+        self.run = RunRecord(self.job_id, uuid4().hex, number, RunState.RUNNING, now, now, None)
+        self._write_run(self.run)
+
+    def save_run(
+        self, stats: JobStats, elapsed_s: float, state: RunState = RunState.RUNNING, error: str | None = None
+    ) -> RunTotals | None:
+        """Write this run's figures — a refresh while ``running``, else how it ended (the first ending
+        stands: later calls write nothing) — and return the totals over every run of the job, this one
+        included; ``None`` when they are unknown (no journal that keeps runs, or its runs were unreadable)."""
+        run = self.run
+        if run is None:
+            return None
+        if run.state is RunState.RUNNING:
+            now = time.time()
+            decided = self.stats.decided
+            run = self.run = dataclasses.replace(
+                run,
+                state=state,
+                updated_at=max(now, run.updated_at),
+                ended_at=None if state is RunState.RUNNING else now,
+                http_requests=stats.http_requests,
+                graph_calls=stats.graph_calls,
+                retries=stats.retries,
+                throttle_events=stats.throttle_events,
+                unknown_outcomes=stats.unknown_outcomes,
+                lookups=stats.lookups,
+                recovered=stats.recovered,
+                elapsed_s=elapsed_s,
+                succeeded=decided[OutcomeState.SUCCEEDED.value],
+                failed=decided[OutcomeState.FAILED.value],
+                skipped=decided[OutcomeState.SKIPPED.value],
+                error=error,
+            )
+            self._write_run(run)
+        return RunTotals.over([self._earlier, run.totals()])
+
+    def _write_run(self, run: RunRecord) -> None:
+        try:
+            self.journal.save_run(run)
+        except Exception as err:  # figures are advice: a journal that cannot take them must not stop a job
+            if not self._run_write_failed:
+                self._run_write_failed = True
+                logger.warning(
+                    "job %s: cannot record run %d in the journal: %s", self.job_id, run.number, err
+                )
 
     # --- admission ------------------------------------------------------------------------------
     def probe_paths(self) -> list[str]:
@@ -191,8 +293,8 @@ class JournalSession:
             if rec is not None and rec.digest != digest:
                 raise JournalError(
                     f"journal {self.journal.location}: operation {op.op_id!r} of job {self.job_id!r} differs "
-                    "from the one journaled (its plan changed since the job started); resuming would mix two "
-                    "jobs. Use a new job id."
+                    f"from the one journaled (its plan changed since the job started); "
+                    f"{_refusal_advice(self.journal, self.job_id)}"
                 )
             safety = self.keys.safety(op)
             if rec is None:
@@ -206,7 +308,16 @@ class JournalSession:
                 if may_exist and op.op_id not in self._waiting:
                     self._flag_at_start(op.op_id)
             elif rec.unknown and safety is not Safety.IDEMPOTENT and rec.status is not OpStatus.SUCCEEDED:
-                self._flag_at_start(op.op_id)  # an earlier attempt (or run) may have created it
+                if rec.status is OpStatus.PLANNED and self.probing and safety is Safety.KEYED:
+                    # Never sent from this journal: it "may exist" only as a create of a job rebuilt without
+                    # its journal whose edge a stopped run did not probe. Probe the edge, as the first run
+                    # would have: one call per edge, not one lookup per create.
+                    if not self._may_exist(op):
+                        self._cleared[op.op_id] = None  # its edge was probed empty in this run
+                    elif op.op_id not in self._waiting:
+                        self._flag_at_start(op.op_id)
+                else:
+                    self._flag_at_start(op.op_id)  # an earlier attempt (or run) may have created it
             earlier.add(op.op_id)
             if rec is not None and rec.status is OpStatus.SUCCEEDED:
                 result = self._result(rec)
@@ -297,6 +408,7 @@ class JournalSession:
         if not ids:
             self.stats.not_found += 1
             self._flagged.discard(op.op_id)
+            self._cleared[op.op_id] = None  # proven absent: a later run need not look again
             return None
         if len(ids) > 1:
             self.stats.duplicates_seen += 1
@@ -306,9 +418,19 @@ class JournalSession:
 
     def before_send(self, ops: Sequence[Operation]) -> None:
         """The intent: one transaction, committed before the batch is sent."""
-        self.journal.mark_sent(self.job_id, [op.op_id for op in ops])
+        ids = [op.op_id for op in ops]
+        for op_id in ids:
+            self._cleared.pop(op_id, None)  # the new intent stands, not a clear of the one before
+        self.journal.mark_sent(self.job_id, ids)
+
+    def not_sent(self, op_id: str) -> None:
+        """The answer to ``op_id``'s send proves it did not run (throttled, refused as documented): its
+        intent's "may have run" is cleared at the next flush, so the next run sends it without a lookup."""
+        self._cleared[op_id] = None
 
     def record(self, outcome: Outcome) -> None:
+        self._cleared.pop(outcome.op_id, None)  # the outcome carries its own unknown flag
+        self.stats.decided[outcome.state.value] += 1
         unknown = outcome.op_id in self._flagged and outcome.state is not OutcomeState.SUCCEEDED
         self._flagged.discard(outcome.op_id)
         scrub = self._scrub
@@ -326,9 +448,41 @@ class JournalSession:
         )
 
     def flush(self) -> None:
+        """Write what this run learnt since the last flush: cleared intents, then outcomes (one transaction
+        each)."""
+        if self._cleared:
+            cleared, self._cleared = list(self._cleared), {}
+            self.journal.mark_unknown(self.job_id, cleared, False)
         if self._outcomes:
             batch, self._outcomes = self._outcomes, []
             self.journal.record_outcomes(self.job_id, batch)
+
+
+def _refusal_advice(journal: Journal, job_id: str) -> str:
+    """Why a job cannot be resumed with another definition, and exactly what to do: the job id to change,
+    the file to delete (with what else it holds).
+
+    Why: "use a new job id" alone could not be acted on where the id is derived — ``run_job`` names its
+    engine jobs ``<job id>/<task key>/<n>``, an Airflow task's job id comes from its DAG run.
+    """
+    top = job_id.split("/", 1)[0]
+    named = f"the job id {top!r} (a job file's `job_id`, or the `job_id` given to run_job / BulkEngine.run)"
+    where = journal.location
+    if where in ("memory", "none"):
+        forget = "or forget the earlier job: run with a new journal"
+    else:
+        others = [j for j in journal.job_ids() if j != top and not j.startswith(top + "/")]
+        holds = (
+            f"it also holds {len(others)} other job(s), e.g. {others[0]!r}, which would be forgotten too"
+            if others
+            else "it holds no other job"
+        )
+        forget = f"or forget the earlier job: delete {where} ({holds}) and run again"
+    return (
+        "resuming it would mix two jobs, so the journal refuses. To finish the earlier job, run it unchanged. "
+        f"To run this one, either change {named}, {forget} — objects the earlier job created stay, and "
+        "creates whose idempotency keys match are found and kept as they are."
+    )
 
 
 def _static_path(op: Operation) -> str | None:

@@ -39,13 +39,20 @@ Pacing state (the rate-limit governor's, per scope; journal-wide, shared by ever
 wrong type) is skipped on load with a WARNING, never an error: the governor then merely starts that scope
 unparked.
 
+Run records (one row per run of a job: its counters and how it ended; ``RunRecord``) are the ``runs`` table,
+upserted by ``(job_id, run_id)`` in one transaction per write, an older ``updated_at`` losing. They are not
+fenced by the job's lock and do not refresh its heartbeat: a run writes only its own row, and the lease
+keeps its meaning (a holder that sends nothing for long can still be taken over).
+
 Schema versions (``PRAGMA user_version``), migrated in place on open: 1 — ``jobs``, ``ops``; 2 — adds
-``job_locks``; 3 — adds ``pacing``. A journal of a newer schema is refused: an older bulk-engine would
-ignore the locks (so a journal opened once by this version is refused by one that only knows schema 2).
+``job_locks``; 3 — adds ``pacing``; 4 — adds ``runs`` (a job's earlier runs then simply have no records).
+A journal of a newer schema is refused: an older bulk-engine would ignore the locks (so a journal opened
+once by this version is refused by one that only knows schema 3).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sqlite3
@@ -65,6 +72,8 @@ from .journal import (
     OutcomeWrite,
     PacingRecord,
     PlanWrite,
+    RunRecord,
+    RunState,
     check_fingerprint,
 )
 from .lock import (
@@ -85,7 +94,7 @@ __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SqliteJournal"]
 logger = logging.getLogger("bulk_engine.journal")
 
 APPLICATION_ID = 0x42454A4C  # "BEJL": PRAGMA application_id marks the file as a bulk-engine journal
-SCHEMA_VERSION = 3  # 2: + job_locks; 3: + pacing (see the module docstring)
+SCHEMA_VERSION = 4  # 2: + job_locks; 3: + pacing; 4: + runs (see the module docstring)
 _MAGIC = b"SQLite format 3\x00"
 _CHUNK = 500  # SQLite's default limit on host parameters is 999 (older builds)
 
@@ -133,8 +142,39 @@ CREATE TABLE IF NOT EXISTS pacing (
     state        TEXT NOT NULL /* JSON */,
     updated_at   REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS runs (
+    job_id           TEXT NOT NULL,
+    run_id           TEXT NOT NULL,
+    number           INTEGER NOT NULL,
+    state            TEXT NOT NULL,
+    started_at       REAL NOT NULL,
+    updated_at       REAL NOT NULL,
+    ended_at         REAL,
+    http_requests    INTEGER NOT NULL,
+    graph_calls      INTEGER NOT NULL,
+    retries          INTEGER NOT NULL,
+    throttle_events  INTEGER NOT NULL,
+    unknown_outcomes INTEGER NOT NULL,
+    lookups          INTEGER NOT NULL,
+    recovered        INTEGER NOT NULL,
+    elapsed_s        REAL NOT NULL,
+    succeeded        INTEGER NOT NULL,
+    failed           INTEGER NOT NULL,
+    skipped          INTEGER NOT NULL,
+    error            TEXT,
+    PRIMARY KEY (job_id, run_id)
+);
 """
-_TABLES = {"jobs", "ops", "job_locks", "pacing"}
+_TABLES = {"jobs", "ops", "job_locks", "pacing", "runs"}
+
+_RUN_FIELDS = [f.name for f in dataclasses.fields(RunRecord)]  # the columns of ``runs``, in this order
+_RUN_COLUMNS = ", ".join(_RUN_FIELDS)
+_SAVE_RUN = (
+    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join(':' + c for c in _RUN_FIELDS)}) "
+    "ON CONFLICT(job_id, run_id) DO UPDATE SET "
+    + ", ".join(f"{c}=excluded.{c}" for c in _RUN_FIELDS if c not in ("job_id", "run_id"))
+    + " WHERE excluded.updated_at >= runs.updated_at"
+)
 
 _SAVE_PACING = (
     "INSERT INTO pacing (scope, parked_until, reason, usage_pct, state, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
@@ -468,6 +508,24 @@ class SqliteJournal:
             out.append(record)
         return out
 
+    # --- run records --------------------------------------------------------------------------------
+    def save_run(self, record: RunRecord) -> None:
+        params = {**dataclasses.asdict(record), "state": record.state.value}
+        try:
+            with self._tx() as db:
+                db.execute(_SAVE_RUN, params)
+        except sqlite3.Error as err:
+            raise self._fail(err, f"recording run {record.number} of job {record.job_id!r}") from None
+
+    def load_runs(self, job_id: str) -> list[RunRecord]:
+        try:
+            rows = self._db.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE job_id=? ORDER BY number, started_at", (job_id,)
+            ).fetchall()
+        except sqlite3.Error as err:
+            raise self._fail(err, f"reading the runs of job {job_id!r}") from None
+        return [_run(row) for row in rows]
+
     # --- job locks ------------------------------------------------------------------------------
     def _lock_row(self, job_id: str) -> JobLock | None:
         row = self._db.execute(
@@ -570,6 +628,12 @@ def _op(row: tuple[Any, ...]) -> JournalOp:
         error=row[11],
         reason=row[12],
     )
+
+
+def _run(row: tuple[Any, ...]) -> RunRecord:
+    data = dict(zip(_RUN_FIELDS, row, strict=True))
+    data["state"] = RunState(data["state"])
+    return RunRecord(**data)
 
 
 def _pacing(row: tuple[Any, ...]) -> PacingRecord | str:

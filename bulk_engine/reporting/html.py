@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from .report import failures_by_code, kinds_summary, skipped_by_reason
+from .report import all_runs_summary, failures_by_code, kinds_summary, skipped_by_reason
 
 __all__ = ["render_html", "write_html"]
 
@@ -491,6 +491,9 @@ def render_html(report: Mapping[str, Any]) -> str:
     ):
         if report.get(key):
             meta.append(f"{label} <code>{_e(report[key])}</code>")
+    runs = all_runs_summary(report)
+    if runs is not None:
+        meta.append(_e(runs))
     resume = ""
     if report.get("resume"):
         resume = f'<p class="meta">To finish this job: <code>{_e(report["resume"])}</code></p>'

@@ -14,8 +14,11 @@ Fields (``REPORT_VERSION`` 1) — the DESIGN.md contract first:
   until when), ``waits`` (each scope that waited — the app, an ad account, or an account × BUC type pair:
   how many waits, seconds waited in all, the last reason and usage %), ``failures_by_code``,
   ``skipped_by_reason``, ``timeseries`` {interval_s, samples: [{t, ops_done, calls_done, in_flight, usage
-  {"act_…/ads_management": pct}, parked [...]}]}, ``resume`` (how to finish an interrupted run) and
-  ``unfinished`` (operations known not to have reached a terminal state when a run was interrupted).
+  {"act_…/ads_management": pct}, parked [...]}]}, ``resume`` (how to finish an interrupted run),
+  ``unfinished`` (operations known not to have reached a terminal state when a run was interrupted) and
+  ``all_runs`` — the counters over every journaled run of the job, this one included ({runs, http_requests,
+  graph_calls, retries, throttle_events, unknown_outcomes, lookups, recovered, elapsed_s}; the counters
+  above count this run only), ``null`` without a journal or when the run was interrupted.
 
 Secrets never reach a report: the whole document goes through :meth:`bulk_engine.scrub.Scrubber.scrub_value`
 with the run's token, app secret and ``appsecret_proof`` — the scrubber of every other output (Graph paging
@@ -37,6 +40,7 @@ __all__ = [
     "REPORT_VERSION",
     "REQUIRED_FIELDS",
     "ReportFormatError",
+    "all_runs_summary",
     "describe_failure_group",
     "failures_by_code",
     "kinds_summary",
@@ -117,6 +121,19 @@ def describe_failure_group(group: Mapping[str, Any]) -> str:
     examples = ", ".join(str(e) for e in (group.get("examples") or [])[:3])
     text = group.get("user_title") or group.get("message") or ""
     return f"failed × {group.get('count', 0):,} {what}: {text}" + (f" (e.g. {examples})" if examples else "")
+
+
+def all_runs_summary(report: Mapping[str, Any]) -> str | None:
+    """``3 runs: 12 Graph calls, 4 HTTP requests, 45.0 s in all`` when the job took more than one run, else
+    ``None`` (the report's own counters then say it all)."""
+    totals = report.get("all_runs")
+    if not isinstance(totals, Mapping) or int(totals.get("runs") or 0) <= 1:
+        return None
+    return (
+        f"{int(totals['runs']):,} runs: {int(totals.get('graph_calls') or 0):,} Graph calls, "
+        f"{int(totals.get('http_requests') or 0):,} HTTP requests, "
+        f"{float(totals.get('elapsed_s') or 0.0):.1f} s in all"
+    )
 
 
 def skipped_by_reason(operations: Iterable[Mapping[str, Any]], examples: int = 5) -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ from .preflight import connect_problem, unreachable_message
 from .recorder import RunRecorder
 from .report import (
     REPORT_VERSION,
+    all_runs_summary,
     describe_failure_group,
     failures_by_code,
     kinds_summary,
@@ -255,6 +256,7 @@ class RunSession:
                 "retries": rec.retries,
                 "throttle_events": rec.throttle_events,
                 "elapsed_s": round(rec.elapsed_s, 3),
+                "all_runs": None,  # the journal has them; this run never got to read its totals back
                 "operations": outcomes,
             }
         base.setdefault("job_id", self.job_id)
@@ -308,11 +310,13 @@ class RunSession:
             self.view.message(f"cannot write a report: {err}", level="error", event="report_error")
         code = int(report["exit_code"])
         counts = report.get("counts") or {}
+        runs = all_runs_summary(report)
         self.view.message(
             f"Job {report['job_id']}: {counts.get('succeeded', 0):,} succeeded, {counts.get('failed', 0):,} "
             f"failed, {counts.get('skipped', 0):,} skipped in {float(report.get('elapsed_s') or 0):.1f} s — "
             f"{report.get('http_requests', 0):,} HTTP requests, {report.get('graph_calls', 0):,} Graph calls, "
-            f"{report.get('retries', 0):,} retries, {report.get('throttle_events', 0):,} throttle events",
+            f"{report.get('retries', 0):,} retries, {report.get('throttle_events', 0):,} throttle events"
+            + (f"; {runs}" if runs else ""),
             event="job_finished",
             exit_code=code,
             status=report.get("status"),
@@ -322,6 +326,7 @@ class RunSession:
             retries=report.get("retries"),
             throttle_events=report.get("throttle_events"),
             elapsed_s=report.get("elapsed_s"),
+            all_runs=report.get("all_runs"),
             reports=[str(p) for p in written],
         )
         for group in (report.get("failures_by_code") or [])[:10]:

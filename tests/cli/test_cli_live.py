@@ -233,6 +233,7 @@ def test_an_interrupted_journaled_run_resumes_without_duplicates(
         )
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         assert f"Job journaled: {tree_ops(30)} succeeded, 0 failed, 0 skipped" in resumed.stdout
+        assert "; 2 runs: " in resumed.stdout  # the interrupted run and this one, in all
         assert len(sim.get("/__sim__/store?type=campaign")) == 30  # exactly once
         assert len(sim.get("/__sim__/store?type=ad")) == 60
 
@@ -240,6 +241,7 @@ def test_an_interrupted_journaled_run_resumes_without_duplicates(
         again = run_cli("run", str(job), "--graph-url", sim.url, "--journal", str(journal), token=sim.token)
         assert again.returncode == 0, again.stdout + again.stderr
         assert sim.request_count() == before  # everything answered from the journal
+        assert "; 3 runs: " in again.stdout
 
         unknown = run_cli(
             "resume", "nope", "--journal", str(journal), "--graph-url", sim.url, token=sim.token

@@ -38,6 +38,7 @@ from bulk_engine.execution.decide import (
     TransportFailure,
     Wait,
     decide,
+    not_run,
 )
 from bulk_engine.execution.retry import RetryPolicy
 from bulk_engine.persistence.keys import Safety
@@ -886,3 +887,38 @@ def test_idempotent_unknown_is_retried_until_the_budget_is_spent(
         expected = (Retry if budget_left else Fail).__name__
         assert type(action).__name__ == expected, (answer, action)
         assert action.unknown is budget_left
+
+
+@PROPERTIES
+@given(subjects, answers, attempts_st, policies())
+def test_g_not_run_only_for_answers_that_prove_it(
+    subject: Subject, answer: Any, attempts: Attempts, pol: Policy
+) -> None:
+    """``not_run`` clears a journaled intent (the next run sends without a lookup): never after an answer
+    that may hide an executed call; always after a throttle the op goes on from (issue "defect 5")."""
+    action = decide(subject, answer, attempts, pol)
+    if not_run(action):
+        assert not outcome_unknown(subject, answer), (answer, action)
+        assert isinstance(action, Park | Wait | Retry)
+    if isinstance(action, Park):
+        assert not_run(action)
+
+
+@pytest.mark.parametrize(
+    ("answer", "parent_pending", "expected"),
+    [
+        (graph_error(80004, 2446079), False, True),  # an entry throttled inside a 200 batch answer
+        (envelope({"code": 4, "message": "(#4) Application request limit reached"}, 400), False, True),
+        (graph_error(100), True, True),  # held back by its parent in the batch ("depends on …")
+        (graph_error(2, is_transient=True), False, True),  # an entry's own documented transient error
+        (TransportFailure("connection refused", sent=False), False, True),
+        (entry(None), False, False),  # null: may have run
+        (TransportFailure("read timeout", sent=True), False, False),
+        (envelope({"code": 1, "message": "unknown"}, 500), False, False),
+        (ok({"id": "1"}), False, False),  # terminal: recorded with its outcome
+        (graph_error(100), False, False),
+    ],
+)
+def test_not_run_table(answer: Any, parent_pending: bool, expected: bool) -> None:
+    subject = Subject(Safety.KEYED, expects_id=True, parent_pending=parent_pending)
+    assert not_run(decide(subject, answer, Attempts(), policy())) is expected

@@ -92,3 +92,26 @@ async def test_on_park_stops_the_account_and_ends_the_job_without_waiting(start_
     assert result.elapsed_s < 1800  # virtual seconds: the run did not wait out the hour-long block
     blocked_campaigns = [n for n in core.store.nodes("campaign") if n.account_id == blocked]
     assert blocked_campaigns == []
+
+
+async def test_on_park_hears_of_a_long_pacing_wait_and_may_stop_the_account(start_sim: Any) -> None:
+    """A window another client filled to the ceiling is an hour-long wait without any throttle: ``on_park``
+    hears of it like a park (reason ``pacing…``), so a scheduler can free its worker for that too."""
+    sim = await start_sim(time_scale=SCALE, access_tier="development_access")
+    act = sim.accounts[0]
+    core = sim.server.core
+    core.rate_limiter.charge(act, "ads_management", 288, core.clock.now())  # 96 % of the 300 calls an hour
+    ops = [campaign_op(f"c{i}", act) for i in range(40)]
+    holds: list[Any] = []
+
+    async def on_park(park: Any) -> bool:
+        holds.append(park)
+        return park.seconds >= 600
+
+    async with BulkEngine(sim.engine_config(), clock=ScaledClock(SCALE)) as engine:
+        result = await engine.run(ops, on_park=on_park)
+    assert [p.account_id for p in result.stopped] == [act]
+    assert result.stopped[0].reason.startswith("pacing") and result.stopped[0].seconds >= 600
+    assert result.unfinished and result.counts["succeeded"] + len(result.unfinished) == 40
+    assert result.elapsed_s < 1800  # virtual seconds: the run did not wait for the window to drain
+    assert not any(c.error_code == 80004 for c in core.calls)  # a pacing wait, not a throttle
