@@ -4,6 +4,10 @@ The copy and migration examples need campaigns to exist first. :func:`seed_demo`
 engine — but only when the connection points at a ``bulk-engine simulator`` on a loopback address
 (it must answer ``GET /__sim__/info``); against any other Graph URL it refuses, so an example DAG run
 against the real API without ids never creates anything.
+
+Seeding is idempotent per task instance, like the job operators: a cleared and re-run DAG run gets the
+same demo objects back, so the tasks downstream see the same ids — the same job — and their journals
+answer it instead of refusing a different job under the same job id.
 """
 
 from __future__ import annotations
@@ -13,15 +17,18 @@ import urllib.request
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from bulk_engine import BulkEngine, EngineConfig, JobResult, Operation, OpKind, Ref
+from airflow.sdk import get_current_context
+
+from bulk_engine import BulkEngine, EngineConfig, IdempotencyConfig, JobResult, Operation, OpKind, Ref
 
 from ._graph import run_sync
 from .hooks.meta_graph import MetaGraphHook
+from .operators.base import job_id_of
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 Kind = Literal["traffic", "asc", "asc_blocked"]
 
-__all__ = ["demo_operations", "seed_demo", "simulator_info"]
+__all__ = ["demo_operations", "seed_demo", "simulator_info", "task_instance_job_id"]
 
 
 def simulator_info(config: EngineConfig) -> dict[str, Any] | None:
@@ -100,10 +107,16 @@ def demo_operations(
     return ops
 
 
-def seed_demo(conn_id: str, kinds: list[Kind], prefix: str = "demo") -> list[str]:
+def seed_demo(
+    conn_id: str, kinds: list[Kind], prefix: str = "demo", *, job_id: str | None = None
+) -> list[str]:
     """Create the demo trees in the connection's ad account; returns the campaign ids, in ``kinds`` order.
 
-    Raises ``ValueError`` unless the connection points at a local simulator.
+    ``job_id`` (default: that of the Airflow task instance calling it, see :func:`task_instance_job_id`)
+    names the engine job: run again under the same id — a cleared DAG run — it finds the trees the first
+    run created by their idempotency keys and returns their ids instead of creating new ones (the keys are
+    ad labels, so the demo names stay as written). Raises ``ValueError`` unless the connection points at a
+    local simulator.
     """
     hook = MetaGraphHook(conn_id)
     config = hook.get_engine_config()
@@ -115,13 +128,25 @@ def seed_demo(conn_id: str, kinds: list[Kind], prefix: str = "demo") -> list[str
         )
     account = hook.default_ad_account_id or str(info["ad_account_ids"][0])
     ops = demo_operations(kinds, account, str(info["page_ids"][0]), prefix)
+    keyed = config.model_copy(update={"idempotency": IdempotencyConfig(keys="adlabels")})
+    seed_id = job_id or task_instance_job_id()
 
     async def go() -> JobResult:
-        async with BulkEngine(config) as engine:
-            return await engine.run(ops)
+        async with BulkEngine(keyed) as engine:
+            return await engine.run(ops, job_id=seed_id)
 
     result = run_sync(go)
     if result.counts.get("succeeded") != len(ops):
         raise RuntimeError(f"demo seed failed: {result.counts}")
     by_op = {o.op_id: o.graph_id for o in result.outcomes}
     return [str(by_op[f"{prefix}/{i}/c"]) for i in range(len(kinds))]
+
+
+def task_instance_job_id() -> str | None:
+    """The engine job id of the Airflow task instance running this code (``None`` outside a task): the
+    job operators' :func:`~airflow_provider.operators.base.job_id_of`, stable across retries and clears."""
+    try:
+        ti = get_current_context()["ti"]
+    except RuntimeError:  # not inside a running task (a script, a test)
+        return None
+    return job_id_of(ti)

@@ -59,6 +59,7 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "extra-links": ["airflow_provider.links.AdsManagerLink"],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,

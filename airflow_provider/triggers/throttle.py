@@ -10,6 +10,8 @@ calls too ("continuing to make calls … will increase the time before calls wil
 polling sparse (minutes) against the real API; the default is no polling at all.
 
 A trigger may run more than once (triggerer restarts, HA triggerers): it keeps no state but its kwargs.
+``task_state`` is handed back untouched in the event: what the task counts across its deferrals (the event is
+the one channel every runner keeps — ``dag.test()`` drops ``defer(kwargs=…)``).
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ CLASSPATH = "airflow_provider.triggers.throttle.ThrottleCooldownTrigger"
 
 
 class ThrottleCooldownTrigger(BaseTrigger):
-    """Fires ``{"status": "cooled_down" | "regained", "account_id", "resume_at_epoch", "polls"}``.
+    """Fires ``{"status": "cooled_down" | "regained", "account_id", "resume_at_epoch", "polls", "task_state"}``.
 
     :param account_id: the blocked ad account, ``act_<id>``.
     :param resume_at_epoch: UNIX time at which the block is expected to be over.
     :param conn_id: ``meta_graph`` connection used for the optional usage reads.
     :param poll_s: seconds between usage reads; ``None`` (default) = wait for ``resume_at_epoch`` only.
     :param buc_type: business use case whose block is awaited (default ``ads_management``).
+    :param task_state: JSON-able state returned as is in the event (the operator's deferral counters).
     """
 
     def __init__(
@@ -45,6 +48,7 @@ class ThrottleCooldownTrigger(BaseTrigger):
         conn_id: str | None = None,
         poll_s: float | None = None,
         buc_type: str = BUC_ADS_MANAGEMENT,
+        task_state: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if poll_s is not None and poll_s <= 0:
@@ -54,6 +58,7 @@ class ThrottleCooldownTrigger(BaseTrigger):
         self.conn_id = conn_id
         self.poll_s = poll_s
         self.buc_type = buc_type
+        self.task_state = dict(task_state or {})
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -64,6 +69,7 @@ class ThrottleCooldownTrigger(BaseTrigger):
                 "conn_id": self.conn_id,
                 "poll_s": self.poll_s,
                 "buc_type": self.buc_type,
+                "task_state": self.task_state,
             },
         )
 
@@ -74,6 +80,7 @@ class ThrottleCooldownTrigger(BaseTrigger):
                 "account_id": self.account_id,
                 "resume_at_epoch": self.resume_at_epoch,
                 "polls": polls,
+                "task_state": self.task_state,
             }
         )
 

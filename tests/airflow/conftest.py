@@ -41,6 +41,8 @@ os.environ.update(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        # Stock Airflow sets default_deferrable = False; the operators follow it, these tests defer
+        "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
     }
 )
 

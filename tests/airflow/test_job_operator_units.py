@@ -3,19 +3,24 @@ operator, and job files refused before anything is sent."""
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
+from airflow_provider.links import ads_manager_url
 from airflow_provider.operators import (
     MetaAdvantagePlusMigrationOperator,
     MetaBulkCreateOperator,
     MetaJobOperator,
     MetaStatusOperator,
 )
+from airflow_provider.operators.base import Resume, job_id_for
 from airflow_provider.operators.job import as_list, as_mapping
-from airflow_provider.progress import job_id_for
-from bulk_engine import JobValidationError
+from bulk_engine import JobValidationError, Outcome, OutcomeState
 
 
 @pytest.mark.parametrize(
@@ -85,3 +90,55 @@ def test_migration_gate_job_is_a_read_only_preflight() -> None:
 def test_job_ids_differ_per_map_index_and_are_stable() -> None:
     ids = {job_id_for("d", "r", "t", i) for i in (-1, 0, 1)}
     assert len(ids) == 3 and job_id_for("d", "r", "t", 0) in ids
+
+
+def test_deferrable_follows_operators_default_deferrable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the official providers: ``[operators] default_deferrable`` (stock Airflow: False), unless given."""
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "False")
+    assert MetaStatusOperator(task_id="s", status="PAUSED", ids=["1"]).deferrable is False
+    assert MetaStatusOperator(task_id="s", status="PAUSED", ids=["1"], deferrable=True).deferrable is True
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
+    assert MetaStatusOperator(task_id="s", status="PAUSED", ids=["1"]).deferrable is True
+
+
+def test_the_ads_manager_link_selects_the_new_campaigns_only_on_meta() -> None:
+    outcomes = [
+        Outcome("c1", OutcomeState.SUCCEEDED, "act_7", "create_campaign", result={"id": "111"}),
+        Outcome("s1", OutcomeState.SUCCEEDED, "act_7", "create_adset", result={"id": "222"}),
+        Outcome("cp", OutcomeState.SUCCEEDED, "act_7", "copy", result={"copied_campaign_id": "333"}),
+        Outcome("c2", OutcomeState.FAILED, "act_7", "create_campaign"),
+        Outcome("c3", OutcomeState.SUCCEEDED, "act_8", "create_campaign", result={"id": "444"}),
+    ]
+    url = ads_manager_url("https://graph.facebook.com", outcomes)
+    assert url == (
+        "https://adsmanager.facebook.com/adsmanager/manage/campaigns?act=7&selected_campaign_ids=111%2C333"
+    )
+    assert ads_manager_url("http://127.0.0.1:8765", outcomes) == ""  # a simulator's ids mean nothing there
+    assert ads_manager_url("https://graph.facebook.com", outcomes[1:2]) == ""
+    op = MetaStatusOperator(task_id="s", status="PAUSED", ids=["1"])
+    (link,) = op.operator_extra_links
+    assert link.name == "Ads Manager" and link.get_link(op, ti_key=None) == ""  # type: ignore[arg-type]
+    op.ads_manager_url = url
+    assert link.get_link(op, ti_key=None) == url  # type: ignore[arg-type]
+
+
+def test_a_deferral_carries_what_is_left_of_execution_timeout() -> None:
+    op = MetaStatusOperator(
+        task_id="s", status="PAUSED", ids=["1"], execution_timeout=timedelta(minutes=30), deferrable=True
+    )
+    context: Any = {"ti": _TaskInstance()}
+    started = time.time() - 600  # the try began 10 minutes ago
+    with pytest.raises(TaskDeferred) as deferred:
+        op._defer(context, Resume(started_at=started), {"act_1": time.time() + 3600}, {}, left="all")
+    assert deferred.value.timeout is not None
+    assert 19 * 60 < deferred.value.timeout.total_seconds() <= 20 * 60
+    trigger = deferred.value.trigger
+    assert trigger.account_id == "act_1" and trigger.task_state["started_at"] == started
+    with pytest.raises(AirflowException, match="execution_timeout reached"):
+        op._defer(context, Resume(started_at=started - 3600), {"act_1": time.time() + 60}, {}, left="all")
+    resumed = Resume.from_event(trigger.task_state).resumed(time.time())
+    assert resumed.deferrals == 1 and resumed.started_at == started and resumed.deferred_at is None
+
+
+class _TaskInstance:
+    dag_id, run_id, task_id, map_index, try_number = "d", "r", "s", -1, 1

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from af_helpers import RunDag, lift_block_when_polled, store, ti_states, xcom
 
-from airflow_provider.operators.bulk import _engine_parks
 from bulk_engine.persistence.keys import strip_key
 from bulk_engine.simulator import FaultConfig
 
@@ -98,9 +97,6 @@ def test_invalid_job_fails_before_sending(meta_conn: Any, run_dag: RunDag) -> No
     assert calls == 0
 
 
-@pytest.mark.skipif(
-    not _engine_parks(), reason="needs BulkEngine.stream(job, on_park=...) (requested from the engine)"
-)
 @pytest.mark.graph_simulator(quota_override=4)
 def test_mid_run_park_defers_and_resumes(meta_conn: Any, run_dag: RunDag, tmp_path: Path) -> None:
     """The quota (4 calls an hour) runs out mid-job: the governor parks the account for about an hour,

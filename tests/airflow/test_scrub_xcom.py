@@ -1,8 +1,8 @@
 """The operators' outputs are scrubbed: XComs (pushed and returned), the report file, the journal and the
 engine's log records, against a server that echoes the token and ``appsecret_proof`` in every error.
 
-The operators run their ``execute`` with a minimal task-instance stand-in (no task state store: progress
-in memory, no deferral), which is all these output paths need.
+The operators run their ``execute`` with a minimal task-instance stand-in, not deferrable, which is all these
+output paths need.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ def test_job_operator_xcom_report_and_logs_are_scrubbed(
         report_path=str(tmp_path / "report.json"),
         journal_path=str(tmp_path / "journal.sqlite"),
         engine_overrides=FAST,
+        deferrable=False,  # no pre-flight read: the echo server checks the batches' own credentials
     )
     ti = _TaskInstance()
     with pytest.raises(AirflowException, match="2 failed"):
@@ -105,6 +106,7 @@ def test_bulk_operator_return_value_and_report_are_scrubbed(
         report_path=str(tmp_path / "report.json"),
         fail_on_errors=False,
         engine_overrides=FAST,
+        deferrable=False,  # no pre-flight read: the echo server checks the batches' own credentials
     )
     ti = _TaskInstance()
     summary = op.execute({"ti": ti})  # type: ignore[arg-type]

@@ -52,7 +52,7 @@ async def test_cooldown_fires_once_the_regain_time_has_passed() -> None:
     event = await _first(ThrottleCooldownTrigger("act_1", time.time() - 1).run())
 
     assert event == {"status": "cooled_down", "account_id": "act_1", "resume_at_epoch": pytest.approx(time.time(), abs=5),
-                     "polls": 0}  # fmt: skip
+                     "polls": 0, "task_state": {}}  # fmt: skip
 
 
 async def test_cooldown_polls_usage_and_fires_when_the_block_lifts(meta_conn: Any) -> None:

@@ -81,7 +81,6 @@ with DAG(
         report_path=REPORT,
         engine_overrides={"retry": RetryConfig(max_attempts=1, base_delay_s=0)},
         retries=12,
-        progress_every=2,  # exercise the periodic saves from a worker thread
         retry_delay=timedelta(0),
     )
 
