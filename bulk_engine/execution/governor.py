@@ -549,6 +549,8 @@ class Governor:
         need = self._need(window, ops)
         if room is None or room >= need:
             return 0.0
+        if window.in_flight > 0:
+            return 0.0  # answers on their way bring the next reading: nothing to expect beyond it yet
         if window.key != APP and (window.reading_at is None or self._stale(window, now)):
             return 0.0  # first contact or a stale reading: a batch goes to look
         waits: list[float] = []
@@ -560,7 +562,7 @@ class Governor:
             waits.append(window.reading_at + self.config.window_s + self.config.aging_margin_s - now)
         if not waits:
             waits.append(need * self.config.window_s / (window.quota("calls") or 1.0))
-        wait = max(waits) if others else min(waits)
+        wait = min(waits)  # whichever frees room first: then it is looked at again
         if window.reset_at is not None and window.reset_at > now:
             wait = min(wait, window.reset_at + self.config.aging_margin_s - now)
         return max(0.0, wait)
