@@ -71,6 +71,7 @@ __all__ = [
     "RunRecord",
     "RunState",
     "check_fingerprint",
+    "refusal_advice",
 ]
 
 
@@ -289,12 +290,38 @@ class Journal(Protocol):
         ...
 
 
-def check_fingerprint(location: str, job: JournalJob, fingerprint: str | None) -> None:
+def check_fingerprint(journal: Journal, job: JournalJob, fingerprint: str | None) -> None:
     """Raise :class:`JournalError` if ``fingerprint`` and the journaled job's differ (``None`` matches)."""
     if fingerprint is None or job.fingerprint is None or fingerprint == job.fingerprint:
         return
     raise JournalError(
-        f"journal {location}: job {job.job_id!r} was started with a different job (fingerprint "
-        f"{job.fingerprint[:12]}…, this job's is {fingerprint[:12]}…); resuming it would mix two jobs. "
-        "Use a new job id or another journal file."
+        f"journal {journal.location}: job {job.job_id!r} was started with a different job (fingerprint "
+        f"{job.fingerprint[:12]}…, this job's is {fingerprint[:12]}…); {refusal_advice(journal, job.job_id)}"
+    )
+
+
+def refusal_advice(journal: Journal, job_id: str) -> str:
+    """Why a job cannot be resumed with another definition, and exactly what to do: the job id to change,
+    the file to delete (with what else it holds).
+
+    Why: "use a new job id" alone could not be acted on where the id is derived — ``run_job`` names its
+    engine jobs ``<job id>/<task key>/<n>``, an Airflow task's job id comes from its DAG run.
+    """
+    top = job_id.split("/", 1)[0]
+    named = f"the job id {top!r} (a job file's `job_id`, or the `job_id` given to run_job / BulkEngine.run)"
+    where = journal.location
+    if where in ("memory", "none"):
+        forget = "or forget the earlier job: run with a new journal"
+    else:
+        others = [j for j in journal.job_ids() if j != top and not j.startswith(top + "/")]
+        holds = (
+            f"it also holds {len(others)} other job(s), e.g. {others[0]!r}, which would be forgotten too"
+            if others
+            else "it holds no other job"
+        )
+        forget = f"or forget the earlier job: delete {where} ({holds}) and run again"
+    return (
+        "resuming it would mix two jobs, so the journal refuses. To finish the earlier job, run it unchanged. "
+        f"To run this one, either change {named}, {forget} — objects the earlier job created stay, and "
+        "creates whose idempotency keys match are found and kept as they are."
     )

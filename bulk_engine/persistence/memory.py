@@ -74,7 +74,7 @@ class MemoryJournal:
         self._check()
         found = self._jobs.get(job_id)
         if found is not None:
-            check_fingerprint(self.location, found.job, fingerprint)
+            check_fingerprint(self, found.job, fingerprint)
             if fingerprint is not None and found.job.fingerprint is None:
                 found.job = dataclasses.replace(found.job, fingerprint=fingerprint)
             return self._snapshot(found)

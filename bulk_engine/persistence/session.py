@@ -55,7 +55,7 @@ from .journal import (
     PlanWrite,
     RunRecord,
     RunState,
-    check_fingerprint,
+    refusal_advice,
 )
 from .keys import KeyCarrier, KeyScheme, Safety, path_text
 from .lock import LockOwner
@@ -108,15 +108,6 @@ class JournalSession:
         self.lock_owner = owner
         try:
             existing = journal.get_job(job_id)
-            if existing is not None:
-                try:
-                    check_fingerprint(journal.location, existing, fingerprint)
-                except JournalError:  # the same refusal, saying what to do about it
-                    was, now = (existing.fingerprint or "")[:12], (fingerprint or "")[:12]
-                    raise JournalError(
-                        f"journal {journal.location}: job {job_id!r} was started with a different job "
-                        f"(fingerprint {was}…, this job's is {now}…); {_refusal_advice(journal, job_id)}"
-                    ) from None
             options = {
                 "keys": idempotency.keys,
                 "key_prefix": idempotency.key_prefix,
@@ -294,7 +285,7 @@ class JournalSession:
                 raise JournalError(
                     f"journal {self.journal.location}: operation {op.op_id!r} of job {self.job_id!r} differs "
                     f"from the one journaled (its plan changed since the job started); "
-                    f"{_refusal_advice(self.journal, self.job_id)}"
+                    f"{refusal_advice(self.journal, self.job_id)}"
                 )
             safety = self.keys.safety(op)
             if rec is None:
@@ -456,33 +447,6 @@ class JournalSession:
         if self._outcomes:
             batch, self._outcomes = self._outcomes, []
             self.journal.record_outcomes(self.job_id, batch)
-
-
-def _refusal_advice(journal: Journal, job_id: str) -> str:
-    """Why a job cannot be resumed with another definition, and exactly what to do: the job id to change,
-    the file to delete (with what else it holds).
-
-    Why: "use a new job id" alone could not be acted on where the id is derived — ``run_job`` names its
-    engine jobs ``<job id>/<task key>/<n>``, an Airflow task's job id comes from its DAG run.
-    """
-    top = job_id.split("/", 1)[0]
-    named = f"the job id {top!r} (a job file's `job_id`, or the `job_id` given to run_job / BulkEngine.run)"
-    where = journal.location
-    if where in ("memory", "none"):
-        forget = "or forget the earlier job: run with a new journal"
-    else:
-        others = [j for j in journal.job_ids() if j != top and not j.startswith(top + "/")]
-        holds = (
-            f"it also holds {len(others)} other job(s), e.g. {others[0]!r}, which would be forgotten too"
-            if others
-            else "it holds no other job"
-        )
-        forget = f"or forget the earlier job: delete {where} ({holds}) and run again"
-    return (
-        "resuming it would mix two jobs, so the journal refuses. To finish the earlier job, run it unchanged. "
-        f"To run this one, either change {named}, {forget} — objects the earlier job created stay, and "
-        "creates whose idempotency keys match are found and kept as they are."
-    )
 
 
 def _static_path(op: Operation) -> str | None:

@@ -300,7 +300,7 @@ class SqliteJournal:
             with self._tx() as db:
                 found = self._job_row(job_id)
                 if found is not None:
-                    check_fingerprint(self.location, found, fingerprint)
+                    check_fingerprint(self, found, fingerprint)
                     if fingerprint is not None and found.fingerprint is None:
                         db.execute("UPDATE jobs SET fingerprint=? WHERE job_id=?", (fingerprint, job_id))
                 else:
