@@ -71,6 +71,18 @@ class JobStats:
     from_journal: int = 0  # operations that had succeeded in an earlier run (answered from the journal)
 
 
+RUN_COUNTERS = (
+    "http_requests",
+    "graph_calls",
+    "retries",
+    "throttle_events",
+    "unknown_outcomes",
+    "lookups",
+    "recovered",
+)
+"""The counters of a run that add up over runs: fields of :class:`RunTotals`, ``RunRecord`` and ``JobStats``."""
+
+
 @dataclass(frozen=True)
 class RunTotals:
     """An engine job's counters summed over every run of it that its journal recorded, this one included.
@@ -108,17 +120,8 @@ class RunTotals:
 
     @classmethod
     def _sum(cls, parts: list[RunTotals], *, runs: int) -> RunTotals:
-        return cls(
-            runs=runs,
-            http_requests=sum(p.http_requests for p in parts),
-            graph_calls=sum(p.graph_calls for p in parts),
-            retries=sum(p.retries for p in parts),
-            throttle_events=sum(p.throttle_events for p in parts),
-            unknown_outcomes=sum(p.unknown_outcomes for p in parts),
-            lookups=sum(p.lookups for p in parts),
-            recovered=sum(p.recovered for p in parts),
-            elapsed_s=sum((p.elapsed_s for p in parts), 0.0),
-        )
+        counters = {name: sum(getattr(p, name) for p in parts) for name in RUN_COUNTERS}
+        return cls(runs=runs, elapsed_s=sum((p.elapsed_s for p in parts), 0.0), **counters)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -56,7 +56,7 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from bulk_engine.errors import JournalError
-from bulk_engine.results import RunTotals
+from bulk_engine.results import RUN_COUNTERS, RunTotals
 
 from .lock import JobLock, LockOwner
 
@@ -183,17 +183,8 @@ class RunRecord:
 
     def totals(self) -> RunTotals:
         """This run's counters, as one run of :class:`~bulk_engine.results.RunTotals`."""
-        return RunTotals(
-            runs=1,
-            http_requests=self.http_requests,
-            graph_calls=self.graph_calls,
-            retries=self.retries,
-            throttle_events=self.throttle_events,
-            unknown_outcomes=self.unknown_outcomes,
-            lookups=self.lookups,
-            recovered=self.recovered,
-            elapsed_s=self.elapsed_s,
-        )
+        counters = {name: getattr(self, name) for name in RUN_COUNTERS}
+        return RunTotals(runs=1, elapsed_s=self.elapsed_s, **counters)
 
 
 @runtime_checkable

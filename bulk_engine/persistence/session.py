@@ -42,7 +42,7 @@ from bulk_engine.config import IdempotencyConfig
 from bulk_engine.errors import JournalError
 from bulk_engine.planning.graph import Operation
 from bulk_engine.protocol.batch import BatchOp
-from bulk_engine.results import JobStats, Outcome, OutcomeState, RunTotals
+from bulk_engine.results import RUN_COUNTERS, JobStats, Outcome, OutcomeState, RunTotals
 from bulk_engine.scrub import Scrubber
 
 from .codec import decode_plan, dumps, plan_text
@@ -190,13 +190,7 @@ class JournalSession:
                 state=state,
                 updated_at=max(now, run.updated_at),
                 ended_at=None if state is RunState.RUNNING else now,
-                http_requests=stats.http_requests,
-                graph_calls=stats.graph_calls,
-                retries=stats.retries,
-                throttle_events=stats.throttle_events,
-                unknown_outcomes=stats.unknown_outcomes,
-                lookups=stats.lookups,
-                recovered=stats.recovered,
+                **{name: getattr(stats, name) for name in RUN_COUNTERS},
                 elapsed_s=elapsed_s,
                 succeeded=decided[OutcomeState.SUCCEEDED.value],
                 failed=decided[OutcomeState.FAILED.value],
