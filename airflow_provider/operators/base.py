@@ -289,10 +289,15 @@ class MetaOperatorBase(BaseOperator):
             usable |= read.usable
             readings = read.readings
         with self._journal(job_id) as (journal, location), scrubbing_logs(scrubber):
+            # The read's news is fresh for the task's first engine only: a later one (the migration gate's
+            # second job) starts from the parks and readings the first journaled since.
+            news = [(usable, readings)]
 
             def run(job: JobSpec, suffix: str = "") -> JobReport:
-                fresh = Preflight({}, usable, readings)
-                return self._run_spec(config, journal, job, ctx, job_id + suffix, expected, fresh)
+                fresh_usable, fresh_readings = news.pop() if news else (frozenset(), {})
+                return self._run_spec(
+                    config, journal, job, ctx, job_id + suffix, expected, fresh_usable, fresh_readings
+                )
 
             try:
                 report = self.execute_job(spec, run)
@@ -308,7 +313,8 @@ class MetaOperatorBase(BaseOperator):
         ctx: CompileContext,
         job_id: str,
         expected: Mapping[str, int],
-        fresh: Preflight,
+        usable: frozenset[str],
+        readings: Mapping[str, UsageSnapshot],
     ) -> JobReport:
         """Run ``spec`` as job ``job_id``; raises :class:`LongHold` when the engine stopped held accounts."""
         task_run = TaskRun(
@@ -326,8 +332,8 @@ class MetaOperatorBase(BaseOperator):
             return run_sync(
                 lambda: task_run.run(
                     lambda guard: run_job(guard, spec, ctx, job_id=job_id),
-                    usable=fresh.usable,
-                    readings=fresh.readings,
+                    usable=usable,
+                    readings=readings,
                 )
             )
         except Stopped as stopped:
