@@ -681,11 +681,16 @@ class Governor:
         # 3600x a round trip is a tenth of the window: bench/README.md, scenario P).
         counted = float(max(0, window.log.send_view - window.in_flight_ops))
         acked = float(max(0, window.log.answer_view - window.in_flight_ops))
-        # A clean reading (no other batch of the window answered meanwhile) bounds the call quota.
+        # A clean reading (no other batch of the window answered meanwhile) bounds the call quota. Graph's
+        # call_count is a whole percentage rounded down, so under 1 % says the quota is over 100 × our calls:
+        # that raises a tier floor (40 calls per active ad make millions for a big account) — else 97,000
+        # calls read as 0 % of the standard tier's floor of 100,000 waited an hour. Without a floor such a
+        # bound from a few calls would only hold the first sends back, so it waits for a reading of 1 %.
         clean = record is not None and window.answers - 1 == int(record[3])
         values = {"calls": reading.calls, "cputime": reading.cputime, "time": reading.time}
-        if clean and reading.calls >= 1.0 and counted > 0:
-            bound = counted * 100.0 / reading.calls
+        below_one = reading.calls < 1.0 and window.floor is not None
+        if clean and counted > 0 and (reading.calls >= 1.0 or below_one):
+            bound = counted * 100.0 / max(reading.calls, 1.0)
             if bound > window.bound.get("calls", 0.0):
                 window.bound["calls"] = bound
         fresh = record is not None and record[0] >= window.granted_at

@@ -207,8 +207,9 @@ class Runner:
                 if exhausted and self._tasks == 0 and (self.graph.is_finished or self._only_stopped_left()):
                     break
                 await self._wait(tg)
-            if self._stopped_accounts or self.halted:
-                tg.cancel_scope.cancel()  # pending wake-ups and retry timers would wait out their delays
+            # Whatever is left are wake-ups and retry timers: they would wait out their delays (a pacing
+            # wake scheduled for an hour kept a finished job open that long once the window had room again).
+            tg.cancel_scope.cancel()
         self.session.flush()
         if planning_error is not None:
             raise planning_error
