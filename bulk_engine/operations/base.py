@@ -5,7 +5,7 @@
   the send history used by the 12-hour rule of marketing messages. Operations refused locally (a status
   change the status machine forbids, a message inside the 12-hour window) cost no call: they are appended
   to :attr:`CompileContext.skipped` as ``skipped`` :class:`~bulk_engine.results.Outcome` s.
-- :class:`Issue` is one violated rule, located by its field path (and, in job files, file and line);
+- :class:`Issue` is one violated rule, located by its field path (and, in job files, file, line and column);
   :class:`JobFileError` (a :class:`~bulk_engine.errors.JobValidationError`) carries all issues of a job.
 - :class:`EngineLike` is the part of :class:`~bulk_engine.engine.BulkEngine` the multi-phase flows use,
   so this layer does not import the engine (DESIGN.md: ``operations ← engine``).
@@ -13,9 +13,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import reprlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,27 +39,81 @@ PathPart = str | int
 
 
 def format_path(path: Iterable[PathPart]) -> str:
-    """``("tasks", 0, "campaigns", 1, "name")`` → ``tasks[0].campaigns[1].name``."""
+    """``("tasks", 0, "campaigns", 1, "name")`` → ``tasks[0].campaigns[1].name`` (a key longer than 64
+    characters is cut: a key is as hostile as a value)."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            name = part if len(part) <= 64 else part[:63] + "…"
+            out += f".{name}" if out else name
     return out or "<root>"
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    try:
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``value`` as JSON-like text of at most ``limit`` characters, built lazily within that budget.
+
+    Only what fits is rendered: a 50 MB string or a "billion laughs" structure costs ``O(limit)``, never a
+    serialisation of the whole value. Objects that are not JSON values show as a bounded ``repr``.
+    """
+    out: list[str] = []
+    used = 0
+    # a stack of pending pieces: text to emit, or a value to render
+    pending: list[tuple[bool, Any]] = [(False, value)]
+    while pending and used <= limit:
+        is_text, item = pending.pop()
+        if is_text:
+            piece = item
+        elif isinstance(item, str):
+            piece = json.dumps(item[: limit + 1], ensure_ascii=False)
+            if len(item) > limit + 1:
+                piece = piece[:-1]
+        elif item is None or isinstance(item, bool):
+            piece = json.dumps(item)
+        elif isinstance(item, int):
+            piece = str(item) if item.bit_length() < 256 else f"<a {item.bit_length()}-bit integer>"
+        elif isinstance(item, float):
+            piece = repr(item) if item == item and abs(item) != float("inf") else str(item)
+        elif isinstance(item, Mapping):
+            piece = "{"
+            tail: list[tuple[bool, Any]] = [(True, "}")]
+            for n, (key, child) in enumerate(item.items()):
+                if n * 4 > limit:
+                    tail.append((True, ", …"))
+                    break
+                tail.extend(
+                    [
+                        (True, ", " if n else ""),
+                        (False, key if isinstance(key, str) else str(key)),
+                        (True, ": "),
+                    ]
+                )
+                tail.append((False, child))
+            # reversed: the stack pops the first piece first
+            tail = [tail[0], *reversed(tail[1:])]
+            pending.extend(tail)
+        elif isinstance(item, list | tuple):
+            piece = "["
+            tail = [(True, "]")]
+            for n, child in enumerate(item):
+                if n * 2 > limit:
+                    tail.append((True, ", …"))
+                    break
+                tail.extend([(True, ", " if n else ""), (False, child)])
+            pending.extend([tail[0], *reversed(tail[1:])])
+        else:
+            piece = reprlib.repr(item)
+        out.append(piece)
+        used += len(piece)
+    text = "".join(out)
+    return text if len(text) <= limit and not pending else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
 class Issue:
-    """One violated rule: where (file, line, field path), the offending value, the rule and its Graph code.
+    """One violated rule: where (file, line, column, field path), the offending value, the rule and its Graph
+    code. ``line`` and ``column`` are 1-based (``None`` when unknown).
 
     ``code``/``subcode`` are set when the local rule mirrors a documented Graph error (e.g. 100/1885621), so
     the message tells the user which server error the job would otherwise have produced.
@@ -72,41 +128,22 @@ class Issue:
     file: str | None = None
     line: int | None = None
     has_value: bool = True
+    column: int | None = None
 
     @property
     def field_path(self) -> str:
         return format_path(self.path)
 
-    def located(self, file: str | None, line: int | None) -> Issue:
-        return Issue(
-            self.path,
-            self.message,
-            self.value,
-            self.rule,
-            self.code,
-            self.subcode,
-            file,
-            line,
-            self.has_value,
-        )
+    def located(self, file: str | None, line: int | None, column: int | None = None) -> Issue:
+        return dataclasses.replace(self, file=file, line=line, column=column)
 
     def prefixed(self, prefix: tuple[PathPart, ...]) -> Issue:
-        return Issue(
-            (*prefix, *self.path),
-            self.message,
-            self.value,
-            self.rule,
-            self.code,
-            self.subcode,
-            self.file,
-            self.line,
-            self.has_value,
-        )
+        return dataclasses.replace(self, path=(*prefix, *self.path))
 
     def __str__(self) -> str:
         where = self.file or "<job>"
         if self.line is not None:
-            where += f":{self.line}"
+            where += f":{self.line}" + (f":{self.column}" if self.column is not None else "")
         value = f" = {_short(self.value)}" if self.has_value else ""
         code = ""
         if self.code is not None:
@@ -117,6 +154,7 @@ class Issue:
         return {
             "file": self.file,
             "line": self.line,
+            "column": self.column,
             "field": self.field_path,
             "value": self.value if self.has_value else None,
             "rule": self.rule,
@@ -129,7 +167,7 @@ class Issue:
 class JobFileError(JobValidationError):
     """A job (file or in-memory spec) broke one or more rules; nothing was sent.
 
-    ``str()`` lists every issue on its own line: ``file:line: field.path = value: rule text (rule id)
+    ``str()`` lists every issue on its own line: ``file:line:column: field.path = value: rule text (rule id)
     [Graph code …]``. ``issues`` holds them as :class:`Issue` objects.
     """
 

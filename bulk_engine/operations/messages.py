@@ -29,7 +29,7 @@ from bulk_engine.protocol.refs import Ref
 from bulk_engine.results import OutcomeState
 
 from .base import EngineLike, Issue, TaskEnv
-from .csvinput import count_rows, iter_rows
+from .csvinput import CsvError, count_rows, csv_issue, is_file, iter_rows
 from .reads import read_nodes
 from .rules import MIN_DAILY_BUDGET, RULES
 from .specs import job_model_config
@@ -137,22 +137,26 @@ class MessagesTask(TaskBase):
         if not self.csv:
             return
         path = Path(self.csv) if Path(self.csv).is_absolute() else base_dir / self.csv
-        if not path.is_file():
+        if not is_file(path):
             yield Issue(("csv",), f"CSV file not found: {path}", self.csv, "csv.missing")
             return
         empty = True
-        for row in iter_rows(path, TOKEN_COLUMN):
-            empty = False
-            if not row.values.get(TOKEN_COLUMN):
-                yield Issue(
-                    ("csv",),
-                    "row without a subscription token",
-                    row.values,
-                    "csv.row",
-                    file=str(path),
-                    line=row.line,
-                )
-                return
+        try:
+            for row in iter_rows(path, TOKEN_COLUMN):
+                empty = False
+                if not row.values.get(TOKEN_COLUMN):
+                    yield Issue(
+                        ("csv",),
+                        "row without a subscription token",
+                        row.values,
+                        "csv.row",
+                        file=str(path),
+                        line=row.line,
+                    )
+                    return
+        except (CsvError, OSError) as err:
+            yield csv_issue(err, path)
+            return
         if empty:
             yield Issue(("csv",), "the CSV has no subscription tokens", self.csv, "csv.empty")
 

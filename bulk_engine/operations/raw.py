@@ -35,6 +35,7 @@ from pydantic import BaseModel, Field
 
 from bulk_engine.persistence.codec import decode_plan
 from bulk_engine.planning.graph import Operation, OpKind
+from bulk_engine.protocol.refs import Ref
 
 from .base import Issue, TaskEnv
 from .create import VALIDATE_ONLY
@@ -44,6 +45,7 @@ from .task import ACCOUNT_PATTERN, TaskBase
 __all__ = ["OperationsTask", "RawOperation", "infer_kind"]
 
 REF, REF_PATH, PARTS = "$ref", "$path", "$parts"
+MAX_REF_PATH = 1000
 
 CREATE_EDGES: Mapping[str, OpKind] = {
     "campaigns": OpKind.CREATE_CAMPAIGN,
@@ -132,6 +134,7 @@ class OperationsTask(TaskBase):
                 )
             seen.setdefault(op.op_id, i)
         for i, op in enumerate(self.operations):
+            yield from (found.prefixed(("operations", i)) for found in _shape_issues(op))
             for where, value in (("path", op.path), ("params", op.params)):
                 for path, ref in _refs(value, ("operations", i, where)):
                     yield from _ref_issues(path, ref, seen)
@@ -182,3 +185,49 @@ def _ref_issues(path: tuple[str | int, ...], ref: dict[str, Any], ops: Mapping[s
     where = ref.get(REF_PATH, "$.id")
     if not isinstance(where, str) or not where.startswith("$"):
         yield Issue(path, f"{REF_PATH} must be a JSONPath starting with $", where, rule="ref")
+    elif len(where) > MAX_REF_PATH:
+        yield Issue(path, f"{REF_PATH} must be at most {MAX_REF_PATH} characters", where, rule="ref")
+    else:
+        try:
+            Ref("check", where)
+        except ValueError as err:
+            yield Issue(path, f"{REF_PATH} is not a usable JSONPath: {err}", where, rule="ref")
+
+
+def _shape_issues(op: RawOperation) -> Iterator[Issue]:
+    """What :meth:`RawOperation.to_operation` needs: path parts that are text or ``{$ref: op}`` objects, and
+    ``$map`` objects (the journal's escape for keys starting with ``$``) that hold ``[key, value]`` pairs."""
+    if isinstance(op.path, dict) and REF not in op.path:
+        parts = op.path.get(PARTS)
+        if not isinstance(parts, list) or not parts:
+            yield Issue(
+                ("path",),
+                f"a path object is {{{REF}: op}} or {{{PARTS}: [parts…]}} with at least one part",
+                op.path,
+                rule="raw.path",
+            )
+            return
+    elif isinstance(op.path, list) and not op.path:
+        yield Issue(("path",), "a path needs at least one part", op.path, rule="raw.path")
+        return
+    where: tuple[str | int, ...] = ("path", PARTS) if isinstance(op.path, dict) else ("path",)
+    for i, part in enumerate(op.parts()):
+        if not isinstance(part, str) and not (isinstance(part, dict) and REF in part):
+            yield Issue((*where, i), f"a path part is text or a {{{REF}: op}} object", part, rule="raw.path")
+    for place, found in _keyed(op.params, ("params",), "$map"):
+        pairs = found["$map"]
+        if not isinstance(pairs, list) or not all(
+            isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) for pair in pairs
+        ):
+            yield Issue(place, "a $map object holds a list of [key, value] pairs", found, rule="raw.params")
+
+
+def _keyed(value: Any, path: tuple[str | int, ...], key: str) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    if isinstance(value, dict):
+        if key in value:
+            yield path, value
+        for name, item in value.items():
+            yield from _keyed(item, (*path, name), key)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _keyed(item, (*path, i), key)

@@ -63,6 +63,7 @@ from bulk_engine.protocol.spec_fields import promoted_page as _promoted_page
 from bulk_engine.protocol.spec_fields import welcome_messages as _welcome_messages
 
 from .base import Issue
+from .reading import parse_json_text
 
 __all__ = [
     "ADVANTAGE_STATES",
@@ -174,7 +175,10 @@ _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 def _time(params: Mapping[str, Any], key: str) -> tuple[float | None, Issue | None]:
     try:
-        return parse_time(params.get(key)), None
+        moment = parse_time(params.get(key))
+        if moment is not None and not math.isfinite(moment):
+            raise BadTime(str(params.get(key)))
+        return moment, None
     except BadTime:
         return None, issue(
             "time.invalid",
@@ -554,7 +558,14 @@ def creative_rules(params: Mapping[str, Any]) -> Iterator[Issue]:
         kind = str(cta.get("type"))
         value = cta.get("value")
         app = value.get("app_destination") if isinstance(value, Mapping) else None
-        if app and kind in CTA_ALLOWED_APPS and app not in CTA_ALLOWED_APPS[kind]:
+        if app is not None and not isinstance(app, str):
+            yield issue(
+                "creative.cta_destination",
+                (*path, "value", "app_destination"),
+                "app_destination must be text: one app such as MESSENGER, WHATSAPP or INSTAGRAM_DIRECT",
+                app,
+            )
+        elif app and kind in CTA_ALLOWED_APPS and app not in CTA_ALLOWED_APPS[kind]:
             yield issue(
                 "creative.cta_destination",
                 (*path, "value", "app_destination"),
@@ -623,7 +634,8 @@ def _asset_feed(feed: Any) -> Iterator[Issue]:
             "creative.asset_feed.limits", ("asset_feed_spec", "ad_formats"), "only one ad_format", formats
         )
     for key, limit in ASSET_TEXT_LIMITS.items():
-        for i, item in enumerate(feed.get(key) or []):
+        texts = feed.get(key)
+        for i, item in enumerate(texts if isinstance(texts, list) else ()):
             text = item.get("text") if isinstance(item, Mapping) else None
             if isinstance(text, str) and len(text) > limit:
                 yield issue(
@@ -655,7 +667,7 @@ def _welcome_message(value: Any, path: Path) -> Iterator[Issue]:
         text = value.strip()
         if text[:1] in ("{", "["):
             try:
-                value = json.loads(text)
+                value = parse_json_text(text)
             except ValueError:
                 return
         else:
@@ -677,7 +689,8 @@ def _welcome_message(value: Any, path: Path) -> Iterator[Issue]:
                     f"message text must be at most {WELCOME_TEXT_MAX} characters",
                     message["text"],
                 )
-        for i, breaker in enumerate(node.get("ice_breakers") or []):
+        breakers = node.get("ice_breakers")
+        for i, breaker in enumerate(breakers if isinstance(breakers, list) else ()):
             if not isinstance(breaker, Mapping):
                 continue
             where = (*node_path, "ice_breakers", i)

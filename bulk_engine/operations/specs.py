@@ -19,15 +19,17 @@ Names may use placeholders, replaced per expanded object: ``{n}`` (1-based repea
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from bulk_engine.protocol import catalog
 
 from .base import Issue
+from .schema_words import schema_message
 
 __all__ = [
     "NAME_PLACEHOLDERS",
@@ -83,6 +85,37 @@ _EXTRA: Any = Field(
 )
 
 
+@functools.cache
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    field = model.model_fields[name]
+    # the field itself carries the constraints (ge=0, max_length…) as an annotation
+    annotated: Any = Annotated[field.annotation, field]
+    return TypeAdapter(annotated)
+
+
+class _WithExtraParams(BaseModel):
+    """A spec whose ``extra_params`` may override its typed fields — with values those fields accept.
+
+    Without this check ``extra_params: {objective: [..]}`` would slip a list past the ``objective`` enum into
+    every rule that reads the parameter.
+    """
+
+    @field_validator("extra_params", check_fields=False)
+    @classmethod
+    def _typed_overrides(cls, extra: dict[str, Any]) -> dict[str, Any]:
+        problems: list[str] = []
+        for key, value in extra.items():
+            if key == "extra_params" or key not in cls.model_fields:
+                continue
+            try:
+                _field_adapter(cls, key).validate_python(value)
+            except ValidationError as err:
+                problems.append(f"{key} {schema_message(err.errors(include_url=False)[0])}")
+        if problems:
+            raise ValueError("overrides a typed field with a value it does not take: " + "; ".join(problems))
+        return extra
+
+
 def render_name(template: str, values: Mapping[str, object]) -> str:
     """Replace ``{placeholder}`` s that ``values`` knows; leave any other text alone."""
     if "{" not in template:
@@ -118,7 +151,7 @@ def _params(model: BaseModel, exclude: set[str]) -> dict[str, Any]:
 
 
 # --- creatives ----------------------------------------------------------------------------------------------
-class AdCreativeSpec(BaseModel):
+class AdCreativeSpec(_WithExtraParams):
     """An ad creative (S003 §Ad Account Ad Creatives): immutable once created except ``name``/status.
 
     Click-to-message creatives (seeds 000–002) put the CTA in ``object_story_spec.link_data.call_to_action``
@@ -152,7 +185,7 @@ class AdCreativeSpec(BaseModel):
 
 
 # --- ads ----------------------------------------------------------------------------------------------------
-class AdSpec(BaseModel):
+class AdSpec(_WithExtraParams):
     """An ad (S003 §Ad Account Ads). Exactly one of ``creative`` (a key of the task's ``creatives``),
     ``creative_id`` (an existing creative) or ``creative_spec`` (an inline creative)."""
 
@@ -175,7 +208,7 @@ class AdSpec(BaseModel):
 
 
 # --- ad sets ------------------------------------------------------------------------------------------------
-class _AdSetFields(BaseModel):
+class _AdSetFields(_WithExtraParams):
     model_config = _MODEL
 
     status: CreateStatus = "PAUSED"
@@ -265,7 +298,7 @@ class AdSetMatrix(BaseModel):
 
 
 # --- campaigns ----------------------------------------------------------------------------------------------
-class CampaignSpec(BaseModel):
+class CampaignSpec(_WithExtraParams):
     """A campaign (S003 §Ad Account, Ad Campaigns) with its ad sets (explicit and/or a matrix).
 
     ``advantage_plus: true`` asks for an Advantage+ campaign (S003 §Advantage+ Campaign Experience): the job is

@@ -32,7 +32,7 @@ from bulk_engine.persistence.keys import strip_key
 from bulk_engine.planning.graph import Operation, OpKind
 
 from .base import EngineLike, Issue, TaskEnv
-from .csvinput import CsvRow, count_rows, iter_rows
+from .csvinput import CsvError, CsvRow, count_rows, csv_issue, is_file, iter_rows
 from .reads import EdgeRead, read_edges, read_nodes
 from .rules import RULES
 from .specs import job_model_config
@@ -187,7 +187,7 @@ class StatusTask(TaskBase):
         if self.selector is not None and self.selector.name_regex is not None:
             try:
                 re.compile(self.selector.name_regex)
-            except re.error as err:
+            except (re.error, RecursionError, OverflowError, ValueError) as err:  # too nested, {99999999999}
                 yield Issue(
                     ("selector", "name_regex"),
                     f"invalid regular expression: {err}",
@@ -210,16 +210,19 @@ class StatusTask(TaskBase):
         if not self.csv:
             return
         path = base_dir / self.csv if not Path(self.csv).is_absolute() else Path(self.csv)
-        if not path.is_file():
+        if not is_file(path):
             yield Issue(("csv",), f"CSV file not found: {path}", self.csv, "csv.missing")
             return
         found = 0
-        for row in iter_rows(path, "id", columns=("status", "current_status")):
-            for problem in self._row_problems(row):
-                yield Issue(("csv",), problem, row.values, "csv.row", file=str(path), line=row.line)
-                found += 1
-            if found >= 20:
-                return
+        try:
+            for row in iter_rows(path, "id", columns=("status", "current_status")):
+                for problem in self._row_problems(row):
+                    yield Issue(("csv",), problem, row.values, "csv.row", file=str(path), line=row.line)
+                    found += 1
+                if found >= 20:
+                    return
+        except (CsvError, OSError) as err:
+            yield csv_issue(err, path)
 
     def _row_problems(self, row: CsvRow) -> Iterator[str]:
         object_id = row.values.get("id", "")

@@ -80,7 +80,8 @@ def iter_ctas(params: Mapping[str, Any]) -> Iterator[tuple[SpecPath, Mapping[str
             continue
         if isinstance(block.get("call_to_action"), Mapping):
             yield ("object_story_spec", key, "call_to_action"), block["call_to_action"]
-        for i, child in enumerate(block.get("child_attachments") or []):
+        children = block.get("child_attachments")
+        for i, child in enumerate(children if isinstance(children, list) else ()):
             if isinstance(child, Mapping) and isinstance(child.get("call_to_action"), Mapping):
                 yield (
                     ("object_story_spec", key, "child_attachments", i, "call_to_action"),

@@ -46,11 +46,11 @@ def test_a_broken_job_file_is_rejected_pointing_at_file_line_field_and_rule(tmp_
         assert proc.returncode == 2, command
         err = proc.stderr
         assert "2 problems" in err
-        # the typo: file:line, the field path, the value and the rule
-        assert f'{job}:7: tasks[0].campaigns[0].objective = "OUTCOME_TRAFIC"' in err
+        # the typo: file:line:column, the field path, the value and the rule
+        assert f'{job}:7:9: tasks[0].campaigns[0].objective = "OUTCOME_TRAFIC"' in err
         assert "OUTCOME_TRAFFIC" in err and "(rule schema.literal_error)" in err
         # the unknown field, on its own line
-        assert f"{job}:15: tasks[0].campaigns[0].ad_sets[0].colour" in err and "unknown field" in err
+        assert f"{job}:15:13: tasks[0].campaigns[0].ad_sets[0].colour" in err and "unknown field" in err
 
 
 def test_a_broken_job_in_json_mode_lists_the_issues_as_json(tmp_path: Path) -> None:
@@ -61,7 +61,12 @@ def test_a_broken_job_in_json_mode_lists_the_issues_as_json(tmp_path: Path) -> N
     (event,) = json_lines(proc.stdout)
     assert event["event"] == "invalid_job"
     first = event["issues"][0]
-    assert (first["file"], first["line"], first["field"]) == (str(job), 7, "tasks[0].campaigns[0].objective")
+    assert (first["file"], first["line"], first["column"], first["field"]) == (
+        str(job),
+        7,
+        9,
+        "tasks[0].campaigns[0].objective",
+    )
 
 
 def test_a_job_without_an_ad_account_needs_account(

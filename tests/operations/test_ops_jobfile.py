@@ -71,7 +71,8 @@ def test_rule_error_names_file_line_field_value_rule_and_graph_code(tmp_path: Pa
     assert issue.rule == "budget.campaign_vs_adset"
     assert (issue.code, issue.subcode) == (100, 1885621)
     text = str(err)
-    assert f"{path}:19: tasks[0].campaigns[0].ad_sets[0].daily_budget = 1000:" in text
+    assert issue.column == 13
+    assert f"{path}:19:13: tasks[0].campaigns[0].ad_sets[0].daily_budget = 1000:" in text
     assert "budget.campaign_vs_adset" in text and "1885621" in text
 
 
@@ -457,3 +458,18 @@ def test_the_documented_example_job_is_valid(tmp_path: Path) -> None:
     assert [task.type for task in spec.tasks] == ["create", "status", "copy", "migrate", "messages"]
     assert spec.summarize_kinds()["create_ad"] == 20
     assert spec.needs_reads
+
+
+def test_fingerprint_bytes_are_the_whole_dump_streamed() -> None:
+    """Journals compare fingerprints across versions: the streamed canonical JSON is the old whole dump."""
+    import hashlib
+
+    from fuzz_support import RICH_JOB
+
+    from bulk_engine.operations.canonical import canonical_chunks
+
+    spec = parse_job(RICH_JOB)
+    whole = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    assert "".join(canonical_chunks(spec)) == whole
+    assert spec.fingerprint() == hashlib.sha256(b"bulk-engine-job/v1\n" + whole.encode()).hexdigest()
+    assert spec.fingerprint() == spec.fingerprint()  # cached job part, same answer
