@@ -9,7 +9,9 @@ job built from their arguments.
   retry and clear, on any worker. ``run_job`` names the n-th engine job of each task ``<job id>/<task key>/<n>``,
   so creates carry the same idempotency keys on every try (docs/exactly-once.md).
 - **Journal** (``journal_path``; ``{job_id}`` and ``{airflow_home}`` are replaced): a SQLite file per task
-  instance by default. Every try, resumed deferral and re-run after a clear runs the same job again; the
+  instance by default; ``journal_conn_id`` (a PostgreSQL connection) instead puts every task's jobs in one
+  schema every worker reaches — the setting for the Celery and Kubernetes executors, where a retry or a
+  resumed deferral runs on another machine. Every try, resumed deferral and re-run after a clear runs the same job again; the
   journal answers what already ended (reads included, so the flows take the same decisions) and the rest is
   sent — nothing twice. It also remembers parks and usage readings, so a resumed task starts paced.
 - **Deferral**: a pre-flight read of the job's accounts, and every hold the engine offers (a park, or a
@@ -47,13 +49,22 @@ import anyio
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from bulk_engine import EngineConfig, JobValidationError, JournalError, MemoryJournal, SqliteJournal
+from bulk_engine import (
+    ConfigError,
+    EngineConfig,
+    JobValidationError,
+    JournalError,
+    MemoryJournal,
+    SqliteJournal,
+)
 from bulk_engine.operations import CompileContext, JobReport, JobSpec, run_job
+from bulk_engine.persistence import open_journal
 from bulk_engine.protocol.usage import UsageSnapshot
 from bulk_engine.scrub import Scrubber, scrubbing_logs
 from bulk_engine.wording import duration
 
 from .._graph import GraphReadError, graph_get, run_sync
+from ..hooks.journal import journal_url
 from ..hooks.meta_graph import DEFAULT_CONN_ID, MetaGraphHook
 from ..links import AdsManagerLink, ads_manager_url
 from ..reports import write_report
@@ -143,6 +154,11 @@ class MetaOperatorBase(BaseOperator):
         duplicates; ``{job_id}`` and ``{airflow_home}`` are replaced. Default: one file per task instance under
         ``$AIRFLOW_HOME/meta_bulk/journals`` (local to the worker: see docs/airflow.md for executors whose
         retries land on another machine). ``None``: no journal file (the created objects' keys only). Templated.
+    :param journal_conn_id: a PostgreSQL connection (type ``postgres``, or a ``postgresql://`` URI) holding
+        the journal shared by every worker (Celery, Kubernetes executors); overrides ``journal_path``.
+        See :mod:`airflow_provider.hooks.journal`.
+    :param journal_schema: the PostgreSQL schema of that journal (default: the connection's extra
+        ``journal_schema``, else ``meta_bulk``).
     :param report_path: where to write the full JSON report: a local path or an object-storage URL. Templated.
     :param report_conn_id: Airflow connection for object-storage report paths.
     :param deferrable: free the worker while the engine would wait (default: ``[operators] default_deferrable``).
@@ -171,6 +187,8 @@ class MetaOperatorBase(BaseOperator):
         *,
         meta_conn_id: str = DEFAULT_CONN_ID,
         journal_path: str | None = DEFAULT_JOURNAL,
+        journal_conn_id: str | None = None,
+        journal_schema: str | None = None,
         report_path: str | None = None,
         report_conn_id: str | None = None,
         deferrable: bool | None = None,
@@ -191,6 +209,8 @@ class MetaOperatorBase(BaseOperator):
             raise ValueError("progress_every_s must be > 0")
         self.meta_conn_id = meta_conn_id
         self.journal_path = journal_path
+        self.journal_conn_id = journal_conn_id
+        self.journal_schema = journal_schema
         self.report_path = report_path
         self.report_conn_id = report_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
@@ -445,6 +465,16 @@ class MetaOperatorBase(BaseOperator):
 
     @contextlib.contextmanager
     def _journal(self, job_id: str) -> Iterator[tuple[Journal, str | None]]:
+        if self.journal_conn_id:
+            try:
+                shared = open_journal(journal_url(self.journal_conn_id, schema=self.journal_schema))
+            except (ConfigError, JournalError) as err:
+                raise AirflowFailException(self.scrubber.text(str(err))) from None
+            try:
+                yield shared, shared.location  # the location names no password
+            finally:
+                shared.close()
+            return
         if self.journal_path is None:
             yield MemoryJournal(), None
             return

@@ -1,6 +1,7 @@
 """Journals: what was planned, sent and answered per job — durable runs, resume, exactly-once creates.
 
-``BulkEngine(config, journal=SqliteJournal("jobs.db"))`` makes every run durable; ``engine.resume(job_id)``
+``BulkEngine(config, journal=SqliteJournal("jobs.db"))`` makes every run durable (or
+``open_journal(path_or_url)``: a PostgreSQL URL gives the shared ``postgres.PostgresJournal``); ``engine.resume(job_id)``
 finishes an interrupted job from the journal alone. The key scheme and reconciliation are documented in
 :mod:`bulk_engine.persistence.keys` and ``docs/exactly-once.md``.
 """
@@ -18,6 +19,7 @@ from .journal import (
 )
 from .keys import KeyScheme, Safety
 from .memory import MemoryJournal
+from .opening import is_journal_url, open_journal
 from .session import JournalSession, SessionStats, load_operations
 from .sqlite import SqliteJournal
 
@@ -37,5 +39,7 @@ __all__ = [
     "Safety",
     "SessionStats",
     "SqliteJournal",
+    "is_journal_url",
     "load_operations",
+    "open_journal",
 ]

@@ -2,8 +2,11 @@
 
 A journal is a dumb, durable store; the engine's :class:`~bulk_engine.persistence.session.JournalSession`
 decides what to write. Backends: :class:`~bulk_engine.persistence.sqlite.SqliteJournal` (the default,
-one file holding any number of jobs) and :class:`~bulk_engine.persistence.memory.MemoryJournal` (tests,
-dry runs, exactly-once within one process). One test suite runs against both.
+one file holding any number of jobs), :class:`~bulk_engine.persistence.postgres.PostgresJournal` (one
+PostgreSQL schema shared by every worker of a distributed deployment, the job lock held by the server) and
+:class:`~bulk_engine.persistence.memory.MemoryJournal` (tests, dry runs, exactly-once within one process);
+:func:`~bulk_engine.persistence.opening.open_journal` picks one from a path or URL. One test suite runs
+against all three.
 
 Per job: its id, a fingerprint of its content (``JobSpec.fingerprint()`` or a hash of an in-memory plan),
 and options (the idempotency-key scheme its objects carry). Per operation, in the order it was planned:
@@ -301,7 +304,10 @@ def refusal_advice(journal: Journal, job_id: str) -> str:
     top = job_id.split("/", 1)[0]
     named = f"the job id {top!r} (a job file's `job_id`, or the `job_id` given to run_job / BulkEngine.run)"
     where = journal.location
-    if where in ("memory", "none"):
+    own_advice = getattr(journal, "forget_advice", None)  # a database journal: its rows, not a file
+    if callable(own_advice):
+        forget = str(own_advice(top))
+    elif where in ("memory", "none"):
         forget = "or forget the earlier job: run with a new journal"
     else:
         others = [j for j in journal.job_ids() if j != top and not j.startswith(top + "/")]

@@ -73,7 +73,6 @@ from .journal import (
     PacingRecord,
     PlanWrite,
     RunRecord,
-    RunState,
     check_fingerprint,
 )
 from .lock import (
@@ -88,6 +87,7 @@ from .lock import (
     lost_error,
     stale_reason,
 )
+from .rows import OP_COLUMNS, RUN_FIELDS, op_from_row, pacing_from_row, run_from_row
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SqliteJournal"]
 
@@ -167,12 +167,11 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 _TABLES = {"jobs", "ops", "job_locks", "pacing", "runs"}
 
-_RUN_FIELDS = [f.name for f in dataclasses.fields(RunRecord)]  # the columns of ``runs``, in this order
-_RUN_COLUMNS = ", ".join(_RUN_FIELDS)
+_RUN_COLUMNS = ", ".join(RUN_FIELDS)
 _SAVE_RUN = (
-    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join(':' + c for c in _RUN_FIELDS)}) "
+    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({', '.join(':' + c for c in RUN_FIELDS)}) "
     "ON CONFLICT(job_id, run_id) DO UPDATE SET "
-    + ", ".join(f"{c}=excluded.{c}" for c in _RUN_FIELDS if c not in ("job_id", "run_id"))
+    + ", ".join(f"{c}=excluded.{c}" for c in RUN_FIELDS if c not in ("job_id", "run_id"))
     + " WHERE excluded.updated_at >= runs.updated_at"
 )
 
@@ -183,9 +182,6 @@ _SAVE_PACING = (
     "WHERE excluded.updated_at >= pacing.updated_at"
 )
 
-_OP_COLUMNS = (
-    "op_id, seq, plan, digest, kind, account_id, status, unknown, attempts, result, graph_id, error, reason"
-)
 
 Synchronous = Literal["OFF", "NORMAL", "FULL"]
 
@@ -317,8 +313,6 @@ class SqliteJournal:
         return job
 
     def _job_row(self, job_id: str) -> JournalJob | None:
-        import json
-
         row = self._db.execute(
             "SELECT job_id, fingerprint, options, ordered, created_at, updated_at FROM jobs WHERE job_id=?",
             (job_id,),
@@ -361,9 +355,9 @@ class SqliteJournal:
                 chunk = list(op_ids[start : start + _CHUNK])
                 marks = ",".join("?" * len(chunk))
                 for row in self._db.execute(
-                    f"SELECT {_OP_COLUMNS} FROM ops WHERE job_id=? AND op_id IN ({marks})", (job_id, *chunk)
+                    f"SELECT {OP_COLUMNS} FROM ops WHERE job_id=? AND op_id IN ({marks})", (job_id, *chunk)
                 ):
-                    op = _op(row)
+                    op = op_from_row(row)
                     out[op.op_id] = op
         except sqlite3.Error as err:
             raise self._fail(err, f"reading operations of job {job_id!r}") from None
@@ -465,7 +459,7 @@ class SqliteJournal:
         while True:
             try:
                 rows = self._db.execute(
-                    f"SELECT {_OP_COLUMNS} FROM ops WHERE job_id=? AND seq>? ORDER BY seq LIMIT ?",
+                    f"SELECT {OP_COLUMNS} FROM ops WHERE job_id=? AND seq>? ORDER BY seq LIMIT ?",
                     (job_id, last, page_size),
                 ).fetchall()
             except sqlite3.Error as err:
@@ -473,7 +467,7 @@ class SqliteJournal:
             if not rows:
                 return
             for row in rows:
-                yield _op(row)
+                yield op_from_row(row)
             last = rows[-1][1]
 
     # --- pacing state (journal-wide) ---------------------------------------------------------------
@@ -501,7 +495,7 @@ class SqliteJournal:
             raise self._fail(err, "reading the pacing state") from None
         out: list[PacingRecord] = []
         for row in rows:
-            record = _pacing(row)
+            record = pacing_from_row(row)
             if isinstance(record, str):
                 logger.warning("journal %s: skipping the pacing state of %r: %s", self.path, row[0], record)
                 continue
@@ -524,7 +518,7 @@ class SqliteJournal:
             ).fetchall()
         except sqlite3.Error as err:
             raise self._fail(err, f"reading the runs of job {job_id!r}") from None
-        return [_run(row) for row in rows]
+        return [run_from_row(row) for row in rows]
 
     # --- job locks ------------------------------------------------------------------------------
     def _lock_row(self, job_id: str) -> JobLock | None:
@@ -610,58 +604,6 @@ class SqliteJournal:
             self.release_lock(job_id, owner)
         self._closed = True
         self._db.close()
-
-
-def _op(row: tuple[Any, ...]) -> JournalOp:
-    return JournalOp(
-        op_id=row[0],
-        seq=row[1],
-        plan=row[2],
-        digest=row[3],
-        kind=row[4],
-        account_id=row[5],
-        status=OpStatus(row[6]),
-        unknown=bool(row[7]),
-        attempts=row[8],
-        result=row[9],
-        graph_id=row[10],
-        error=row[11],
-        reason=row[12],
-    )
-
-
-def _run(row: tuple[Any, ...]) -> RunRecord:
-    data = dict(zip(_RUN_FIELDS, row, strict=True))
-    data["state"] = RunState(data["state"])
-    return RunRecord(**data)
-
-
-def _pacing(row: tuple[Any, ...]) -> PacingRecord | str:
-    """The record of a ``pacing`` row, or what is wrong with the row."""
-    scope, parked_until, reason, usage_pct, text, updated_at = row
-    try:
-        state = json.loads(text)
-    except (TypeError, ValueError) as err:
-        return f"its stored state is not JSON ({err})"
-    if not isinstance(state, dict):
-        return f"its stored state is a JSON {type(state).__name__}, not an object"
-    number = (int, float)
-    if not (
-        isinstance(scope, str)
-        and isinstance(reason, str)
-        and isinstance(parked_until, number)
-        and isinstance(updated_at, number)
-        and (usage_pct is None or isinstance(usage_pct, number))
-    ):
-        return "a column holds a value of the wrong type"
-    return PacingRecord(
-        scope,
-        float(parked_until),
-        reason,
-        None if usage_pct is None else float(usage_pct),
-        state,
-        float(updated_at),
-    )
 
 
 def _check_header(path: Path) -> None:

@@ -8,15 +8,18 @@ from typing import Any
 
 import pytest
 from persist_support import JournalFactory, Sim
+from pg_server import new_schema_url
 
 from bulk_engine.simulator import SimulatorConfig, SimulatorServer
 
-BACKENDS = ("sqlite", "memory")
+BACKENDS = ("sqlite", "memory", "postgres")
 
 
 @pytest.fixture(params=BACKENDS)
 def journals(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JournalFactory]:
-    factory = JournalFactory(request.param, tmp_path)
+    """The backend under test; ``postgres`` is a fresh schema on the session's real server."""
+    url = new_schema_url(request.getfixturevalue("postgres_server")) if request.param == "postgres" else None
+    factory = JournalFactory(request.param, tmp_path, url)
     yield factory
     factory.close_all()
 

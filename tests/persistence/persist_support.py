@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -9,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import engine_support
+import psycopg
 
 from bulk_engine import Operation, OpKind, Ref
 from bulk_engine.persistence import Journal, KeyScheme, MemoryJournal, SqliteJournal
 from bulk_engine.persistence.keys import key_in_name
+from bulk_engine.persistence.lock import LockOwner
+from bulk_engine.persistence.postgres import PostgresJournal, PostgresTarget
 
 TARGETING = {"geo_locations": {"countries": ["US"]}}
 TYPES = ("campaign", "adset", "adcreative", "ad")
@@ -139,18 +143,29 @@ def expected_per_type(ops: Iterable[Operation]) -> dict[str, int]:
 
 
 class JournalFactory:
-    """Makes the backend under test; ``reopen()`` gives the same journal as a later process would see."""
+    """Makes the backend under test; ``reopen()`` gives the same journal as a later process would see.
 
-    def __init__(self, kind: str, tmp_path: Path) -> None:
+    ``postgres``: ``url`` names a schema of its own on the session's server (tests/pg_server.py)."""
+
+    def __init__(self, kind: str, tmp_path: Path, url: str | None = None) -> None:
         self.kind = kind
         self.path = tmp_path / "journal.db"
+        self.url = url
         self._memory: MemoryJournal | None = None
         self._open: list[Journal] = []
+
+    @property
+    def durable(self) -> bool:
+        """Whether another journal object (another process) sees what this one wrote."""
+        return self.kind != "memory"
 
     def open(self) -> Journal:
         journal: Journal
         if self.kind == "sqlite":
             journal = SqliteJournal(self.path)
+        elif self.kind == "postgres":
+            assert self.url is not None
+            journal = PostgresJournal(self.url)
         else:
             if self._memory is None:
                 self._memory = MemoryJournal()
@@ -159,14 +174,48 @@ class JournalFactory:
         return journal
 
     def reopen(self) -> Journal:
-        if self.kind == "sqlite":
+        if self.durable:
             for journal in self._open:
                 journal.close()
             self._open.clear()
         return self.open()
 
+    # --- dead lock holders, as each backend sees them -----------------------------------------------
+    def leave_lock(self, journal: Journal, job_id: str, owner: LockOwner) -> None:
+        """What a run killed while holding ``job_id``'s lock leaves behind: its lock record. (PostgreSQL: the
+        ``job_locks`` row alone — the server released the advisory lock with the dead run's connection.)"""
+        if self.kind != "postgres":
+            journal.acquire_lock(job_id, owner)
+            return
+        target = PostgresTarget.parse(self.url or "")
+        now = time.time()
+        with psycopg.connect(target.conninfo, autocommit=True) as conn:
+            conn.execute(
+                f'INSERT INTO "{target.schema}".job_locks (job_id, owner, pid, host, process, acquired_at, '
+                "heartbeat_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (job_id, owner.token, owner.pid, owner.host, owner.process, now, now),
+            )
+
+    def holder_dies(self, taker: Journal, job_id: str) -> str:
+        """The live holder of ``job_id``'s lock (another host's) is now dead as ``taker`` can tell, and the
+        words of the takeover's WARNING that say why: SQLite and memory — its lease ran out (``taker``'s lease
+        set to 0); PostgreSQL — its lock connection dropped (ended by the server, as when its host vanishes)."""
+        if self.kind != "postgres":
+            assert isinstance(taker, SqliteJournal | MemoryJournal)
+            taker.lease_ttl_s = 0.0  # as if the holder had not written a heartbeat for longer than the lease
+            return "no heartbeat for"
+        target = PostgresTarget.parse(self.url or "")
+        with psycopg.connect(target.conninfo, autocommit=True) as conn:
+            row = conn.execute(
+                f'SELECT pg_terminate_backend(backend_pid, 30000) FROM "{target.schema}".job_locks '
+                "WHERE job_id = %s",
+                (job_id,),
+            ).fetchone()
+        assert row == (True,), row
+        return "connection to the PostgreSQL server is gone"
+
     def close_all(self) -> None:
-        if self.kind == "sqlite":
+        if self.durable:
             for journal in self._open:
                 journal.close()
         self._open.clear()

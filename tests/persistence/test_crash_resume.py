@@ -20,17 +20,20 @@ import subprocess
 import sys
 import threading
 import urllib.request
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from persist_support import check_exact, expected_per_type
+from pg_server import new_schema_url
 
 from bulk_engine.operations import CompileContext, load_job
-from bulk_engine.persistence import SqliteJournal
+from bulk_engine.persistence import is_journal_url, open_journal
 from bulk_engine.reporting.journaled import engine_job_ids
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,10 +136,32 @@ class Cycle:
     finished: dict[str, Any] = field(default_factory=dict)
 
 
-def run_cli(info: dict[str, Any], job: Path, job_id: str, journal: Path, cycle: Cycle) -> Cycle:
+@dataclass
+class Journal:
+    """What ``--journal`` names (an SQLite file, a PostgreSQL URL) and where the CLI's stderr goes."""
+
+    target: str
+    folder: Path
+    secret: str = ""  # the URL's password: never printed by the CLI
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def journal_of(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """``journal_of(name)`` → a Journal of the backend under test (a file, or a schema of its own)."""
+
+    def make(name: str) -> Journal:
+        if request.param == "sqlite":
+            return Journal(str(tmp_path / f"{name}.db"), tmp_path)
+        server = request.getfixturevalue("postgres_server")
+        return Journal(new_schema_url(server), tmp_path, server.password)
+
+    return make
+
+
+def run_cli(info: dict[str, Any], job: Path, job_id: str, journal: Journal, cycle: Cycle) -> Cycle:
     common = [
         "--journal",
-        str(journal),
+        journal.target,
         "--graph-url",
         info["url"],
         "--time-scale",
@@ -147,7 +172,7 @@ def run_cli(info: dict[str, Any], job: Path, job_id: str, journal: Path, cycle: 
     args = ["run", str(job)] if cycle.mode == "run" else ["resume", job_id]
     env = {k: v for k, v in os.environ.items() if not k.startswith("META_")}
     env.update(META_ACCESS_TOKEN=info["access_token"], PYTHONUNBUFFERED="1")
-    errors = journal.with_name(journal.name + ".stderr")
+    errors = journal.folder / "cli.stderr"
     with errors.open("w") as stderr_file:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bulk_engine", *args, *common],
@@ -185,6 +210,8 @@ def run_cli(info: dict[str, Any], job: Path, job_id: str, journal: Path, cycle: 
                 proc.wait()
     if not cycle.killed:
         assert cycle.returncode == 0, errors.read_text()[-3000:]
+    if journal.secret:
+        assert journal.secret not in errors.read_text() and journal.secret not in json.dumps(cycle.finished)
     return cycle
 
 
@@ -195,23 +222,31 @@ def store(info: dict[str, Any]) -> list[dict[str, Any]]:
     return nodes
 
 
-def _journal_has(journal: Path, job_id: str) -> bool:
-    if not journal.exists():
+def _journal_has(journal: Journal, job_id: str) -> bool:
+    if not is_journal_url(journal.target) and not Path(journal.target).exists():
         return False
-    with SqliteJournal(journal) as opened:
+    with closing(open_journal(journal.target)) as opened:
         return any(j == job_id or j.startswith(job_id + "/") for j in opened.job_ids())
 
 
-def _delete_journal(path: Path) -> None:
+def _delete_journal(journal: Journal) -> Journal:
+    """The journal lost: the file deleted, or (PostgreSQL) a new empty schema from now on."""
+    if is_journal_url(journal.target):
+        return Journal(
+            journal.target.rsplit("=", 1)[0] + "=" + f"lost_{uuid.uuid4().hex[:12]}",
+            journal.folder,
+            journal.secret,
+        )
     for suffix in ("", "-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
+        Path(journal.target + suffix).unlink(missing_ok=True)
+    return journal
 
 
-def _assert_exact(info: dict[str, Any], job: Path, job_id: str, journal: Path) -> dict[str, int]:
+def _assert_exact(info: dict[str, Any], job: Path, job_id: str, journal: Journal) -> dict[str, int]:
     ops = list(load_job(job).compile(CompileContext()))
     assert len(ops) == TOTAL
     engine_job = f"{job_id}/{ops[0].op_id.split('/', 1)[0]}/0"  # run_job: <job id>/<task key>/<n>
-    with SqliteJournal(journal) as opened:
+    with closing(open_journal(journal.target)) as opened:
         assert engine_job_ids(opened, job_id) == [engine_job]
     nodes = store(info)
     exact = check_exact(nodes, ops, engine_job)  # keys derive from the engine job id
@@ -230,9 +265,9 @@ def _kill_point(rng: random.Random) -> tuple[str, int]:
     return "operation", rng.randint(1, 400)
 
 
-def test_sigkill_the_cli_at_random_points_then_resume_ends_exact(tmp_path: Path) -> None:
+def test_sigkill_the_cli_at_random_points_then_resume_ends_exact(tmp_path: Path, journal_of: Any) -> None:
     rng = random.Random(20240611)
-    journal = tmp_path / "crash.db"
+    journal = journal_of("crash")
     with simulator() as info:
         job = write_job(tmp_path / "crash.yaml", "crash-a", info["ad_account_ids"][0], info["page_ids"][0])
         points = [("job_started", 0), *(_kill_point(rng) for _ in range(11))]
@@ -263,11 +298,13 @@ def test_sigkill_the_cli_at_random_points_then_resume_ends_exact(tmp_path: Path)
 
 def test_rerun_with_the_journal_deleted_ends_exact(tmp_path: Path) -> None:
     rng = random.Random(99)
-    journal = tmp_path / "lost.db"
+    journal = Journal(
+        str(tmp_path / "lost.db"), tmp_path
+    )  # the rebuild from keys is the same on every backend
     with simulator() as info:
         job = write_job(tmp_path / "lost.yaml", "crash-b", info["ad_account_ids"][0], info["page_ids"][0])
         cycles = [run_cli(info, job, "crash-b", journal, Cycle("run", ("operation", rng.randint(300, 600))))]
-        _delete_journal(journal)  # lost: the next run rebuilds from the keys on the server…
+        journal = _delete_journal(journal)  # lost: the next run rebuilds from the keys on the server…
         cycles.append(
             run_cli(info, job, "crash-b", journal, Cycle("run", ("batch_sent", 1)))
         )  # …and dies early
@@ -275,7 +312,7 @@ def test_rerun_with_the_journal_deleted_ends_exact(tmp_path: Path) -> None:
             # the early death came at its first probe, with the first 1,000 plans journaled: die within them
             run_cli(info, job, "crash-b", journal, Cycle("resume", ("operation", rng.randint(600, 900))))
         )
-        _delete_journal(journal)
+        journal = _delete_journal(journal)
         created = len(store(info))
         assert 0 < created < TOTAL
         final = run_cli(info, job, "crash-b", journal, Cycle("run", None))

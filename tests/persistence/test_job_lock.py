@@ -12,13 +12,14 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import aclosing, contextmanager
+from contextlib import aclosing, closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from persist_support import JournalFactory, Sim, check_exact, expected_per_type, trees
+from pg_server import new_schema_url
 
 from bulk_engine import BulkEngine, EngineConfig, GovernorConfig, JournalError
 from bulk_engine.config import IdempotencyConfig
@@ -32,6 +33,7 @@ from bulk_engine.persistence import (
     OutcomeWrite,
     PlanWrite,
     SqliteJournal,
+    open_journal,
 )
 from bulk_engine.persistence import lock as lock_module
 from bulk_engine.persistence import sqlite as sqlite_module
@@ -148,7 +150,7 @@ def test_lock_of_a_dead_process_is_taken_over_with_a_warning(
 ) -> None:
     journal = journals.open()
     pid = dead_pid()
-    journal.acquire_lock("j", foreign(pid))  # what a killed run leaves behind
+    journals.leave_lock(journal, "j", foreign(pid))  # what a killed run leaves behind
     with caplog.at_level(logging.WARNING, logger="bulk_engine.journal"):
         taker = session(second(journals))
     assert lock_of(journals.open()).owner == taker.lock_owner
@@ -162,7 +164,7 @@ def test_lock_of_an_earlier_process_with_this_pid_is_taken_over(
 ) -> None:
     journal = journals.open()
     left = foreign(os.getpid())  # a restarted container: same host name, same pid, another process
-    journal.acquire_lock("j", left)
+    journals.leave_lock(journal, "j", left)
     lock_module.let_go(left.token)  # no session of this process holds it
     with caplog.at_level(logging.WARNING, logger="bulk_engine.journal"):
         session(second(journals)).close()
@@ -179,13 +181,15 @@ def test_a_reused_pid_does_not_keep_a_dead_lock(
 ) -> None:
     boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     journal = journals.open()
-    journal.acquire_lock("j", foreign(os.getppid(), process=process.replace("BOOT", boot)))  # a live pid
+    journals.leave_lock(
+        journal, "j", foreign(os.getppid(), process=process.replace("BOOT", boot))
+    )  # live pid
     with caplog.at_level(logging.WARNING, logger="bulk_engine.journal"):
         session(second(journals)).close()
     assert reason in caplog.text
 
 
-def test_another_hosts_lock_is_kept_while_its_lease_runs(
+def test_another_hosts_lock_is_kept_while_its_holder_lives(
     journals: JournalFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     journal = journals.open()
@@ -193,11 +197,10 @@ def test_another_hosts_lock_is_kept_while_its_lease_runs(
     with pytest.raises(JobLockedError, match=r"pid 12345 on host worker-7\.invalid"):
         session(second(journals))
     taker_journal = second(journals)
-    assert isinstance(taker_journal, SqliteJournal | MemoryJournal)
-    taker_journal.lease_ttl_s = 0.0  # as if the holder had not written a heartbeat for longer than the lease
+    why = journals.holder_dies(taker_journal, "j")  # SQLite: its lease ran out; PostgreSQL: its connection
     with caplog.at_level(logging.WARNING, logger="bulk_engine.journal"):
         taker = session(taker_journal)
-    assert "pid 12345 on host worker-7.invalid" in caplog.text and "no heartbeat for" in caplog.text
+    assert "pid 12345 on host worker-7.invalid" in caplog.text and why in caplog.text
     taker.close()
 
 
@@ -290,13 +293,13 @@ def test_an_old_journal_opens_and_gets_the_lock_table(tmp_path: Path) -> None:
     db.close()
 
 
-# --- two processes on one SQLite journal -------------------------------------------------------------
+# --- two processes on one journal (an SQLite file, a PostgreSQL schema) ------------------------------
 CHILD = """
 import sys
 from bulk_engine.config import IdempotencyConfig
-from bulk_engine.persistence import JournalSession, SqliteJournal
+from bulk_engine.persistence import JournalSession, open_journal
 
-journal = SqliteJournal(sys.argv[1])
+journal = open_journal(sys.argv[1])
 session = JournalSession(journal, sys.argv[2], fingerprint=None, idempotency=IdempotencyConfig())
 print("locked", flush=True)
 sys.stdin.readline()
@@ -306,8 +309,16 @@ print("released", flush=True)
 """
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_journal(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """What two processes open as one journal: a file, or a schema on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "jobs.db")
+    return new_schema_url(request.getfixturevalue("postgres_server"))
+
+
 @contextmanager
-def holder_process(path: Path, job_id: str) -> Iterator[subprocess.Popen[str]]:
+def holder_process(path: str, job_id: str) -> Iterator[subprocess.Popen[str]]:
     """A child process holding a session of ``job_id`` open (it has printed "locked"); killed at the end."""
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(path), job_id],
@@ -340,10 +351,9 @@ def read_line(proc: subprocess.Popen[str]) -> str:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="select() on pipes and SIGKILL are POSIX")
 def test_another_process_is_refused_then_takes_over_once_it_is_killed(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    shared_journal: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "jobs.db"
-    with holder_process(path, "job-x") as proc, SqliteJournal(path) as journal:
+    with holder_process(shared_journal, "job-x") as proc, closing(open_journal(shared_journal)) as journal:
         with pytest.raises(JobLockedError) as refused:
             session(journal, "job-x")
         assert f"pid {proc.pid} on host {HOST}" in str(refused.value) and refused.value.pid == proc.pid
@@ -360,10 +370,9 @@ def test_another_process_is_refused_then_takes_over_once_it_is_killed(
 
 @pytest.mark.skipif(sys.platform == "win32", reason="select() on pipes is POSIX")
 def test_a_lock_another_process_released_is_free_at_once(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    shared_journal: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "jobs.db"
-    with holder_process(path, "job-x") as proc, SqliteJournal(path) as journal:
+    with holder_process(shared_journal, "job-x") as proc, closing(open_journal(shared_journal)) as journal:
         assert proc.stdin is not None
         proc.stdin.write("done\n")
         proc.stdin.flush()
