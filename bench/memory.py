@@ -11,7 +11,15 @@ Printed: the engine process's RSS (current and peak, ``/proc/self/status``) befo
 10 % of the outcomes, throughput, and the simulator's memory and CPU. Target: peak RSS ≤ 250 MB and flat.
 ``--tracemalloc`` adds the top allocation sites growing between 10 % and 100 % (slow: use fewer ops).
 
-Run: ``.venv/bin/python bench/memory.py [--ops 1000000] [--json out.json]``
+``--cli`` runs the same job as a user would first — a job file with one status task over the CSV, through
+``python -m bulk_engine run job.yaml --graph-url … --report … --report-csv … --report-html … --log-format json``
+in its own process — and samples that process's RSS (``VmRSS`` / ``VmHWM`` of ``/proc/PID/status``) every
+0.5 s, placing each sample by the ``operation`` events counted on its stdout; printed: RSS at every 10 % of the
+operations, once the reports are written, the exact peak (``wait4``'s ``ru_maxrss``) and the reports' sizes.
+Then the library stream runs in this process against the same simulator, for the figure beside it. Target
+(issue 20): the CLI peaks at <= 300 MB on 1,000,000 operations, flat from 10 % on.
+
+Run: ``.venv/bin/python bench/memory.py [--ops 1000000] [--cli] [--json out.json]``
 """
 
 from __future__ import annotations
@@ -21,11 +29,14 @@ import gc
 import json
 import os
 import resource
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import anyio
 from common import process_cpu_s, process_memory_mb, simulator_process, table
@@ -103,9 +114,132 @@ async def run_job(info: dict[str, Any], csv_path: Path, ops: int, trace: bool) -
     }
 
 
+# --- the CLI in its own process ----------------------------------------------------------------------------
+SAMPLE_EVERY_S = 0.5
+
+
+class OperationCounter:
+    """Counts the ``operation`` events of ``--log-format json`` on the CLI's stdout (a reader thread)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.done = 0
+        self.finished: dict[str, Any] | None = None
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            if '"event":"operation"' in line:
+                self.done += 1
+            elif '"event":"job_finished"' in line:
+                self.finished = json.loads(line)
+
+    def join(self) -> None:
+        self._thread.join(timeout=60)
+
+
+def run_cli(info: dict[str, Any], csv_path: Path, ops: int) -> dict[str, Any]:
+    """``bulk-engine run`` of the status job as a subprocess; its RSS sampled every 0.5 s."""
+    folder = csv_path.parent
+    job = folder / "job.yaml"
+    job.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "job_id": "memory-cli",
+                "account_id": ACT,
+                "tasks": [{"type": "status", "key": "pause", "status": "PAUSED", "csv": csv_path.name}],
+            }
+        )
+    )
+    reports = {"json": folder / "r.json", "csv": folder / "r.csv", "html": folder / "r.html"}
+    command = [sys.executable, "-m", "bulk_engine", "run", str(job), "--graph-url", info["url"]]
+    command += ["--report", str(reports["json"]), "--report-csv", str(reports["csv"])]
+    command += ["--report-html", str(reports["html"]), "--log-format", "json"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("META_")}
+    env["META_ACCESS_TOKEN"] = info["access_token"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    assert proc.stdout is not None
+    counter = OperationCounter(proc.stdout)
+    samples: list[dict[str, Any]] = []  # every 0.5 s: ops done, RSS, peak RSS
+    status = None
+    while status is None:
+        pid, status_code, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid == proc.pid:
+            status = status_code
+            break
+        rss, peak = process_memory_mb(proc.pid)
+        if rss == rss:  # not NaN: the process is still there
+            samples.append(
+                {"ops": counter.done, "rss_mb": rss, "peak_mb": peak, "t": time.perf_counter() - started}
+            )
+        time.sleep(SAMPLE_EVERY_S)  # a sampling period, not a wait for an outcome
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.perf_counter() - started
+    counter.join()
+    marks = []
+    for tenth in range(1, 11):
+        target = ops * tenth // 10
+        at = next((s for s in samples if s["ops"] >= target), None)
+        if at is not None:
+            marks.append({"at": f"{tenth * 10} %", **at})
+    if samples:
+        marks.append({"at": "reports", **samples[-1]})  # the last sample: the reports being written
+    return {
+        "exit_code": proc.returncode,
+        "ops_seen": counter.done,
+        "elapsed_s": elapsed,
+        "ops_per_s": counter.done / elapsed if elapsed else 0.0,
+        "peak_mb": usage.ru_maxrss / 1024,  # the exact peak over the process's life
+        "marks": marks,
+        "samples": len(samples),
+        "counts": (counter.finished or {}).get("counts"),
+        "report_mb": {k: p.stat().st_size / 2**20 if p.exists() else None for k, p in reports.items()},
+    }
+
+
+def report_cli(r: dict[str, Any], library: dict[str, Any] | None) -> None:
+    lib_marks = {s["at"]: s for s in (library or {}).get("samples", [])}
+    rows = [("at", "ops", "CLI RSS MB", "CLI peak MB", "s", "library stream RSS MB")]
+    for m in r["marks"]:
+        lib = lib_marks.get(m["at"])
+        rows.append(
+            (
+                m["at"],
+                f"{m['ops']:,}",
+                f"{m['rss_mb']:.1f}",
+                f"{m['peak_mb']:.1f}",
+                f"{m['t']:.1f}",
+                f"{lib['rss_mb']:.1f}" if lib else "",
+            )
+        )
+    print(
+        f"bulk-engine run (its own process): {r['ops_seen']:,} status changes, exit {r['exit_code']}, {r['counts']}"
+    )
+    print(table(rows))
+    tenth = next((m for m in r["marks"] if m["at"] == "10 %"), None)
+    last = next((m for m in reversed(r["marks"]) if m["at"] == "100 %"), None)
+    growth = f"{last['rss_mb'] - tenth['rss_mb']:+.1f} MB" if tenth and last else "n/a"
+    sizes = ", ".join(
+        f"{k.upper()} {v * 1024:,.0f} KB" if k == "html" else f"{k.upper()} {v:,.1f} MB"
+        for k, v in r["report_mb"].items()
+        if v is not None
+    )
+    print(
+        f"CLI peak RSS {r['peak_mb']:.1f} MB (wait4 ru_maxrss; target <= 300); growth 10 % -> 100 %: {growth}; "
+        f"{r['ops_per_s']:,.0f} ops/s ({r['elapsed_s']:.1f} s incl. start-up and reports); reports: {sizes}"
+    )
+    if library is not None:
+        print(f"library stream (this process) peak RSS {library['samples'][-1]['peak_mb']:.1f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", type=int, default=1_000_000)
+    parser.add_argument(
+        "--cli", action="store_true", help="run bulk-engine run as a subprocess first (RSS, reports)"
+    )
     parser.add_argument(
         "--tracemalloc", action="store_true", help="show allocations grown from 10 %% to 100 %%"
     )
@@ -127,6 +261,7 @@ def main() -> None:
         first, count = info["seeded_campaigns"][ACT]
         write_csv(csv_path, first, count)
         sim_pid = info["pid"]
+        cli = run_cli(info, csv_path, args.ops) if args.cli else None
         sim_cpu0 = process_cpu_s(sim_pid)
         sim_before = process_memory_mb(sim_pid)
         result = anyio.run(run_job, info, csv_path, args.ops, args.tracemalloc)
@@ -139,6 +274,10 @@ def main() -> None:
         }
         result["csv_mb"] = csv_path.stat().st_size / 2**20
     report(result)
+    if cli is not None:
+        print()
+        report_cli(cli, result)
+        result["cli"] = cli
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

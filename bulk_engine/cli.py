@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -106,6 +107,29 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def _graph_url(text: str) -> str:
+    """A usable Graph base URL, checked before anything else runs (the same rule as ``EngineConfig``)."""
+    from .config import graph_url_problem
+
+    problem = graph_url_problem(text)
+    if problem is None:
+        return text
+    origin = f" (the value of ${GRAPH_URL_ENV})" if text == os.environ.get(GRAPH_URL_ENV) else ""
+    raise argparse.ArgumentTypeError(f"{text!r}{origin} {problem}")
+
+
+DRY_RUN_MODES = ("local", "server")
+
+
+def _dry_run_mode(text: str) -> str:
+    if text not in DRY_RUN_MODES:
+        raise argparse.ArgumentTypeError(
+            f"expected local or server, got {text!r} (write --dry-run=local or --dry-run=server, or put "
+            "JOB_FILE before --dry-run)"
+        )
+    return text
 
 
 def _faults(text: str) -> FaultConfig:
@@ -267,9 +291,18 @@ def _add_output_options(parser: argparse.ArgumentParser, *, graph: bool = True) 
     if graph:
         parser.add_argument(
             "--graph-url",
+            type=_graph_url,
             default=os.environ.get(GRAPH_URL_ENV) or DEFAULT_GRAPH_URL,
             metavar="URL",
-            help=f"Graph API base URL, e.g. a simulator's (default: ${GRAPH_URL_ENV} or {DEFAULT_GRAPH_URL})",
+            help=f"Graph API base URL, e.g. a simulator's (default: ${GRAPH_URL_ENV} or {DEFAULT_GRAPH_URL}); "
+            "http(s), a host, an optional port 1-65535, no query",
+        )
+        parser.add_argument(
+            "--request-timeout",
+            type=_positive_float,
+            metavar="SECONDS",
+            help="give up on one HTTP request after this long (default: 120); a batch that timed out after "
+            "it was sent has an unknown outcome: creates are looked up by their key before a re-send",
         )
         parser.add_argument(
             "--api-version", metavar="vNN.N", help="Graph API version (default: the engine's)"
@@ -301,12 +334,28 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job_file", type=Path, metavar="JOB_FILE", help="the job: YAML or JSON")
     parser.add_argument("--account", type=_account, metavar="act_…", help="default ad account of the job")
     parser.add_argument(
-        "--journal", type=Path, metavar="PATH", help="journal file that makes the run resumable"
+        "--journal",
+        metavar="PATH|URL",
+        help="journal that makes the run resumable: an SQLite file, or postgresql://user@host/db?schema=NAME "
+        "(password from PGPASSWORD or ~/.pgpass)",
     )
     parser.add_argument(
         "--dry-run",
-        action="store_true",
-        help="validate and print the plan (operations, batches); send nothing",
+        nargs="?",
+        const="local",
+        type=_dry_run_mode,
+        metavar="local|server",
+        help="local (the default of a bare --dry-run): validate and print the plan (operations, batches), "
+        "send nothing; server: run the job against --graph-url with Graph's validate_only on every write "
+        "that has it (creates, updates, the Advantage+ migration) and the reads only for copies and "
+        "messages, reporting what Graph would refuse; nothing is created (needs the token; no --journal)",
+    )
+    parser.add_argument(
+        "--idempotency-key",
+        choices=("name", "adlabels", "off"),
+        help="where created objects carry their idempotency key: name (a ' [be:…]' name suffix, the "
+        "default), adlabels (two ad labels, names untouched) or off (no key: a create whose outcome is "
+        "unknown then fails instead of being looked up); a journaled job keeps the scheme it started with",
     )
     _add_output_options(parser)
 
@@ -321,7 +370,12 @@ def _configure_validate(parser: argparse.ArgumentParser) -> None:
 def _configure_resume(parser: argparse.ArgumentParser) -> None:
     parser.description = f"Finish an interrupted job from its journal without repeating completed work (token from ${TOKEN_ENV})."
     parser.add_argument("job_id", metavar="JOB_ID", help="the job id printed by the interrupted run")
-    parser.add_argument("--journal", type=Path, required=True, metavar="PATH", help="the run's journal file")
+    parser.add_argument(
+        "--journal",
+        required=True,
+        metavar="PATH|URL",
+        help="the run's journal: a file or a postgresql:// URL",
+    )
     _add_output_options(parser)
 
 
@@ -410,6 +464,10 @@ def _engine_config(args: argparse.Namespace) -> Any:
     values: dict[str, Any] = {"credentials": _credentials(), "graph_url": args.graph_url}
     if args.api_version:
         values["api_version"] = args.api_version
+    if args.request_timeout is not None:
+        values["request_timeout_s"] = args.request_timeout
+    if getattr(args, "idempotency_key", None) is not None:
+        values["idempotency"] = {"keys": args.idempotency_key}
     try:
         return EngineConfig(**values)
     except ValidationError as err:
@@ -435,13 +493,21 @@ def _journal_class(*, resume: bool) -> Any:
     return journal
 
 
-def _resume_hint(job_id: str, journal: Path, args: argparse.Namespace) -> str:
+def _resume_hint(job_id: str, journal: str, args: argparse.Namespace) -> str:
     import shlex
 
     parts = ["bulk-engine", "resume", job_id, "--journal", str(journal), "--graph-url", args.graph_url]
+    return " ".join(shlex.quote(p) for p in parts + _tuning_flags(args))
+
+
+def _tuning_flags(args: argparse.Namespace) -> list[str]:
+    """The flags of this run a resumed or repeated run should repeat (clock scale, request timeout)."""
+    flags = []
     if args.time_scale != 1.0:
-        parts += ["--time-scale", f"{args.time_scale:g}"]
-    return " ".join(shlex.quote(p) for p in parts)
+        flags += ["--time-scale", f"{args.time_scale:g}"]
+    if args.request_timeout is not None:
+        flags += ["--request-timeout", f"{args.request_timeout:g}"]
+    return flags
 
 
 def _run_run(args: argparse.Namespace) -> int:
@@ -449,8 +515,16 @@ def _run_run(args: argparse.Namespace) -> int:
     if loaded is None:
         return EXIT_USAGE
     spec, ctx, plan = loaded
-    if args.dry_run:
+    if args.dry_run == "local":
         return _dry_run(args, plan)
+    server_dry_run = args.dry_run == "server"
+    if server_dry_run:
+        if args.journal is not None:
+            raise UsageError(
+                "--dry-run=server cannot use --journal: a journal would remember validate_only answers as "
+                "done work, and the real run would then skip it"
+            )
+        ctx = dataclasses.replace(ctx, validate_only=True)
     config = _engine_config(args)
     engine_kwargs: dict[str, Any] = {}
     resume_hint = None
@@ -462,15 +536,17 @@ def _run_run(args: argparse.Namespace) -> int:
                 "run without --journal (the run is then not resumable)"
             )
         engine_kwargs["journal"] = _open_journal(journal_class, args.journal)
-        resume_hint = _rerun_hint(args)
+        resume_hint = _rerun_hint(args, engine_kwargs["journal"].location)
 
     from .operations import run_job
     from .reporting import RunSession
+    from .reporting.lean import LeanEngine
 
+    dry = " (dry run on the server: validate_only, nothing is created)" if server_dry_run else ""
     session = RunSession(
         config=config,
         job_id=plan.job_id,
-        title=f"bulk-engine run {plan.job_id} → {config.graph_url}",
+        title=f"bulk-engine run {plan.job_id} → {config.graph_url}{dry}",
         log_format=args.log_format,
         time_scale=args.time_scale,
         expected=dict(plan.kinds),
@@ -480,14 +556,16 @@ def _run_run(args: argparse.Namespace) -> int:
             "fingerprint": plan.fingerprint,
             "graph_url": config.graph_url,
             "api_version": config.api_version,
-            "journal": str(args.journal) if args.journal else None,
+            "journal": engine_kwargs["journal"].location if args.journal else None,
+            **({"dry_run": "server"} if server_dry_run else {}),
         },
         resume_hint=resume_hint,
         engine_kwargs=engine_kwargs,
     )
 
     async def work(engine: Any) -> Any:
-        return await run_job(engine, spec, ctx, job_id=plan.job_id)
+        # LeanEngine: the outcomes no flow reads back stay in the run's spill file, not in memory
+        return await run_job(LeanEngine(engine), spec, ctx, job_id=plan.job_id)
 
     try:
         return _run_session(session, work)
@@ -495,11 +573,13 @@ def _run_run(args: argparse.Namespace) -> int:
         _close(engine_kwargs.get("journal"))
 
 
-def _open_journal(journal_class: Any, path: Path) -> Any:
+def _open_journal(journal_class: Any, target: str) -> Any:
+    """The journal ``--journal`` names: an SQLite file, or a PostgreSQL URL (``persistence.open_journal``)."""
     from .errors import JournalError
+    from .persistence import open_journal
 
     try:
-        return journal_class(path)
+        return open_journal(target)
     except (JournalError, OSError) as err:
         raise UsageError(f"--journal: {err}") from None
 
@@ -510,7 +590,7 @@ def _close(journal: Any) -> None:
         close()
 
 
-def _rerun_hint(args: argparse.Namespace) -> str:
+def _rerun_hint(args: argparse.Namespace, journal: str) -> str:
     """Re-running the same command with the same journal answers completed work from it."""
     import shlex
 
@@ -519,15 +599,15 @@ def _rerun_hint(args: argparse.Namespace) -> str:
         "run",
         str(args.job_file),
         "--journal",
-        str(args.journal),
+        journal,  # the journal's location: a URL's password is never printed
         "--graph-url",
         args.graph_url,
     ]
     if args.account:
         parts += ["--account", args.account]
-    if args.time_scale != 1.0:
-        parts += ["--time-scale", f"{args.time_scale:g}"]
-    return " ".join(shlex.quote(p) for p in parts)
+    if args.idempotency_key is not None:
+        parts += ["--idempotency-key", args.idempotency_key]
+    return " ".join(shlex.quote(p) for p in parts + _tuning_flags(args))
 
 
 def _run_session(session: Any, work: Any) -> int:
@@ -551,6 +631,7 @@ def _dry_run(args: argparse.Namespace, plan: Any) -> int:
         "report_version": 1,
         "job_id": plan.job_id,
         "status": "dry_run",
+        "dry_run": "local",
         "exit_code": EXIT_OK,
         "source": str(args.job_file),
         "fingerprint": plan.fingerprint,
@@ -579,7 +660,9 @@ def _run_resume(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    if not args.journal.exists():
+    from .persistence import is_journal_url
+
+    if not is_journal_url(args.journal) and not Path(args.journal).exists():
         raise UsageError(f"--journal: {args.journal} does not exist")
     config = _engine_config(args)
 
@@ -592,7 +675,7 @@ def _run_resume(args: argparse.Namespace) -> int:
         targets = engine_job_ids(journal, args.job_id)
         if not targets:
             known = ", ".join(repr(j.split("/")[0]) for j in journal.job_ids()[:10]) or "none"
-            raise UsageError(f"journal {args.journal} has no job {args.job_id!r} (jobs in it: {known})")
+            raise UsageError(f"journal {journal.location} has no job {args.job_id!r} (jobs in it: {known})")
         session = RunSession(
             config=config,
             job_id=args.job_id,
@@ -604,9 +687,9 @@ def _run_resume(args: argparse.Namespace) -> int:
             meta={
                 "graph_url": config.graph_url,
                 "api_version": config.api_version,
-                "journal": str(args.journal),
+                "journal": journal.location,
             },
-            resume_hint=_resume_hint(args.job_id, args.journal, args),
+            resume_hint=_resume_hint(args.job_id, journal.location, args),
             engine_kwargs={"journal": journal},
         )
 
@@ -628,19 +711,17 @@ def _run_resume(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from .reporting import ReportFormatError, load_report, write_csv, write_html
+    from .reporting import ReportFormatError, ReportPaths, read_report, write_reports
     from .reporting.report import all_runs_summary, describe_failure_group
 
+    scrubber = _scrubber(args)  # scrubbed again: the file may come from an older version, or other secrets
     try:
-        # scrubbed again: the file may come from an older version, or a run with other secrets
-        report = _scrubber(args).scrub_value(load_report(args.report_json))
+        saved = read_report(args.report_json)  # incrementally: a million-operation report never fits memory
     except ReportFormatError as err:
         raise UsageError(str(err)) from None
-    written = []
-    if args.html is not None:
-        written.append(write_html(report, args.html))
-    if args.csv is not None:
-        written.append(write_csv(report, args.csv))
+    saved.summarise(fill_only=True)  # an older report may lack the aggregates
+    written = write_reports(saved, ReportPaths(None, args.csv, args.html), scrubber)
+    report = scrubber.scrub_value(saved.head)
     counts = report["counts"]
     _say(
         args,

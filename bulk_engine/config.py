@@ -10,6 +10,36 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
+def graph_url_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a Graph base URL, in words that follow its name (``None``: it can).
+
+    Why here: ``urlsplit`` accepts ``http://host:99999`` and only ``.port`` raises, later, wherever it is read
+    first (the CLI's reachability probe crashed on it); one check at the door serves the library and the CLI.
+    """
+    if not value or value != value.strip() or any(ord(c) < 33 or c == "\x7f" for c in value):
+        return "must be a URL without spaces or control characters, like https://graph.facebook.com"
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return "is not a valid URL (is an IPv6 address missing its closing bracket?)"
+    if parts.scheme not in ("http", "https"):
+        return f"must start with http:// or https:// (e.g. http://127.0.0.1:8765), got {value!r}"
+    if not parts.hostname:
+        return "has no host, e.g. https://graph.facebook.com or http://127.0.0.1:8765"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry a user name or password (they would be printed in logs and reports)"
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        return "must not have a query (?…) or fragment (#…): it is the base the API paths are added to"
+    try:
+        port = parts.port
+    except ValueError:
+        port_text = parts.netloc.rpartition(":")[2]
+        return f"has an invalid port {port_text!r}: a number from 1 to 65535"
+    if port == 0:
+        return "has port 0: a number from 1 to 65535"
+    return None
+
+
 class Credentials(BaseModel):
     """The access token and optional app secret. ``repr``/``str`` show ``**********``."""
 
@@ -140,9 +170,9 @@ class EngineConfig(BaseModel):
     @field_validator("graph_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("graph_url must be an http(s) URL like https://graph.facebook.com")
+        problem = graph_url_problem(value)
+        if problem is not None:
+            raise ValueError(f"graph_url {problem}")
         return value.rstrip("/")
 
     @field_validator("api_version")

@@ -4,7 +4,9 @@
   live state and a time series;
 - :func:`make_view` picks the rich live view (a terminal), plain lines (a pipe) or JSON lines;
 - :func:`write_json`, :func:`write_csv`, :func:`write_html` write the reports (``report.py`` documents the
-  JSON fields); :func:`load_report` reads one back for ``bulk-engine report``;
+  JSON fields); :func:`read_report` reads one back incrementally for ``bulk-engine report``
+  (:func:`load_report`: into memory); a :class:`StreamedReport` is a report whose operations are read in
+  passes (from a run's spill file, :mod:`.spill`, or a saved report), so no report has to fit in memory;
 - :class:`RunSession` ties them together for ``bulk-engine run`` / ``resume``.
 """
 
@@ -13,7 +15,15 @@ from .html import render_html, write_html
 from .live import JsonView, LineView, LiveView, View, make_view
 from .plan import JobPlan, plan_job
 from .recorder import RunRecorder
-from .report import REQUIRED_FIELDS, ReportFormatError, load_report, redact, write_json
+from .report import (
+    REQUIRED_FIELDS,
+    ReportFormatError,
+    StreamedReport,
+    load_report,
+    read_report,
+    redact,
+    write_json,
+)
 from .session import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ReportPaths, RunSession, write_reports
 
 __all__ = [
@@ -30,10 +40,12 @@ __all__ = [
     "ReportPaths",
     "RunRecorder",
     "RunSession",
+    "StreamedReport",
     "View",
     "load_report",
     "make_view",
     "plan_job",
+    "read_report",
     "redact",
     "render_csv",
     "render_html",

@@ -11,12 +11,14 @@ from bulk_engine.wording import duration, wait_subject  # shared with the engine
 __all__ = [
     "AUTH_CODES",
     "auth_advice",
+    "auth_error",
     "auth_failure",
     "clock_time",
     "describe_throttle",
     "describe_wait",
     "duration",
     "missing_token_advice",
+    "unanswered_advice",
     "unreachable",
     "unreachable_advice",
     "wait_subject",
@@ -62,6 +64,19 @@ def auth_failure(operations: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] |
     return None
 
 
+def auth_error(failure_groups: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The Graph auth error (190 / 102…) of the report's ``failures_by_code``, as an error (code, subcode,
+    message) for :func:`auth_advice`; the groups suffice, so no operation needs to be held for it."""
+    for group in failure_groups:
+        if isinstance(group, Mapping) and group.get("code") in AUTH_CODES:
+            return {
+                "code": group.get("code"),
+                "error_subcode": group.get("subcode"),
+                "message": group.get("message"),
+            }
+    return None
+
+
 def auth_advice(error: Mapping[str, Any]) -> str:
     code, subcode = error.get("code"), error.get("error_subcode")
     what = _SUBCODES.get(subcode) if isinstance(subcode, int) else None
@@ -89,6 +104,20 @@ def unreachable_advice(graph_url: str) -> str:
     return (
         f"No answer from {graph_url}: every request failed in transport (connection refused, timeout, DNS). "
         "Check --graph-url (or META_GRAPH_URL), the network and any proxy, then run the job again."
+    )
+
+
+def unanswered_advice(graph_url: str, answers: Mapping[int, int], unanswered: int = 0) -> str:
+    """No operation succeeded and some failed without a Graph answer, yet the server did answer (e.g. HTML
+    502 pages from a proxy whose Graph upstream is down): say what it answered, not "unreachable"."""
+    total = sum(answers.values())
+    statuses = ", ".join(f"HTTP {code} × {n:,}" for code, n in sorted(answers.items(), key=lambda kv: -kv[1]))
+    lost = f"; {unanswered:,} more got no answer at all (transport)" if unanswered else ""
+    return (
+        f"No Graph API answer from {graph_url}: the server answered {total:,} request"
+        f"{'s' if total != 1 else ''} ({statuses}){lost}, but never as the Graph API does (a JSON batch "
+        "answer). Is --graph-url (or META_GRAPH_URL) the Graph API, or a proxy or load balancer whose upstream "
+        "is down? Fix it, then run the job again."
     )
 
 

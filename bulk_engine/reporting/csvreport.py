@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import IO, Any
 
-__all__ = ["CSV_COLUMNS", "render_csv", "write_csv"]
+__all__ = ["CSV_COLUMNS", "CsvReportWriter", "render_csv", "write_csv"]
 
 CSV_COLUMNS = (
     "op_id",
@@ -81,8 +84,46 @@ def render_csv(report: Mapping[str, Any]) -> str:
     return out.getvalue()
 
 
+class CsvReportWriter:
+    """The CSV report as a stream: ``with CsvReportWriter(path) as out: out.add(op)…``.
+
+    Atomic like the JSON report: a temporary file beside ``path``, renamed over it when the block ends
+    without an exception (removed otherwise).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._tmp: Path | None = None
+        self._out: IO[str] | None = None
+        self._writer: Any = None
+
+    def __enter__(self) -> CsvReportWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        self._tmp = Path(tmp)
+        self._out = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        self._writer = csv.writer(self._out, lineterminator="\n")
+        self._writer.writerow(CSV_COLUMNS)
+        return self
+
+    def add(self, op: Mapping[str, Any]) -> None:
+        if isinstance(op, Mapping):
+            self._writer.writerow(_row(op))
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._out is not None and self._tmp is not None
+        try:
+            self._out.close()
+            if kind is None:
+                os.replace(self._tmp, self.path)
+        finally:
+            self._tmp.unlink(missing_ok=True)
+
+
 def write_csv(report: Mapping[str, Any], path: str | Path) -> Path:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_csv(report), encoding="utf-8", newline="")
-    return target
+    with CsvReportWriter(path) as out:
+        for op in report.get("operations", []):
+            out.add(op)
+    return Path(path)

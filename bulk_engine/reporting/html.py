@@ -4,12 +4,13 @@ Sections: the summary (status, counters), a chart of throughput over time (opera
 completed per second), a chart of rate-limit usage over time (usage % per ad account and BUC type, parked
 periods shaded, throttles marked), failures grouped by Graph error code, skipped operations grouped by
 reason, operations per kind, the ad accounts' rate-limit summary, throttles, tasks, and the operations that
-did not succeed. Every value from the report is HTML-escaped.
+did not succeed — the first of each failure or skip group with a count of the rest, so a million-operation
+job's page stays small (every operation is in the CSV and JSON reports). The page is built from the report's
+aggregates, never from its full operations list. Every value from the report is HTML-escaped.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping, Sequence
 from html import escape
@@ -17,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from .report import all_runs_summary, failures_by_code, kinds_summary, skipped_by_reason
+from .summary import PROBLEMS_PER_GROUP, OperationsSummary
 
 __all__ = ["render_html", "write_html"]
 
 PALETTE = ("#2563eb", "#16a34a", "#d97706", "#9333ea", "#0891b2", "#db2777", "#65a30d", "#4b5563")
-MAX_ROWS = 500
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#111827;background:#f9fafb}
@@ -40,7 +41,7 @@ table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #e5e7
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #f3f4f6;vertical-align:top}
 th{background:#f3f4f6;font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:#374151}
 td.n{font-variant-numeric:tabular-nums}
-.muted{color:#6b7280}code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
+.muted{color:#6b7280}td.group{background:#f9fafb}code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px}
 """
 
 
@@ -190,11 +191,34 @@ def _samples(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [s for s in samples or [] if isinstance(s, Mapping) and isinstance(s.get("t"), int | float)]
 
 
+def _rate_spans(samples: Sequence[Mapping[str, Any]], min_dt: float) -> list[tuple[Mapping[str, Any], Any]]:
+    """Consecutive (from, to) samples at least ``min_dt`` apart: the last sample is forced when the run ends,
+    often milliseconds after the one before, and a rate over that sliver drew a spike that flattened the chart
+    (it is merged into the span before it)."""
+    spans: list[tuple[Mapping[str, Any], Any]] = []
+    anchor = samples[0] if samples else None
+    for cur in samples[1:]:
+        assert anchor is not None
+        if float(cur["t"]) - float(anchor["t"]) >= min_dt:
+            spans.append((anchor, cur))
+            anchor = cur
+    if samples and anchor is not samples[-1]:
+        last = samples[-1]
+        if spans:
+            spans[-1] = (spans[-1][0], last)
+        elif float(last["t"]) > float(samples[0]["t"]):
+            spans.append((samples[0], last))
+    return spans
+
+
 def throughput_chart(report: Mapping[str, Any]) -> str:
     samples = _samples(report)
+    ts = report.get("timeseries")
+    interval = ts.get("interval_s") if isinstance(ts, Mapping) else None
+    min_dt = float(interval) / 2 if isinstance(interval, int | float) and interval > 0 else 0.0
     ops: list[tuple[float, float]] = []
     calls: list[tuple[float, float]] = []
-    for prev, cur in itertools.pairwise(samples):
+    for prev, cur in _rate_spans(samples, min_dt):
         dt = float(cur["t"]) - float(prev["t"])
         if dt <= 0:
             continue
@@ -422,39 +446,53 @@ def _tasks_table(report: Mapping[str, Any]) -> str:
     )
 
 
-def _problem_ops_table(report: Mapping[str, Any]) -> str:
+def _problem_ops_table(report: Mapping[str, Any], problems: Sequence[Mapping[str, Any]] | None) -> str:
+    """The first operations of each failure and skip group (:mod:`.summary`), and how many more each has:
+    the page stays small whatever the job's size; the CSV and JSON reports list every operation."""
+    if problems is None:
+        problems = OperationsSummary.of(report.get("operations") or ()).problems()
     rows = []
-    problems = [
-        o for o in report.get("operations") or () if isinstance(o, Mapping) and o.get("state") != "succeeded"
-    ]
-    for op in problems[:MAX_ROWS]:
-        error = op.get("error") if isinstance(op.get("error"), Mapping) else {}
-        assert isinstance(error, Mapping)
-        code = error.get("code")
-        if code is not None and error.get("error_subcode"):
-            code = f"{code}/{error['error_subcode']}"
-        blame = ", ".join(".".join(map(str, spec)) for spec in error.get("blame_field_specs") or ())
+    more_in_all = 0
+    for group in problems:
+        ops = [op for op in group.get("operations") or () if isinstance(op, Mapping)]
+        more = int(group.get("more") or 0)
+        more_in_all += more
+        total = len(ops) + more
         rows.append(
-            [
-                f"<td><code>{_e(op.get('op_id'))}</code></td>",
-                _td(op.get("kind")),
-                _td(op.get("state")),
-                _td(code or ""),
-                _td(error.get("error_user_title") or error.get("message") or ""),
-                _td(blame),
-                _td(op.get("reason") or ""),
-            ]
+            [f'<td colspan="7" class="group"><b>{_e(group.get("group"))}</b> — {_num(total)} operations</td>']
         )
-    more = ""
-    if len(problems) > MAX_ROWS:
-        more = f'<p class="muted">… and {len(problems) - MAX_ROWS:,} more (see the JSON or CSV report).</p>'
+        for op in ops:
+            rows.append(
+                [
+                    f"<td><code>{_e(op.get('op_id'))}</code></td>",
+                    _td(op.get("kind")),
+                    _td(op.get("state")),
+                    _td(op.get("code") or ""),
+                    _td(op.get("error") or ""),
+                    _td(op.get("blame") or ""),
+                    _td(op.get("reason") or ""),
+                ]
+            )
+        if more:
+            rows.append(
+                [
+                    f'<td colspan="7" class="muted">… and {more:,} more of this group '
+                    "(every operation is in the CSV and JSON reports)</td>"
+                ]
+            )
     table = _table(
         "problems",
         ["operation", "type", "state", "code", "error", "blamed fields", "reason"],
         rows,
         "Every operation succeeded.",
     )
-    return table + more
+    note = ""
+    if more_in_all:
+        note = (
+            f'<p class="muted">The first {PROBLEMS_PER_GROUP} operations of each group are listed; '
+            f"{more_in_all:,} more are in the CSV and JSON reports.</p>"
+        )
+    return table + note
 
 
 # --- the page --------------------------------------------------------------------------------------------
@@ -463,12 +501,18 @@ def _status_badge(report: Mapping[str, Any]) -> str:
     counts = report.get("counts") or {}
     if status == "interrupted":
         return '<span class="badge warn">interrupted</span>'
+    if report.get("dry_run") == "server":
+        if counts.get("failed") or counts.get("skipped"):
+            return '<span class="badge bad">dry run on the server: Graph would refuse some</span>'
+        return '<span class="badge ok">dry run on the server: Graph accepted every write</span>'
     if counts.get("failed") or counts.get("skipped"):
         return '<span class="badge bad">finished with problems</span>'
     return f'<span class="badge ok">{_e("dry run" if status == "dry_run" else "all succeeded")}</span>'
 
 
-def render_html(report: Mapping[str, Any]) -> str:
+def render_html(report: Mapping[str, Any], problems: Sequence[Mapping[str, Any]] | None = None) -> str:
+    """The page of ``report``; ``problems`` (:meth:`OperationsSummary.problems`) lists the operations that did
+    not succeed — ``None``: folded from ``report["operations"]`` (a report held in memory)."""
     counts = report.get("counts") or {}
     cards = [
         ("succeeded", counts.get("succeeded", 0)),
@@ -523,13 +567,15 @@ def render_html(report: Mapping[str, Any]) -> str:
         "<h2>Tasks</h2>"
         f"{_tasks_table(report)}"
         "<h2>Operations that did not succeed</h2>"
-        f"{_problem_ops_table(report)}"
+        f"{_problem_ops_table(report, problems)}"
         "</main></body></html>\n"
     )
 
 
-def write_html(report: Mapping[str, Any], path: str | Path) -> Path:
+def write_html(
+    report: Mapping[str, Any], path: str | Path, problems: Sequence[Mapping[str, Any]] | None = None
+) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_html(report), encoding="utf-8")
+    target.write_text(render_html(report, problems), encoding="utf-8")
     return target

@@ -47,9 +47,13 @@ async def connect_problem(graph_url: str, limit_s: float = CONNECT_TIMEOUT_S) ->
 
 def unreachable_message(graph_url: str, reason: str) -> str:
     """What a person reads: the URL, why, that nothing was sent, and what to check."""
-    host = urlsplit(graph_url).hostname or ""
+    parts = urlsplit(graph_url)
+    host = parts.hostname or ""
     if host in LOOPBACK:
-        port = urlsplit(graph_url).port
+        try:
+            port: int | None = parts.port
+        except ValueError:  # EngineConfig refuses such a URL; a message must not crash on one anyway
+            port = None
         hint = (
             "is the simulator running? Start one with `bulk-engine simulator --port "
             f"{port if port is not None else 'PORT'}` (its first line says the URL), or fix --graph-url"

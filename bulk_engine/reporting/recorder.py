@@ -9,8 +9,9 @@ every :mod:`~bulk_engine.execution.events` event into
 - per waiting scope (the app, an ad account, or an (ad account, BUC type) pair — :class:`Waiting` events):
   the latest wait (reason, usage %, when it ends: it no longer shows once that time passed or the next wait
   of the scope replaced it), and how many waits and how many seconds waited in all, for the summary,
-- counters (HTTP requests, Graph calls, retries, throttle events) and the outcomes seen so far — what the
-  report falls back on when a run is interrupted before the operations layer returns its report,
+- counters (HTTP requests, Graph calls, retries, throttle events, outcomes per state, HTTP answers per
+  status and batches that got none) — never the outcomes themselves: each goes to ``sink`` (the run's spill
+  file, :mod:`.spill`) as it arrives, so the recorder's memory does not grow with the job,
 - a bounded time series sampled by :meth:`RunRecorder.tick` (operations and calls completed, usage % per
   pair, parked pairs), which the HTML report charts.
 
@@ -228,6 +229,7 @@ class RunRecorder:
     time_scale: float = 1.0
     interval_s: float = 0.25
     listeners: list[Callable[[EngineEvent], None]] = field(default_factory=list)
+    sink: Callable[[Outcome], None] | None = None  # every outcome, as it arrives (the run's spill file)
 
     def __post_init__(self) -> None:
         self.started = self.now()
@@ -236,7 +238,11 @@ class RunRecorder:
         self.pairs: dict[tuple[str, str], PairView] = {}
         # (scope, account id, BUC type) → its waits: ("app", None, None), ("account", act, None), ("pair", act, buc)
         self.waits: dict[tuple[str, str | None, str | None], WaitView] = {}
-        self.outcomes: dict[str, Outcome] = {}
+        self.finished = {"succeeded": 0, "failed": 0, "skipped": 0}  # outcomes per state
+        # HTTP answers per status code, and batches that got none (transport errors, timeouts): whether a
+        # run that no request succeeded in heard from a server at all
+        self.answers: dict[int, int] = {}
+        self.unanswered = 0
         # op id → account, for operations sent at least once that have no terminal outcome yet: after an
         # interruption their outcome is unknown (the server may have applied them)
         self.unsettled: dict[str, str] = {}
@@ -290,6 +296,10 @@ class RunRecorder:
             view = self.pair(event.account_id, event.buc_type)
             view.in_flight = max(0, view.in_flight - 1)
             self.calls_done += event.calls
+            if event.http_status is None:
+                self.unanswered += 1
+            else:
+                self.answers[event.http_status] = self.answers.get(event.http_status, 0) + 1
             view.concurrency = event.concurrency
             self._usage(view, event.usage_pct)
             self._park(view, event.parked_s, now)
@@ -321,7 +331,10 @@ class RunRecorder:
         self.tick()
 
     def _finished(self, outcome: Outcome) -> None:
-        self.outcomes[outcome.op_id] = outcome
+        if self.sink is not None:
+            self.sink(outcome)
+        state = outcome.state.value
+        self.finished[state] = self.finished.get(state, 0) + 1
         self.unsettled.pop(outcome.op_id, None)
         progress = self._kind(outcome.kind)
         setattr(progress, outcome.state.value, getattr(progress, outcome.state.value) + 1)
@@ -382,7 +395,7 @@ class RunRecorder:
     # --- views ------------------------------------------------------------------------------------------
     @property
     def ops_done(self) -> int:
-        return len(self.outcomes)
+        return sum(self.finished.values())
 
     @property
     def elapsed_s(self) -> float:
@@ -415,10 +428,7 @@ class RunRecorder:
         return [view.to_dict(now) for view in _widest_first(self.waits.values())]
 
     def counts(self) -> dict[str, int]:
-        counts = {"succeeded": 0, "failed": 0, "skipped": 0}
-        for outcome in self.outcomes.values():
-            counts[outcome.state.value] += 1
-        return counts
+        return dict(self.finished)
 
     def timeseries(self) -> dict[str, Any]:
         return {"interval_s": self.interval_s, "samples": [s.to_dict() for s in self.samples]}

@@ -20,6 +20,10 @@ Fields (``REPORT_VERSION`` 1) — the DESIGN.md contract first:
   graph_calls, retries, throttle_events, unknown_outcomes, lookups, recovered, elapsed_s}; the counters
   above count this run only), ``null`` without a journal or when the run was interrupted.
 
+Layout: the fields above in that order, ``operations`` last with one operation per line, so a report is
+written and read back as a stream (:class:`JsonReportWriter`, :func:`read_report`): a million-operation
+report never has to fit in memory. Any JSON object with the fields loads, whatever its layout.
+
 Secrets never reach a report: the whole document goes through :meth:`bulk_engine.scrub.Scrubber.scrub_value`
 with the run's token, app secret and ``appsecret_proof`` — the scrubber of every other output (Graph paging
 links, for instance, carry the caller's token; a server may echo it in an error message).
@@ -30,21 +34,30 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import IO, Any
+
+import ijson
 
 from bulk_engine.scrub import Scrubber
+
+from .summary import OperationsSummary
 
 __all__ = [
     "REPORT_VERSION",
     "REQUIRED_FIELDS",
+    "JsonReportWriter",
     "ReportFormatError",
+    "StreamedReport",
     "all_runs_summary",
     "describe_failure_group",
     "failures_by_code",
     "kinds_summary",
     "load_report",
+    "read_report",
     "redact",
     "skipped_by_reason",
     "write_json",
@@ -61,6 +74,7 @@ REQUIRED_FIELDS = (
     "elapsed_s",
     "operations",
 )
+Operations = Callable[[], Iterator[Mapping[str, Any]]]
 
 
 class ReportFormatError(ValueError):
@@ -72,43 +86,22 @@ def redact(value: Any, secrets: Iterable[str]) -> Any:
     return Scrubber(secrets).scrub_value(value)
 
 
-def _error(op: Mapping[str, Any]) -> Mapping[str, Any]:
-    error = op.get("error")
-    return error if isinstance(error, Mapping) else {}
-
-
 def failures_by_code(operations: Iterable[Mapping[str, Any]], examples: int = 5) -> list[dict[str, Any]]:
     """Failed operations grouped by (Graph code, subcode), biggest group first.
 
     Failures without a Graph error (a transport error after every retry…) group under code ``None`` by their
     reason's first words.
     """
-    groups: dict[tuple[Any, Any, str], dict[str, Any]] = {}
-    for op in operations:
-        if op.get("state") != "failed":
-            continue
-        error = _error(op)
-        code, subcode = error.get("code"), error.get("error_subcode")
-        label = "" if code is not None else str(op.get("reason") or "no Graph answer").split(":")[0]
-        key = (code, subcode, label)
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = {
-                "code": code,
-                "subcode": subcode,
-                "message": error.get("message") or op.get("reason") or "",
-                "user_title": error.get("error_user_title"),
-                "user_msg": error.get("error_user_msg"),
-                "count": 0,
-                "kinds": {},
-                "examples": [],
-            }
-        group["count"] += 1
-        kind = str(op.get("kind"))
-        group["kinds"][kind] = group["kinds"].get(kind, 0) + 1
-        if len(group["examples"]) < examples:
-            group["examples"].append(str(op.get("op_id")))
-    return sorted(groups.values(), key=lambda g: (-g["count"], str(g["code"]), str(g["subcode"])))
+    return OperationsSummary.of(operations, examples=examples).failures_by_code()
+
+
+def skipped_by_reason(operations: Iterable[Mapping[str, Any]], examples: int = 5) -> list[dict[str, Any]]:
+    """Skipped operations grouped by reason (a dependency's name is folded out of the reason)."""
+    return OperationsSummary.of(operations, examples=examples).skipped_by_reason()
+
+
+def kinds_summary(operations: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    return OperationsSummary.of(operations).kinds()
 
 
 def describe_failure_group(group: Mapping[str, Any]) -> str:
@@ -136,62 +129,183 @@ def all_runs_summary(report: Mapping[str, Any]) -> str | None:
     )
 
 
-def skipped_by_reason(operations: Iterable[Mapping[str, Any]], examples: int = 5) -> list[dict[str, Any]]:
-    """Skipped operations grouped by reason (a dependency's name is folded out of the reason)."""
-    groups: dict[str, dict[str, Any]] = {}
-    for op in operations:
-        if op.get("state") != "skipped":
-            continue
-        reason = str(op.get("reason") or "")
-        key = "dependency failed" if reason.startswith("dependency ") else reason
-        group = groups.setdefault(key, {"reason": key, "count": 0, "examples": []})
-        group["count"] += 1
-        if len(group["examples"]) < examples:
-            group["examples"].append(str(op.get("op_id")))
-    return sorted(groups.values(), key=lambda g: -g["count"])
+# --- a report as a stream ------------------------------------------------------------------------------
+@dataclass
+class StreamedReport:
+    """A report as its ``head`` (every field but ``operations``) and a way to read its operations, again and
+    again, one at a time (``operations()`` starts a fresh pass).
+
+    :meth:`summarise` makes one pass and fills the head's aggregates (``counts``, ``kinds``,
+    ``failures_by_code``, ``skipped_by_reason``) and :attr:`problems` — the first non-succeeded operations of
+    each group, what the HTML report lists.
+    """
+
+    head: dict[str, Any]
+    operations: Operations
+    problems: list[dict[str, Any]] | None = None
+    summary: OperationsSummary | None = None
+
+    @classmethod
+    def of(cls, report: Mapping[str, Any]) -> StreamedReport:
+        """A report held in memory (``operations`` a list) as a stream."""
+        ops = [op for op in report.get("operations") or () if isinstance(op, Mapping)]
+        return cls({k: v for k, v in report.items() if k != "operations"}, lambda: iter(ops))
+
+    def summarise(self, *, fill_only: bool = False) -> OperationsSummary:
+        """One pass over the operations, then :meth:`apply` (``fill_only``: keep the aggregates the head
+        already has — a saved report's own, or counts a caller set)."""
+        summary = OperationsSummary.of(self.operations())
+        self.apply(summary, fill_only=fill_only)
+        return summary
+
+    def apply(self, summary: OperationsSummary, *, fill_only: bool = False, counts: bool = True) -> None:
+        """Set the head's aggregates and :attr:`problems` from ``summary`` (a pass over these operations)."""
+        values = {
+            "counts": dict(summary.counts),
+            "kinds": summary.kinds(),
+            "failures_by_code": summary.failures_by_code(),
+            "skipped_by_reason": summary.skipped_by_reason(),
+        }
+        if not counts:
+            del values["counts"]
+        for key, value in values.items():
+            if not fill_only or key not in self.head:
+                self.head[key] = value
+        self.problems = summary.problems()
+        self.summary = summary
+
+    def materialize(self) -> dict[str, Any]:
+        """The whole report as one dict (small reports: tests, the library)."""
+        return {**self.head, "operations": [dict(op) for op in self.operations()]}
 
 
-def kinds_summary(operations: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
-    kinds: dict[str, dict[str, int]] = {}
-    for op in operations:
-        counts = kinds.setdefault(str(op.get("kind")), {"succeeded": 0, "failed": 0, "skipped": 0})
-        state = str(op.get("state"))
-        counts[state] = counts.get(state, 0) + 1
-    return dict(sorted(kinds.items()))
+class JsonReportWriter:
+    """Writes a report as a stream: the head's fields, then ``operations`` one per line as they are added.
+
+    ``with JsonReportWriter(path, head) as out: out.add(op)…`` — atomic: a temporary file beside ``path``,
+    renamed over it when the block ends without an exception (removed otherwise).
+    """
+
+    def __init__(self, path: str | Path, head: Mapping[str, Any]) -> None:
+        self.path = Path(path)
+        self.head = head
+        self.count = 0
+        self._tmp: Path | None = None
+        self._out: IO[str] | None = None
+
+    def __enter__(self) -> JsonReportWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        self._tmp = Path(tmp)
+        self._out = out = os.fdopen(fd, "w", encoding="utf-8")
+        out.write("{\n")
+        for key, value in self.head.items():
+            if key == "operations":
+                continue
+            text = json.dumps(value, indent=2, default=str).replace("\n", "\n  ")
+            out.write(f"  {json.dumps(str(key))}: {text},\n")
+        out.write('  "operations": [')
+        return self
+
+    def add(self, op: Mapping[str, Any]) -> None:
+        assert self._out is not None, "use JsonReportWriter in a with block"
+        self._out.write(("\n    " if self.count == 0 else ",\n    ") + json.dumps(op, default=str))
+        self.count += 1
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._out is not None and self._tmp is not None
+        try:
+            if kind is None:
+                self._out.write("\n  ]\n}\n" if self.count else "]\n}\n")
+            self._out.close()
+            if kind is None:
+                os.replace(self._tmp, self.path)
+        finally:
+            self._tmp.unlink(missing_ok=True)
 
 
 def write_json(report: Mapping[str, Any], path: str | Path) -> Path:
-    """Write ``report`` atomically (a temporary file renamed over ``path``); returns the path."""
+    """Write ``report`` (its ``operations`` a list) atomically; returns the path."""
+    with JsonReportWriter(path, report) as out:
+        for op in report.get("operations") or ():
+            out.add(op)
+    return Path(path)
+
+
+def read_report(path: str | Path) -> StreamedReport:
+    """A saved report, read incrementally (ijson): the head now, the operations on each pass.
+
+    Raises :class:`ReportFormatError` if the file is not JSON or not a run report (the whole file is checked
+    here, once, so the passes over the operations find no surprise).
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2, default=str)
-            handle.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+        with target.open("rb") as handle:
+            head = _read_head(handle, target)
+    except OSError as err:
+        raise ReportFormatError(f"{path}: cannot read: {err.strerror}") from None
+    except ijson.JSONError as err:
+        raise ReportFormatError(f"{path}: not JSON: {_ijson_message(err)}") from None
+
+    def operations() -> Iterator[Mapping[str, Any]]:
+        with target.open("rb") as handle:
+            for op in ijson.items(handle, "operations.item", use_float=True):
+                if isinstance(op, Mapping):
+                    yield op
+
+    return StreamedReport(head, operations)
+
+
+def _read_head(handle: IO[bytes], path: Path) -> dict[str, Any]:
+    """Every top-level field but ``operations`` (built), checking the operations are a list (skipped)."""
+    events = ijson.parse(handle, use_float=True)
+    first = next(events, None)
+    if first is None or first[1] != "start_map":
+        raise ReportFormatError(f"{path}: not a run report (a JSON object with {', '.join(REQUIRED_FIELDS)})")
+    head: dict[str, Any] = {}
+    key: str | None = None
+    builder: ijson.ObjectBuilder | None = None
+    operations: str | None = None  # the JSON type of the operations value
+    for prefix, event, value in events:
+        if prefix == "":
+            if builder is not None and key is not None:
+                head[key] = builder.value
+            builder = None
+            if event == "map_key":
+                key = str(value)
+                if key != "operations":
+                    builder = ijson.ObjectBuilder()
+            continue
+        if key == "operations":
+            if operations is None:
+                operations = event
+            continue
+        if builder is not None:
+            builder.event(event, value)
+    missing = [name for name in REQUIRED_FIELDS if name not in head and name != "operations"]
+    if operations is None:
+        missing.append("operations")
+    if missing:
+        raise ReportFormatError(f"{path}: not a run report: missing {', '.join(missing)}")
+    if operations != "start_array":
+        raise ReportFormatError(f"{path}: not a run report: 'operations' must be a list")
+    return head
+
+
+def _ijson_message(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[0][:200] if text else type(err).__name__
 
 
 def load_report(path: str | Path) -> dict[str, Any]:
-    """Read a report written by ``bulk-engine run --report``; :class:`ReportFormatError` if it is not one."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ReportFormatError(f"{path}: cannot read: {err.strerror}") from None
-    except json.JSONDecodeError as err:
-        raise ReportFormatError(f"{path}:{err.lineno}: not JSON: {err.msg}") from None
-    if not isinstance(data, dict):
-        raise ReportFormatError(f"{path}: not a run report (a JSON object with {', '.join(REQUIRED_FIELDS)})")
-    missing = [name for name in REQUIRED_FIELDS if name not in data]
-    if missing:
-        raise ReportFormatError(f"{path}: not a run report: missing {', '.join(missing)}")
-    if not isinstance(data["operations"], list):
-        raise ReportFormatError(f"{path}: not a run report: 'operations' must be a list")
-    data.setdefault("failures_by_code", failures_by_code(data["operations"]))
-    data.setdefault("skipped_by_reason", skipped_by_reason(data["operations"]))
-    data.setdefault("kinds", kinds_summary(data["operations"]))
-    return data
+    """Read a report written by ``bulk-engine run --report`` into memory, its aggregates filled in when an
+    older report lacks them; :class:`ReportFormatError` if it is not one. (Large reports: :func:`read_report`.)"""
+    saved = read_report(path)
+    report = saved.materialize()
+    summary = OperationsSummary.of(report["operations"])
+    report.setdefault("failures_by_code", summary.failures_by_code())
+    report.setdefault("skipped_by_reason", summary.skipped_by_reason())
+    report.setdefault("kinds", summary.kinds())
+    return report

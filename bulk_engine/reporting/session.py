@@ -14,10 +14,11 @@ Secrets: one :class:`~bulk_engine.scrub.Scrubber` of the run's token, app secret
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -30,21 +31,16 @@ from bulk_engine.errors import ConfigError, JobValidationError, JournalError
 from bulk_engine.execution.clock import Clock, ScaledClock
 from bulk_engine.scrub import Scrubber, ScrubFilter, scrubbing_logs
 
-from .advice import auth_advice, auth_failure, duration, unreachable, unreachable_advice, wait_subject
-from .csvreport import write_csv
+from .advice import auth_advice, auth_error, duration, unanswered_advice, unreachable_advice, wait_subject
+from .csvreport import CsvReportWriter
 from .html import write_html
+from .lean import stays_on_disk
 from .live import View, make_view
 from .preflight import connect_problem, unreachable_message
 from .recorder import RunRecorder
-from .report import (
-    REPORT_VERSION,
-    all_runs_summary,
-    describe_failure_group,
-    failures_by_code,
-    kinds_summary,
-    skipped_by_reason,
-    write_json,
-)
+from .report import REPORT_VERSION, JsonReportWriter, StreamedReport, all_runs_summary, describe_failure_group
+from .spill import OutcomeSpill
+from .summary import OperationsSummary
 
 __all__ = [
     "EXIT_FAILED",
@@ -53,6 +49,7 @@ __all__ = [
     "EXIT_USAGE",
     "ReportPaths",
     "RunSession",
+    "StreamedReport",
     "write_reports",
 ]
 
@@ -75,20 +72,46 @@ class ReportPaths:
     def written(self) -> list[Path]:
         return [p for p in (self.json, self.csv, self.html) if p is not None]
 
+    def folder(self) -> Path | None:
+        """Where the run's spill file goes: beside the first report asked for (``None``: none asked for)."""
+        first = next(iter(self.written()), None)
+        return None if first is None else first.parent
+
 
 def write_reports(
-    report: Mapping[str, Any], paths: ReportPaths, scrubber: Scrubber | None = None
+    report: Mapping[str, Any] | StreamedReport, paths: ReportPaths, scrubber: Scrubber | None = None
 ) -> list[Path]:
-    """Write the JSON, CSV and HTML reports that ``paths`` asks for, scrubbed by ``scrubber`` first."""
-    if scrubber is not None:
-        report = scrubber.scrub_value(report)
-    written = []
-    if paths.json is not None:
-        written.append(write_json(report, paths.json))
-    if paths.csv is not None:
-        written.append(write_csv(report, paths.csv))
+    """Write the JSON, CSV and HTML reports that ``paths`` asks for, scrubbed by ``scrubber`` first.
+
+    ``report`` is a report held in memory or a :class:`StreamedReport` (a million operations: one pass writes
+    the JSON and CSV reports, operation by operation; the HTML report is built from the aggregates and the
+    first problems of each group, :meth:`StreamedReport.summarise`).
+    """
+    if isinstance(report, StreamedReport):
+        source = report
+        if scrubber is not None:
+            scrub = scrubber.scrub_value
+            inner = source.operations
+            problems = None if source.problems is None else scrub(source.problems)
+            source = StreamedReport(scrub(source.head), lambda: (scrub(op) for op in inner()), problems)
+    else:
+        source = StreamedReport.of(scrubber.scrub_value(report) if scrubber is not None else report)
+    if paths.html is not None and source.problems is None:
+        source.summarise(fill_only=True)
+    written: list[Path] = []
+    with contextlib.ExitStack() as stack:
+        sinks: list[JsonReportWriter | CsvReportWriter] = []
+        if paths.json is not None:
+            sinks.append(stack.enter_context(JsonReportWriter(paths.json, source.head)))
+        if paths.csv is not None:
+            sinks.append(stack.enter_context(CsvReportWriter(paths.csv)))
+        if sinks:
+            for op in source.operations():
+                for sink in sinks:
+                    sink.add(op)
+    written.extend(p for p in (paths.json, paths.csv) if p is not None)
     if paths.html is not None:
-        written.append(write_html(report, paths.html))
+        written.append(write_html(source.head, paths.html, source.problems))
     return written
 
 
@@ -115,6 +138,8 @@ class RunSession:
     """Runs ``work(engine)`` with a recorder, a view, signal handling and reports.
 
     ``work`` returns the operations layer's report (anything with ``to_dict()``) when the job completes.
+    Every outcome the engine reports goes to a spill file (:mod:`.spill`) as it arrives, and the reports are
+    written from there (:meth:`report_source`): memory does not grow with the job.
     ``engine_kwargs`` go to :class:`BulkEngine` (e.g. ``journal=``). ``resume_hint`` is the command that
     finishes the job after an interruption (``None``: not resumable, the message says so).
     """
@@ -146,13 +171,29 @@ class RunSession:
         )
         self.interrupted: str | None = None
         self.failure: BaseException | None = None
-        self.report: dict[str, Any] = {}
+        self.report: dict[str, Any] = {}  # after a run: every field but the operations (they are on disk)
+        self.source: StreamedReport | None = None
+        self.spill: OutcomeSpill | None = None
 
     # --- running ------------------------------------------------------------------------------------------
     async def run(self, work: Callable[[BulkEngine], Awaitable[Any]]) -> int:
         problem = await connect_problem(self.config.graph_url)
         if problem is not None:
             return self._unreachable(problem)
+        try:
+            self.spill = OutcomeSpill(self.reports.folder(), self.scrubber)
+        except OSError:  # the reports' folder is not writable: said when they are written; spill elsewhere
+            self.spill = OutcomeSpill(None, self.scrubber)
+        self.recorder.sink = self.spill.append
+        try:
+            return await self._run(work)
+        finally:  # the reports are written: the outcomes go with the spill file
+            self.recorder.sink = None
+            self.spill.close()
+            self.spill = None
+            self.source = None
+
+    async def _run(self, work: Callable[[BulkEngine], Awaitable[Any]]) -> int:
         clock: Clock | None = ScaledClock(self.time_scale) if self.time_scale != 1.0 else None
         engine = BulkEngine(self.config, clock=clock, observer=self.recorder.observe, **self.engine_kwargs)
         result: list[Any] = []
@@ -226,7 +267,8 @@ class RunSession:
             )
             with scrubbing_logs(self.scrubber, logger.name):  # the traceback may quote a Graph answer
                 logger.debug("run failed", exc_info=err)
-        self.report = self.build_report(result[0] if result else None)
+        self.source = self.report_source(result[0] if result else None)
+        self.report = self.source.head
         return self.finish()
 
     def _unreachable(self, problem: str) -> int:
@@ -238,16 +280,31 @@ class RunSession:
         )
         self.view.stop()
         self.failure = ConnectionError(f"cannot connect to {url} ({problem})")
-        self.report = self.build_report(None)
+        self.source = self.report_source(None)
+        self.report = self.source.head
         return self.finish()
 
     # --- the report ---------------------------------------------------------------------------------------
     def build_report(self, done: Any) -> dict[str, Any]:
+        """The whole report in memory (:meth:`report_source` materialised): for small runs and tests."""
+        return self.report_source(done).materialize()
+
+    def report_source(self, done: Any) -> StreamedReport:
+        """The report of the run: its head built now (aggregates from one pass over the operations), its
+        operations read from the spill file on each pass.
+
+        ``done`` is the operations layer's report when the job completed: its operations (all but what
+        :class:`~.lean.LeanEngine` withheld — the layer's own view, with local skips and superseded
+        failures), then from the spill the withheld ones. Without it (interrupted, or the run failed): every
+        outcome the engine reported, from the spill.
+        """
         rec = self.recorder
+        kept: list[Mapping[str, Any]] | None = None
         if done is not None and hasattr(done, "to_dict"):
             base: dict[str, Any] = dict(done.to_dict())
+            kept = [op for op in base.pop("operations", None) or () if isinstance(op, Mapping)]
+            kept = self.scrubber.scrub_value(kept)
         else:  # interrupted (or the run failed): what the engine reported while it ran
-            outcomes = [o.to_dict() for o in rec.outcomes.values()]
             base = {
                 "job_id": self.job_id,
                 "counts": rec.counts(),
@@ -257,19 +314,10 @@ class RunSession:
                 "throttle_events": rec.throttle_events,
                 "elapsed_s": round(rec.elapsed_s, 3),
                 "all_runs": None,  # the journal has them; this run never got to read its totals back
-                "operations": outcomes,
             }
         base.setdefault("job_id", self.job_id)
-        operations = base.get("operations") or []
-        expected = sum(k.expected or 0 for k in rec.kinds.values())
         status = "interrupted" if self.interrupted else ("completed" if done is not None else "failed")
-        finished = {str(o.get("op_id")) for o in operations if isinstance(o, Mapping)}
-        unsettled = sorted(op for op in rec.unsettled if op not in finished)
-        unfinished = {
-            "sent_without_outcome": unsettled,
-            "not_sent_estimate": max(0, expected - len(finished) - len(unsettled)),
-        }
-        report: dict[str, Any] = {
+        head: dict[str, Any] = {
             "report_version": REPORT_VERSION,
             **base,
             "status": status,
@@ -277,18 +325,53 @@ class RunSession:
             **self.meta,
             "started_at": _iso(rec.started_epoch),
             "finished_at": _iso(time.time()),
-            "kinds": kinds_summary(operations),
-            "failures_by_code": failures_by_code(operations),
-            "skipped_by_reason": skipped_by_reason(operations),
+            "kinds": {},
+            "failures_by_code": [],
+            "skipped_by_reason": [],
             "accounts": [p.to_dict(rec.now()) for p in rec.pairs.values()],
             "throttles": [t.to_dict() for t in rec.throttles],
             "waits": rec.waits_summary(),
             "timeseries": rec.timeseries(),
-            "unfinished": unfinished if status != "completed" else None,
+            "unfinished": None,
             "resume": self.resume_hint if status != "completed" else None,
         }
-        report["exit_code"] = self.exit_code(report)
-        return self.scrubber.scrub_value(report)
+        spill = self.spill
+
+        def passes() -> Iterator[tuple[Mapping[str, Any], bool]]:
+            """Each operation of the report, and whether it came from the spill because it was withheld."""
+            if kept is not None:
+                yield from ((op, False) for op in kept)
+                if spill is not None:
+                    ids = {str(op.get("op_id")) for op in kept}
+                    for op in spill:
+                        if stays_on_disk(op) and str(op.get("op_id")) not in ids:
+                            yield op, True
+            elif spill is not None:
+                yield from ((op, False) for op in spill)
+
+        source = StreamedReport(self.scrubber.scrub_value(head), lambda: (op for op, _ in passes()))
+        summary = OperationsSummary()
+        withheld: dict[str, dict[str, int]] = {}  # task key → states of its withheld operations
+        for op, from_spill in passes():
+            summary.add(op)
+            if from_spill:  # op ids are "<task key>/…" (TaskEnv.op_id)
+                per_task = withheld.setdefault(str(op.get("op_id")).split("/", 1)[0], {})
+                per_task[str(op.get("state"))] = per_task.get(str(op.get("state")), 0) + 1
+        source.apply(summary, counts=kept is not None or spill is not None)  # else the recorder's counts
+        for task in source.head.get("tasks") or ():
+            extra = withheld.get(str(task.get("key"))) if isinstance(task, dict) else None
+            if extra and isinstance(task.get("counts"), dict):
+                for state, n in extra.items():
+                    task["counts"][state] = task["counts"].get(state, 0) + n
+        if status != "completed":
+            expected = sum(k.expected or 0 for k in rec.kinds.values())
+            unsettled = sorted(rec.unsettled)
+            source.head["unfinished"] = {
+                "sent_without_outcome": unsettled,
+                "not_sent_estimate": max(0, expected - summary.total - len(unsettled)),
+            }
+        source.head["exit_code"] = self.exit_code(source.head)
+        return source
 
     def exit_code(self, report: Mapping[str, Any]) -> int:
         if self.interrupted:
@@ -302,10 +385,15 @@ class RunSession:
 
     # --- the end ------------------------------------------------------------------------------------------
     def finish(self) -> int:
-        report = self.report
+        """Write the reports, print the summary and the advice; the exit code. (The report is
+        :attr:`source` after :meth:`run`, else :attr:`report` as a caller set it.)"""
+        source = self.source if self.source is not None else StreamedReport.of(self.report)
+        if source.summary is None:
+            source.summarise(fill_only=True)
+        report = source.head
         written: list[Path] = []
         try:
-            written = write_reports(report, self.reports, self.scrubber)
+            written = write_reports(source, self.reports)
         except OSError as err:
             self.view.message(f"cannot write a report: {err}", level="error", event="report_error")
         code = int(report["exit_code"])
@@ -340,14 +428,14 @@ class RunSession:
                 error_message=group.get("message"),
                 examples=group.get("examples"),
             )
-        for summary in throttle_summary(report.get("throttles") or ()):
+        for throttled in throttle_summary(report.get("throttles") or ()):
             self.view.message(
-                f"  throttled {summary['count']}×: ad account {summary['account_id']} ({summary['buc_type']}), "
-                f"Graph code {summary['codes']}, paused {duration(summary['parked_s'])} in all; "
-                f"last resumed at {summary['last_resumes_at']}",
+                f"  throttled {throttled['count']}×: ad account {throttled['account_id']} "
+                f"({throttled['buc_type']}), Graph code {throttled['codes']}, paused "
+                f"{duration(throttled['parked_s'])} in all; last resumed at {throttled['last_resumes_at']}",
                 level="warning",
                 event="throttle_summary",
-                **summary,
+                **throttled,
             )
         for wait in report.get("waits") or ():
             if not isinstance(wait, Mapping):
@@ -359,16 +447,24 @@ class RunSession:
                 event="wait_summary",
                 **wait,
             )
-        operations = [o for o in report.get("operations") or () if isinstance(o, Mapping)]
-        auth = auth_failure(operations)
+        auth = auth_error(report.get("failures_by_code") or ())
+        summary = source.summary
         if auth is not None:
             self.view.message(auth_advice(auth), level="error", event="auth_error", code=auth.get("code"))
-        elif unreachable(operations):
-            self.view.message(
-                unreachable_advice(str(self.meta.get("graph_url") or self.config.graph_url)),
-                level="error",
-                event="unreachable",
-            )
+        elif _no_graph_answer(summary):
+            url = str(self.meta.get("graph_url") or self.config.graph_url)
+            rec = self.recorder
+            if rec.answers:  # the server answered, just not as the Graph API does: not "unreachable"
+                self.view.message(
+                    unanswered_advice(url, rec.answers, rec.unanswered),
+                    level="error",
+                    event="no_graph_answer",
+                    url=url,
+                    http_statuses={str(k): v for k, v in sorted(rec.answers.items())},
+                    unanswered=rec.unanswered,
+                )
+            else:
+                self.view.message(unreachable_advice(url), level="error", event="unreachable", url=url)
         if self.interrupted:
             unfinished = report.get("unfinished") or {}
             head = (
@@ -389,6 +485,13 @@ class RunSession:
         if written:
             self.view.message("Reports: " + ", ".join(str(p) for p in written), event="reports")
         return code
+
+
+def _no_graph_answer(summary: OperationsSummary | None) -> bool:
+    """Nothing succeeded, and every failure lacks a Graph error: no request got a Graph answer."""
+    if summary is None or summary.counts.get("succeeded"):
+        return False
+    return 0 < summary.failed_without_answer == summary.counts.get("failed", 0)
 
 
 def throttle_summary(throttles: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
