@@ -110,6 +110,24 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit and not pending else text[: limit - 1] + "…"
 
 
+VALUE_LIMIT = 200
+"""Characters of an offending value kept in ``Issue.to_dict`` (the CLI's ``--log-format json`` event)."""
+
+
+def _bounded(value: Any) -> Any:
+    """A scalar as it is while short; anything longer or nested as its :func:`_short` text: a 50 MB value in
+    a job file must not become a 50 MB log line."""
+    if (
+        value is None
+        or isinstance(value, bool | float)
+        or (isinstance(value, int) and value.bit_length() < 64)
+    ):
+        return value
+    if isinstance(value, str) and len(value) <= VALUE_LIMIT:
+        return value
+    return _short(value, VALUE_LIMIT)
+
+
 @dataclass(frozen=True)
 class Issue:
     """One violated rule: where (file, line, column, field path), the offending value, the rule and its Graph
@@ -156,7 +174,7 @@ class Issue:
             "line": self.line,
             "column": self.column,
             "field": self.field_path,
-            "value": self.value if self.has_value else None,
+            "value": _bounded(self.value) if self.has_value else None,
             "rule": self.rule,
             "message": self.message,
             "code": self.code,

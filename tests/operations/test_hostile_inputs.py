@@ -265,6 +265,12 @@ def test_issue_values_are_rendered_within_their_budget() -> None:
     issue = Issue(("tasks", 0), "m", "v", "r", file="f.yaml", line=3, column=7)
     assert str(issue).startswith("f.yaml:3:7: tasks[0] = ")
     assert issue.to_dict()["column"] == 7
+    # the JSON event keeps short scalars as they are and bounds the rest
+    assert Issue(("x",), "m", 12).to_dict()["value"] == 12
+    assert Issue(("x",), "m", "short").to_dict()["value"] == "short"
+    huge = Issue(("x",), "m", "y" * 10_000_000).to_dict()["value"]
+    assert isinstance(huge, str) and len(huge) <= 200 and huge.endswith("…")
+    assert len(Issue(("x",), "m", shared).to_dict()["value"]) <= 200
 
 
 def test_positions_are_found_only_for_issues_and_through_aliases(tmp_path: Path) -> None:
