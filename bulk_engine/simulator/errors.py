@@ -87,13 +87,14 @@ def rule_error(
     )
 
 
-def unknown_object(object_id: str) -> GraphAPIError:
-    """Code 100 subcode 33: the node does not exist or the token cannot see it (S003 §Handling Errors)."""
+def unknown_object(object_id: str, method: str = "GET") -> GraphAPIError:
+    """Code 100 subcode 33: the node does not exist or the token cannot see it (S003 §Handling Errors:
+    "100, subcode 33 | Unsupported post request."; Graph names the request's method)."""
     return GraphAPIError(
         code=100,
         subcode=33,
         message=(
-            f"(#100) Unsupported get request. Object with ID '{object_id}' does not exist, cannot be "
+            f"(#100) Unsupported {method.lower()} request. Object with ID '{object_id}' does not exist, cannot be "
             "loaded due to missing permissions, or does not support this operation."
         ),
         type="GraphMethodException",

@@ -250,8 +250,9 @@ class GraphCore:
             return self.config.default_version
 
     # --- routing -----------------------------------------------------------------------------------
-    def locate(self, path: str) -> tuple[Node | None, str | None, str]:
-        """Split ``path`` into (node, edge, node type); the root has no node."""
+    def locate(self, path: str, method: str = "GET") -> tuple[Node | None, str | None, str]:
+        """Split ``path`` into (node, edge, node type); the root has no node. ``method`` words the refusal
+        of an unknown node."""
         parts = [p for p in path.strip("/").split("/") if p]
         if not parts:
             return None, None, "root"
@@ -272,7 +273,7 @@ class GraphCore:
             )
         node = self.store.get(node_id)
         if node is None:
-            raise unknown_object(node_id)
+            raise unknown_object(node_id, method)
         return node, (parts[1] if len(parts) > 1 else None), node.type
 
     def route_for(self, method: str, node_type: str, edge: str | None) -> Route:
@@ -303,7 +304,7 @@ class GraphCore:
                 multi = self._multi_read_edge(request.path)
                 if multi is not None:
                     return self._multi_read(request, params, version, multi[0], http_request, name)
-            node, edge, node_type = self.locate(request.path)
+            node, edge, node_type = self.locate(request.path, method)
             account_id = node.account_id if node is not None else None
             route = self._routes.get((method, node_type, edge))
             buc_type = route.buc_type if route is not None else "ads_management"

@@ -262,6 +262,8 @@ def test_unknown_object_is_100_33(graph: Graph, method: str) -> None:
     assert (answer.error["code"], answer.error["error_subcode"]) == (100, 33)
     assert answer.error["type"] == "GraphMethodException"
     assert "999999999999" in answer.error["message"]
+    # S003 §Handling Errors: "100, subcode 33 | Unsupported post request." — Graph names the method
+    assert answer.error["message"].startswith(f"(#100) Unsupported {method.lower()} request.")
 
 
 # --- multi-id reads -------------------------------------------------------------------------------
