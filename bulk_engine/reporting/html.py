@@ -462,15 +462,19 @@ def _problem_ops_table(report: Mapping[str, Any], problems: Sequence[Mapping[str
             [f'<td colspan="7" class="group"><b>{_e(group.get("group"))}</b> — {_num(total)} operations</td>']
         )
         for op in ops:
+            error = str(op.get("error") or "")
+            reason = str(op.get("reason") or "")
+            if error and error in reason:
+                reason = ""  # "Graph error 100/33: <the error>": the error column already says it
             rows.append(
                 [
                     f"<td><code>{_e(op.get('op_id'))}</code></td>",
                     _td(op.get("kind")),
                     _td(op.get("state")),
                     _td(op.get("code") or ""),
-                    _td(op.get("error") or ""),
+                    _td(error),
                     _td(op.get("blame") or ""),
-                    _td(op.get("reason") or ""),
+                    _td(reason),
                 ]
             )
         if more:

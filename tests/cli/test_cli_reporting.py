@@ -217,3 +217,13 @@ def test_a_saved_report_round_trips_through_the_report_command(tmp_path: Path) -
     loaded = load_report(path)
     assert loaded["kinds"] == {"read": {"succeeded": 1, "failed": 0, "skipped": 0}}
     assert loaded["failures_by_code"] == [] and list(tmp_path.joinpath("deep").iterdir()) == [path]
+
+
+def test_the_html_report_says_a_graph_error_once_per_operation() -> None:
+    failed = _failed("a", 100, 33, message="Object with ID 42 does not exist")
+    failed["reason"] = "Graph error 100/33: Object with ID 42 does not exist"
+    other = _failed("b", None)  # a reason of its own (transport) stays
+    page = render_html({"counts": {"succeeded": 0, "failed": 2, "skipped": 0}, "operations": [failed, other]})
+    problems = page[page.index('id="problems"') :]
+    assert problems.count("Object with ID 42 does not exist") == 1
+    assert "transport: reset" in problems
