@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+
+from .files import AtomicFile
 
 __all__ = ["CSV_COLUMNS", "CsvReportWriter", "render_csv", "write_csv"]
 
@@ -93,15 +93,13 @@ class CsvReportWriter:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._tmp: Path | None = None
+        self._file: AtomicFile | None = None
         self._out: IO[str] | None = None
         self._writer: Any = None
 
     def __enter__(self) -> CsvReportWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        self._tmp = Path(tmp)
-        self._out = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        self._file = AtomicFile(self.path, newline="")
+        self._out = self._file.out
         self._writer = csv.writer(self._out, lineterminator="\n")
         self._writer.writerow(CSV_COLUMNS)
         return self
@@ -113,13 +111,8 @@ class CsvReportWriter:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        assert self._out is not None and self._tmp is not None
-        try:
-            self._out.close()
-            if kind is None:
-                os.replace(self._tmp, self.path)
-        finally:
-            self._tmp.unlink(missing_ok=True)
+        assert self._file is not None
+        self._file.finish(kind is None)
 
 
 def write_csv(report: Mapping[str, Any], path: str | Path) -> Path:

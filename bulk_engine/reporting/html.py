@@ -17,6 +17,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from .files import AtomicFile
 from .report import all_runs_summary, failures_by_code, kinds_summary, skipped_by_reason
 from .summary import PROBLEMS_PER_GROUP, OperationsSummary
 
@@ -579,7 +580,7 @@ def render_html(report: Mapping[str, Any], problems: Sequence[Mapping[str, Any]]
 def write_html(
     report: Mapping[str, Any], path: str | Path, problems: Sequence[Mapping[str, Any]] | None = None
 ) -> Path:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_html(report, problems), encoding="utf-8")
-    return target
+    page = render_html(report, problems)
+    with AtomicFile(path) as out:
+        out.write(page)
+    return Path(path)

@@ -32,8 +32,6 @@ links, for instance, carry the caller's token; a server may echo it in an error 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +42,7 @@ import ijson
 
 from bulk_engine.scrub import Scrubber
 
+from .files import AtomicFile
 from .summary import OperationsSummary
 
 __all__ = [
@@ -190,14 +189,12 @@ class JsonReportWriter:
         self.path = Path(path)
         self.head = head
         self.count = 0
-        self._tmp: Path | None = None
+        self._file: AtomicFile | None = None
         self._out: IO[str] | None = None
 
     def __enter__(self) -> JsonReportWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        self._tmp = Path(tmp)
-        self._out = out = os.fdopen(fd, "w", encoding="utf-8")
+        self._file = AtomicFile(self.path)
+        self._out = out = self._file.out
         out.write("{\n")
         for key, value in self.head.items():
             if key == "operations":
@@ -215,15 +212,16 @@ class JsonReportWriter:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        assert self._out is not None and self._tmp is not None
+        assert self._out is not None and self._file is not None
+        ok = kind is None
         try:
-            if kind is None:
+            if ok:
                 self._out.write("\n  ]\n}\n" if self.count else "]\n}\n")
-            self._out.close()
-            if kind is None:
-                os.replace(self._tmp, self.path)
+        except BaseException:
+            ok = False
+            raise
         finally:
-            self._tmp.unlink(missing_ok=True)
+            self._file.finish(ok)
 
 
 def write_json(report: Mapping[str, Any], path: str | Path) -> Path:

@@ -227,3 +227,13 @@ def test_the_html_report_says_a_graph_error_once_per_operation() -> None:
     problems = page[page.index('id="problems"') :]
     assert problems.count("Object with ID 42 does not exist") == 1
     assert "transport: reset" in problems
+
+
+def test_every_report_file_is_written_whole_and_for_its_owner_only(tmp_path: Path) -> None:
+    from bulk_engine.reporting import write_csv, write_html, write_json
+
+    report = {"counts": {"succeeded": 0, "failed": 1, "skipped": 0}, "operations": [_failed("a", 100, 33)]}
+    paths = [write_json(report, tmp_path / "r.json"), write_csv(report, tmp_path / "r.csv")]
+    paths.append(write_html(report, tmp_path / "r.html"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv", "r.html", "r.json"]  # no temporary left
+    assert {p.stat().st_mode & 0o777 for p in paths} == {0o600}
