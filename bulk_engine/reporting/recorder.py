@@ -36,7 +36,7 @@ from bulk_engine.execution.events import (
     Throttled,
     Waiting,
 )
-from bulk_engine.results import Outcome
+from bulk_engine.results import Outcome, OutcomeState
 
 __all__ = ["KindProgress", "PairView", "RunRecorder", "Sample", "WaitView"]
 
@@ -238,7 +238,6 @@ class RunRecorder:
         self.pairs: dict[tuple[str, str], PairView] = {}
         # (scope, account id, BUC type) → its waits: ("app", None, None), ("account", act, None), ("pair", act, buc)
         self.waits: dict[tuple[str, str | None, str | None], WaitView] = {}
-        self.finished = {"succeeded": 0, "failed": 0, "skipped": 0}  # outcomes per state
         # HTTP answers per status code, and batches that got none (transport errors, timeouts): whether a
         # run that no request succeeded in heard from a server at all
         self.answers: dict[int, int] = {}
@@ -333,8 +332,6 @@ class RunRecorder:
     def _finished(self, outcome: Outcome) -> None:
         if self.sink is not None:
             self.sink(outcome)
-        state = outcome.state.value
-        self.finished[state] = self.finished.get(state, 0) + 1
         self.unsettled.pop(outcome.op_id, None)
         progress = self._kind(outcome.kind)
         setattr(progress, outcome.state.value, getattr(progress, outcome.state.value) + 1)
@@ -395,7 +392,7 @@ class RunRecorder:
     # --- views ------------------------------------------------------------------------------------------
     @property
     def ops_done(self) -> int:
-        return sum(self.finished.values())
+        return sum(k.done for k in self.kinds.values())
 
     @property
     def elapsed_s(self) -> float:
@@ -428,7 +425,8 @@ class RunRecorder:
         return [view.to_dict(now) for view in _widest_first(self.waits.values())]
 
     def counts(self) -> dict[str, int]:
-        return dict(self.finished)
+        """Outcomes per state, over every kind (each outcome counts in its kind's progress)."""
+        return {s.value: sum(getattr(k, s.value) for k in self.kinds.values()) for s in OutcomeState}
 
     def timeseries(self) -> dict[str, Any]:
         return {"interval_s": self.interval_s, "samples": [s.to_dict() for s in self.samples]}
