@@ -33,12 +33,13 @@ and the usage readings that worker's governor saw just before.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from worker_processes import run_workers
 
 WORKER = Path(__file__).with_name("governor_worker.py")
 TOKEN_ENV = "GOVERNOR_WORKER_TOKEN"  # as in governor_worker.py: the token never goes in argv
@@ -72,29 +73,7 @@ async def _run_workers(url: str, token: str, firsts: list[int]) -> list[dict[str
     """Start the workers, wait until all are ready, then start them together; their result lines."""
     env = {**os.environ, TOKEN_ENV: token, "PYTHONUNBUFFERED": "1"}
     procs = [await _start_worker(url, first, env) for first in firsts]
-    try:
-        async with asyncio.timeout(DEADLINE_S):
-            for proc in procs:
-                assert proc.stdout is not None
-                line = await proc.stdout.readline()
-                if line.strip() != b"ready":
-                    _, err = await proc.communicate()
-                    raise AssertionError(f"a worker did not start: {line!r} {err.decode()[-2000:]}")
-            for proc in procs:
-                assert proc.stdin is not None
-                proc.stdin.write(b"go\n")
-            await asyncio.gather(*(proc.stdin.drain() for proc in procs if proc.stdin is not None))
-            outputs = await asyncio.gather(*(proc.communicate() for proc in procs))
-    finally:
-        for proc in procs:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-    results = []
-    for index, (proc, (out, err)) in enumerate(zip(procs, outputs, strict=True)):
-        assert proc.returncode == 0, f"worker {index} exited {proc.returncode}: {err.decode()[-3000:]}"
-        results.append(json.loads(out.decode().strip().splitlines()[-1]))
-    return results
+    return await run_workers(procs, deadline_s=DEADLINE_S)
 
 
 def _evidence(

@@ -183,40 +183,10 @@ async def _run_workers(
             )
         )
 
-    async def expect(proc: asyncio.subprocess.Process, wanted: bytes) -> None:
-        assert proc.stdout is not None
-        line = await proc.stdout.readline()
-        if line.strip() != wanted:
-            _, err = await proc.communicate()
-            raise AssertionError(f"worker said {line!r}, not {wanted!r}: {err.decode()[-3000:]}")
+    from worker_processes import run_workers  # here: this file also runs as the worker script
 
-    async def go(proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdin is not None
-        proc.stdin.write(b"go\n")
-        await proc.stdin.drain()
-
-    try:
-        async with asyncio.timeout(DEADLINE_S):
-            for proc in procs:
-                await expect(proc, b"ready")
-            if staggered:
-                for proc in procs:  # the next starts once this one's first reading is in its journal
-                    await go(proc)
-                    await expect(proc, b"saved")
-            else:
-                await asyncio.gather(*(go(proc) for proc in procs))
-            outputs = await asyncio.gather(*(proc.communicate() for proc in procs))
-    finally:
-        for proc in procs:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-    results = []
-    for index, (proc, (out, err)) in enumerate(zip(procs, outputs, strict=True)):
-        assert proc.returncode == 0, f"worker {index} exited {proc.returncode}: {err.decode()[-3000:]}"
-        lines = [line for line in out.decode().splitlines() if line.strip() not in ("", "saved")]
-        results.append(json.loads(lines[-1]))
-    return results
+    # staggered: the next starts once this one's first reading is in its journal
+    return await run_workers(procs, deadline_s=DEADLINE_S, one_by_one_after=b"saved" if staggered else None)
 
 
 @pytest.mark.parametrize("start", ["together", "staggered"])
