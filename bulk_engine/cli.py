@@ -535,7 +535,7 @@ def _run_run(args: argparse.Namespace) -> int:
                 "--journal: this version has no journal yet (bulk_engine.persistence.SqliteJournal); "
                 "run without --journal (the run is then not resumable)"
             )
-        engine_kwargs["journal"] = _open_journal(journal_class, args.journal)
+        engine_kwargs["journal"] = _open_journal(args.journal)
         resume_hint = _rerun_hint(args, engine_kwargs["journal"].location)
 
     from .operations import run_job
@@ -573,7 +573,7 @@ def _run_run(args: argparse.Namespace) -> int:
         _close(engine_kwargs.get("journal"))
 
 
-def _open_journal(journal_class: Any, target: str) -> Any:
+def _open_journal(target: str) -> Any:
     """The journal ``--journal`` names: an SQLite file, or a PostgreSQL URL (``persistence.open_journal``)."""
     from .errors import JournalError
     from .persistence import open_journal
@@ -670,7 +670,7 @@ def _run_resume(args: argparse.Namespace) -> int:
     from .reporting.journaled import engine_job_ids, expected_kinds
     from .results import JobResult
 
-    journal = _open_journal(journal_class, args.journal)
+    journal = _open_journal(args.journal)
     try:
         targets = engine_job_ids(journal, args.job_id)
         if not targets:
