@@ -87,8 +87,9 @@ class GovernorConfig(BaseModel):
     on it (their answers are on their way to us; ``docs/scale.md``, scenario D).
 
     ``announce_after_s``: waits longer than this (wall seconds) emit a ``Waiting`` event and a log line (no silent waits).
-    ``persist_every_s``: how often (wall seconds) readings are written to the journal (parks at once), and
-    a run's figures (its ``RunRecord``; a run killed without its last write loses at most this much).
+    ``persist_every_s``: how often (wall seconds) readings are written to the journal (parks at once), the
+    journal's parks read again (other workers' news on a shared account), and a run's figures (its
+    ``RunRecord``; a run killed without its last write loses at most this much).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -132,6 +132,7 @@ class BulkEngine:
             if self.journal is not None:
                 governor.restore(self.journal.load_pacing())
                 governor.persist = self.journal.save_pacing
+                governor.refresh = self.journal.load_pacing
             self._governor = governor
         return self._governor
 

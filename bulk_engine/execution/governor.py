@@ -1,7 +1,9 @@
 """Pacing from what the server reports, per real scope: the app, an ad account, an (account, use case) pair.
 
 One governor per engine, shared by every task and run of it; its state is written to the journal so the next
-run, Airflow try or process starts from it (``export``/``restore``). ``docs/scale.md`` explains it for users.
+run, Airflow try or process starts from it (``export``/``restore``), and the journal's parks are read again
+while it runs (``refresh``), so a park another worker met on a shared account holds this one too.
+``docs/scale.md`` explains it for users.
 
 **Scopes** (S003 §Rate Limits). Business Use Case limits apply "to the ad account across the same Business
 Use Case", so each (account, BUC type) pair has its own rolling window; Platform limits (``X-App-Usage``,
@@ -85,6 +87,7 @@ _METRICS = ("calls", "cputime", "time")
 _MIN_SHARE = 1 / 8
 _KEPT_EXPIRED = 256  # records kept behind the heads of a send log (see SendLog.dropped_since)
 _GREED = 0.5  # the part of the free room taken before the next reading
+_PARK_SLACK_S = 1.0  # a journal's park this much longer than ours replaces it (not every rewrite of one)
 
 
 def account_scope(account_id: str) -> ScopeKey:
@@ -195,6 +198,7 @@ class ParkState:
     until: float  # engine clock (monotonic)
     reason: str
     usage_pct: float | None = None
+    adopted: bool = False  # read from the journal (an earlier run's or another worker's), not met by us
 
 
 @dataclass
@@ -290,8 +294,13 @@ class Governor:
         self._announced: dict[ScopeKey, float] = {}  # scope → end of the wait last announced
         self.announce: Callable[[Waiting], None] | None = None  # set by the engine: event + log line
         self.persist: Callable[[list[PacingRecord]], None] | None = None  # set by the engine: the journal
+        self.refresh: Callable[[], Iterable[PacingRecord]] | None = None  # set by the engine: the journal
         self._persisted_at = -math.inf
+        self._refreshed_at = -math.inf
         self._persist_failed = False
+        self._refresh_failed = False
+        # parks lifted here (clear_parks), to be cleared in the journal by the next save
+        self._lifted: set[ScopeKey] = set()
 
     # --- windows ---------------------------------------------------------------------------------
     def pair(self, account_id: str, buc_type: str = ADS_MANAGEMENT) -> Window:
@@ -350,6 +359,7 @@ class Governor:
         for key in lifted:
             logger.info("%s: park lifted (%s)", scope_label(key), why)
             del self._parks[key]
+            self._lifted.add(key)
             self._notify_scope(key)
         if lifted:
             self._save(force=True)
@@ -371,6 +381,7 @@ class Governor:
         state = self.pair(account_id, buc_type)
         app = self.app()
         while True:
+            self._refresh_if_due()
             now = self.clock.monotonic()
             if self.park_of(account_id, buc_type) is not None:
                 await self.wait_out_park(account_id, buc_type)
@@ -408,13 +419,24 @@ class Governor:
 
     async def wait_out_park(self, account_id: str, buc_type: str = ADS_MANAGEMENT) -> None:
         """Return once no park of the app, the account or the pair holds (account, buc); a long wait is
-        announced like any other."""
+        announced like any other. With a journal, the wait is cut in slices between which its parks are read
+        again: another worker lifting or lengthening the park is heard before the deadline."""
         state = self.pair(account_id, buc_type)
-        while (held := self.park_of(account_id, buc_type)) is not None:
+        while True:
+            self._refresh_if_due()
+            held = self.park_of(account_id, buc_type)
+            if held is None:
+                return
             key, park = held
             wait = park.until - self.clock.monotonic()
             self._announce_wait(key, wait, park.reason, park.usage_pct)
-            await self._sleep_unless_changed(state, wait)
+            await self._sleep_unless_changed(state, min(wait, self._refresh_slice()))
+
+    def _refresh_slice(self) -> float:
+        """The longest sleep between two reads of the journal's parks (engine seconds)."""
+        if self.refresh is None:
+            return math.inf
+        return max(self.config.persist_every_s, 1.0) * self.clock.scale
 
     def _base_probe_interval(self) -> float:
         return self.config.window_s / 60.0
@@ -884,13 +906,17 @@ class Governor:
     def export(self) -> list[PacingRecord]:
         """Every scope's park and last reading, in wall-clock time, for the journal."""
         now, wall = self.clock.monotonic(), self.clock.wall()
-        keys: set[ScopeKey] = set(self._pairs) | {k for k, p in self._parks.items() if p.until > now}
+        # only what this governor knows: a park read from the journal is not written back (the journal keeps
+        # it until it runs out or its writer lifts it), a window without a reading says nothing
+        own = {k for k, p in self._parks.items() if p.until > now and not p.adopted}
+        read = {k for k, w in self._pairs.items() if w.reading_at is not None}
+        keys = own | read | self._lifted
         if self._app is not None and self._app.reading_at is not None:
             keys.add(APP)
         records: list[PacingRecord] = []
         for key in sorted(keys):
-            park = self._parks.get(key)
-            parked = park is not None and park.until > now
+            park = self._parks.get(key) if key in own else None
+            parked = park is not None
             window = self._app if key == APP else self._pairs.get(key)
             state: dict[str, Any] = {}
             if window is not None and window.reading_at is not None:
@@ -915,6 +941,7 @@ class Governor:
                     usage_pct=window.last_pct if window is not None else (park.usage_pct if park else None),
                     state=state,
                     updated_at=wall,
+                    lifted=key in self._lifted and not parked,
                 )
             )
         return records
@@ -922,20 +949,14 @@ class Governor:
     def restore(self, records: Iterable[PacingRecord]) -> None:
         """Start from what an earlier run (or another process) wrote: parks still running hold their scope,
         readings younger than a window count as others' usage (none of their calls is ours)."""
+        records = list(records)
+        self._adopt_parks(records, running=False)
         now, wall = self.clock.monotonic(), self.clock.wall()
+        self._refreshed_at = now
         for record in records:
             key = _scope_key(record.scope)
             if key is None:
                 continue
-            if record.parked_until > wall:
-                reason = record.reason or "parked"
-                park = ParkState(
-                    now + record.parked_until - wall,
-                    f"{reason} (restored from the journal)",
-                    record.usage_pct,
-                )
-                if key not in self._parks or park.until > self._parks[key].until:
-                    self._parks[key] = park
             state = record.state
             reading_at = _number(state.get("reading_at"))
             if (
@@ -963,6 +984,66 @@ class Governor:
             window.prev_others = None  # judged afresh from this run's readings
             self._grant(window, fresh=True, now=now)
 
+    def _adopt_parks(self, records: Iterable[PacingRecord], *, running: bool) -> None:
+        """Take the journal's parks: an earlier run's, or another worker's on an account we share. One running
+        longer than ours (by more than ``_PARK_SLACK_S``) replaces ours; one adopted before follows the
+        journal (lengthened, shortened, lifted or run out there: here too). While ``running``, a change is
+        logged and wakes the scope's waiters, who look again."""
+        now, wall = self.clock.monotonic(), self.clock.wall()
+        parked: dict[ScopeKey, PacingRecord] = {}
+        for record in records:
+            key = _scope_key(record.scope)
+            if key is not None and record.parked_until > wall:
+                parked[key] = record
+        changed: list[ScopeKey] = []
+        for key, record in parked.items():
+            ours = self._parks.get(key)
+            until = now + record.parked_until - wall
+            if ours is not None and ours.until > now:
+                longer = until > ours.until + _PARK_SLACK_S
+                if not (longer or (ours.adopted and abs(until - ours.until) > _PARK_SLACK_S)):
+                    continue
+            where = "from the journal: another worker's" if running else "restored from the journal"
+            self._parks[key] = ParkState(
+                until, f"{record.reason or 'parked'} ({where})", record.usage_pct, adopted=True
+            )
+            changed.append(key)
+        for key, park in list(self._parks.items()):
+            if park.adopted and park.until > now and key not in parked:
+                del self._parks[key]  # lifted (or rewritten unparked) by its writer
+                changed.append(key)
+        if not running:
+            return
+        for key in changed:
+            now_held = self._parks.get(key)
+            if now_held is None:
+                logger.info("%s: park lifted in the journal by another worker", scope_label(key))
+            else:
+                logger.info(
+                    "%s: parked for %.0f s by the journal (%s)",
+                    scope_label(key),
+                    now_held.until - now,
+                    now_held.reason,
+                )
+            self._notify_scope(key)
+
+    def _refresh_if_due(self) -> None:
+        """Read the journal's parks again, at most every ``persist_every_s`` of wall time (see ``restore``)."""
+        if self.refresh is None:
+            return
+        now = self.clock.monotonic()
+        if (now - self._refreshed_at) / self.clock.scale < self.config.persist_every_s:
+            return
+        self._refreshed_at = now
+        try:
+            records = list(self.refresh())
+        except Exception as err:  # pacing memory is advice: a journal that cannot give it must not stop a job
+            if not self._refresh_failed:
+                self._refresh_failed = True
+                logger.warning("could not read the pacing state from the journal: %s", err)
+            return
+        self._adopt_parks(records, running=True)
+
     def _save(self, *, force: bool = False) -> None:
         """Write the state to the journal: at once after a park, else at most every ``persist_every_s`` of
         wall time (a sped-up clock's ten seconds would be a write per batch)."""
@@ -972,8 +1053,10 @@ class Governor:
         if not force and (now - self._persisted_at) / self.clock.scale < self.config.persist_every_s:
             return
         self._persisted_at = now
+        lifted = set(self._lifted)
         try:
             self.persist(self.export())
+            self._lifted -= lifted
         except Exception as err:  # pacing memory is advice: a journal that cannot take it must not stop a job
             if not self._persist_failed:
                 self._persist_failed = True

@@ -35,9 +35,12 @@ with :class:`~bulk_engine.errors.JobLockedError`, and a lock left by a dead run 
 Pacing state (:class:`PacingRecord`, :meth:`Journal.save_pacing` / :meth:`Journal.load_pacing`) is per
 journal, not per job: the rate-limit governor's park deadlines and last usage readings per scope (the app,
 an ad account, an ad account and business use case), so that a resumed run, a later Airflow try or another
-process starts parked where the last one left off instead of hitting a throttled account again. Parks are
+process starts parked where the last one left off instead of hitting a throttled account again, and a
+running engine reads them again every few seconds, so a park another worker met holds it too. Parks are
 about ad accounts, which every job of the journal shares, so every job reads and writes the same records
-(no job id, no lock; two writers of one scope: the newest ``updated_at`` wins).
+(no job id, no lock). Two writers of one scope (:func:`merge_pacing`): the newest ``updated_at`` wins, but a
+save that says nothing of a park (``parked_until`` 0) keeps an unexpired one another writer stored, unless
+it lifts it (``lifted``: fresher news says the account is usable).
 
 Run records (:class:`RunRecord`, :meth:`Journal.save_run` / :meth:`Journal.load_runs`) are per job: one
 row per run of it (a run of the engine under its id: the first, a resume, an Airflow retry or deferral),
@@ -53,6 +56,7 @@ and the problem (not a journal, corrupt, different job for the same id, changed 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -74,6 +78,7 @@ __all__ = [
     "RunRecord",
     "RunState",
     "check_fingerprint",
+    "merge_pacing",
     "refusal_advice",
 ]
 
@@ -151,6 +156,28 @@ class PacingRecord:
     usage_pct: float | None  # last reported usage percentage, None if unknown
     state: Mapping[str, Any]  # JSON-ready estimator state (numbers and strings only), opaque to the journal
     updated_at: float  # wall-clock epoch seconds of the write
+    lifted: bool = (
+        False  # the writer lifted the scope's park on fresher news: clears a stored one (not stored)
+    )
+
+
+def merge_pacing(stored: PacingRecord | None, incoming: PacingRecord) -> PacingRecord | None:
+    """What a save of ``incoming`` leaves in the store (``None``: the stored record stands, it is newer).
+
+    Without this rule a worker's periodic save (no park of its own: ``parked_until`` 0) would erase the park
+    another worker had just written for the same account. The SQL backends run the same rule as one upsert
+    (:func:`~bulk_engine.persistence.rows.pacing_upsert`); the memory backend calls this."""
+    if stored is not None and incoming.updated_at < stored.updated_at:
+        return None
+    kept = dataclasses.replace(incoming, lifted=False)
+    if (
+        stored is None
+        or incoming.lifted
+        or incoming.parked_until > 0
+        or stored.parked_until <= incoming.updated_at
+    ):
+        return kept
+    return dataclasses.replace(kept, parked_until=stored.parked_until, reason=stored.reason)
 
 
 class RunState(StrEnum):
@@ -262,8 +289,8 @@ class Journal(Protocol):
         ...
 
     def save_pacing(self, records: Sequence[PacingRecord]) -> None:
-        """Upsert each record by ``scope`` (one transaction). A record whose ``updated_at`` is older than the
-        stored one for the same scope is ignored (two processes sharing a journal: newest wins)."""
+        """Upsert each record by ``scope`` (one transaction) by :func:`merge_pacing`: a record older than the
+        stored one is ignored; one without a park keeps another writer's unexpired park unless ``lifted``."""
         ...
 
     def load_pacing(self) -> list[PacingRecord]:

@@ -24,6 +24,7 @@ from .journal import (
     PlanWrite,
     RunRecord,
     check_fingerprint,
+    merge_pacing,
 )
 from .lock import (
     LEASE_TTL_S,
@@ -193,10 +194,10 @@ class MemoryJournal:
     def save_pacing(self, records: Sequence[PacingRecord]) -> None:
         self._check()
         for record in records:
-            stored = self._pacing.get(record.scope)
-            if stored is None or record.updated_at >= stored.updated_at:
+            merged = merge_pacing(self._pacing.get(record.scope), record)
+            if merged is not None:
                 # a copy of the state: the caller may go on mutating its estimator's dict
-                self._pacing[record.scope] = dataclasses.replace(record, state=dict(record.state))
+                self._pacing[record.scope] = dataclasses.replace(merged, state=dict(merged.state))
 
     def load_pacing(self) -> list[PacingRecord]:
         self._check()

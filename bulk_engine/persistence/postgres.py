@@ -17,8 +17,10 @@ Same semantics as :class:`~bulk_engine.persistence.sqlite.SqliteJournal`:
   migrated on open, under a transaction-level advisory lock so two processes opening a new schema at once
   do not race; a schema holding other tables, another application's marker, a newer version or tables
   missing columns is refused with :class:`~bulk_engine.errors.JournalError`, never written into;
-* pacing records (the governor's parks and last readings) are schema-wide, newest ``updated_at`` winning,
-  so every worker of an account starts from the same memory; run records are upserted by run id.
+* pacing records (the governor's parks and last readings) are schema-wide, merged as
+  :func:`~bulk_engine.persistence.journal.merge_pacing` says (newest wins, an unexpired park stands unless
+  lifted), so every worker of an account starts from, and keeps reading, the same memory; run records are
+  upserted by run id.
 
 **The job lock** is a session-level advisory lock (``pg_try_advisory_lock`` on a 64-bit hash of schema and
 job id), taken on a connection dedicated to the job for the whole run, plus a row of ``job_locks`` naming
@@ -88,7 +90,7 @@ from .lock import (
     lost_error,
     stale_reason,
 )
-from .rows import OP_COLUMNS, RUN_FIELDS, op_from_row, pacing_from_row, run_from_row
+from .rows import OP_COLUMNS, RUN_FIELDS, op_from_row, pacing_from_row, pacing_upsert, run_from_row
 
 __all__ = ["APPLICATION", "DEFAULT_SCHEMA", "SCHEMA_VERSION", "PostgresJournal", "PostgresTarget"]
 
@@ -619,19 +621,25 @@ class PostgresJournal:
             if r.scope not in newest or r.updated_at >= newest[r.scope].updated_at:
                 newest[r.scope] = r
         rows = [
-            (r.scope, r.parked_until, _text(r.reason), r.usage_pct, canonical(dict(r.state)), r.updated_at)
+            (
+                r.lifted,
+                (
+                    r.scope,
+                    r.parked_until,
+                    _text(r.reason),
+                    r.usage_pct,
+                    canonical(dict(r.state)),
+                    r.updated_at,
+                ),
+            )
             for r in newest.values()
         ]
 
         def body(conn: psycopg.Connection[Any]) -> None:
-            conn.cursor().executemany(
-                f"INSERT INTO {self._s}.pacing AS p (scope, parked_until, reason, usage_pct, state, updated_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (scope) DO UPDATE SET "
-                "parked_until = excluded.parked_until, reason = excluded.reason, usage_pct = excluded.usage_pct, "
-                "state = excluded.state, updated_at = excluded.updated_at "
-                "WHERE excluded.updated_at >= p.updated_at",
-                rows,
-            )
+            for lifted in (False, True):
+                batch = [row for flag, row in rows if flag is lifted]
+                if batch:
+                    conn.cursor().executemany(pacing_upsert(f"{self._s}.pacing", "%s", lifted=lifted), batch)
 
         self._call("saving the pacing state", body)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from .journal import JournalOp, OpStatus, PacingRecord, RunRecord, RunState
 
-__all__ = ["OP_COLUMNS", "RUN_FIELDS", "op_from_row", "pacing_from_row", "run_from_row"]
+__all__ = ["OP_COLUMNS", "RUN_FIELDS", "op_from_row", "pacing_from_row", "pacing_upsert", "run_from_row"]
 
 OP_COLUMNS = (
     "op_id, seq, plan, digest, kind, account_id, status, unknown, attempts, result, graph_id, error, reason"
@@ -41,6 +41,25 @@ def run_from_row(row: tuple[Any, ...]) -> RunRecord:
     data = dict(zip(RUN_FIELDS, row, strict=True))
     data["state"] = RunState(data["state"])
     return RunRecord(**data)
+
+
+def pacing_upsert(table: str, placeholder: str, *, lifted: bool) -> str:
+    """The upsert of one ``pacing`` row (scope, parked_until, reason, usage_pct, state, updated_at) by
+    :func:`~bulk_engine.persistence.journal.merge_pacing`, in the SQL SQLite and PostgreSQL share: lifted
+    records (``lifted=True``) overwrite the stored park; the others keep an unexpired one when they have none."""
+    if lifted:
+        park, reason = "excluded.parked_until", "excluded.reason"
+    else:
+        theirs = "excluded.parked_until > 0 OR p.parked_until <= excluded.updated_at"
+        park = f"CASE WHEN {theirs} THEN excluded.parked_until ELSE p.parked_until END"
+        reason = f"CASE WHEN {theirs} THEN excluded.reason ELSE p.reason END"
+    values = ", ".join([placeholder] * 6)
+    return (
+        f"INSERT INTO {table} AS p (scope, parked_until, reason, usage_pct, state, updated_at) VALUES ({values}) "
+        f"ON CONFLICT (scope) DO UPDATE SET parked_until = {park}, reason = {reason}, "
+        "usage_pct = excluded.usage_pct, state = excluded.state, updated_at = excluded.updated_at "
+        "WHERE excluded.updated_at >= p.updated_at"
+    )
 
 
 def pacing_from_row(row: tuple[Any, ...]) -> PacingRecord | str:

@@ -33,8 +33,8 @@ refreshes the heartbeat at most every ``REFRESH_EVERY_S`` (one small update). :m
 releases the locks taken through it.
 
 Pacing state (the rate-limit governor's, per scope; journal-wide, shared by every job of the file) is the
-``pacing`` table: :meth:`SqliteJournal.save_pacing` upserts a batch of records in one transaction (one
-``executemany``), a record older than the stored one of its scope losing (two processes: newest wins);
+``pacing`` table: :meth:`SqliteJournal.save_pacing` upserts a batch of records in one transaction by
+:func:`~bulk_engine.persistence.journal.merge_pacing` (newest wins, an unexpired park stands unless lifted);
 ``state`` is stored as compact JSON. A row that cannot be read (corrupt or non-object JSON, a value of the
 wrong type) is skipped on load with a WARNING, never an error: the governor then merely starts that scope
 unparked.
@@ -87,7 +87,7 @@ from .lock import (
     lost_error,
     stale_reason,
 )
-from .rows import OP_COLUMNS, RUN_FIELDS, op_from_row, pacing_from_row, run_from_row
+from .rows import OP_COLUMNS, RUN_FIELDS, op_from_row, pacing_from_row, pacing_upsert, run_from_row
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SqliteJournal"]
 
@@ -173,13 +173,6 @@ _SAVE_RUN = (
     "ON CONFLICT(job_id, run_id) DO UPDATE SET "
     + ", ".join(f"{c}=excluded.{c}" for c in RUN_FIELDS if c not in ("job_id", "run_id"))
     + " WHERE excluded.updated_at >= runs.updated_at"
-)
-
-_SAVE_PACING = (
-    "INSERT INTO pacing (scope, parked_until, reason, usage_pct, state, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT(scope) DO UPDATE SET parked_until=excluded.parked_until, reason=excluded.reason, "
-    "usage_pct=excluded.usage_pct, state=excluded.state, updated_at=excluded.updated_at "
-    "WHERE excluded.updated_at >= pacing.updated_at"
 )
 
 
@@ -477,12 +470,18 @@ class SqliteJournal:
         if not records:
             return
         rows = [
-            (r.scope, r.parked_until, r.reason, r.usage_pct, canonical(dict(r.state)), r.updated_at)
+            (
+                r.lifted,
+                (r.scope, r.parked_until, r.reason, r.usage_pct, canonical(dict(r.state)), r.updated_at),
+            )
             for r in records
         ]
         try:
             with self._tx() as db:
-                db.executemany(_SAVE_PACING, rows)
+                for lifted in (False, True):
+                    batch = [row for flag, row in rows if flag is lifted]
+                    if batch:
+                        db.executemany(pacing_upsert("pacing", "?", lifted=lifted), batch)
         except sqlite3.Error as err:
             raise self._fail(err, "saving the pacing state") from None
 

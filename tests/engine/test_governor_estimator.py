@@ -11,9 +11,13 @@ made without ever exceeding the quota, given the others' calls — what a perfec
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import anyio
+import anyio.lowlevel
 import pytest
 from engine_support import HOUR, QUOTA, optimal_finish
 
@@ -21,6 +25,7 @@ from bulk_engine.config import GovernorConfig
 from bulk_engine.execution.events import Waiting
 from bulk_engine.execution.governor import Governor
 from bulk_engine.persistence.memory import MemoryJournal
+from bulk_engine.persistence.sqlite import SqliteJournal
 from bulk_engine.protocol.usage import BucType, parse_usage_headers
 from bulk_engine.simulator import SimulatorConfig
 from bulk_engine.simulator.clock import VirtualClock
@@ -286,3 +291,84 @@ async def test_the_app_near_its_ceiling_holds_every_account() -> None:
     for account in (ACT, "act_2", "act_3"):
         assert (loop.governor.headroom(account) or 0) < 1, account
         assert loop.governor.headroom_wait(account, 1) > 0, account
+
+
+class JumpClock(ManualClock):
+    """A governor's clock whose sleeps move the shared time on: a wait ends at once, at its deadline."""
+
+    async def sleep(self, seconds: float) -> None:
+        self._now[0] += seconds
+        await anyio.lowlevel.checkpoint()
+
+
+def _worker(now: list[float], journal_path: Path) -> Governor:
+    """A worker's governor wired to its own connection to the shared journal, as the engine wires it."""
+    journal = SqliteJournal(journal_path)
+    governor = Governor(GovernorConfig(), JumpClock(now))
+    governor.restore(journal.load_pacing())
+    governor.persist = journal.save_pacing
+    governor.refresh = journal.load_pacing
+    return governor
+
+
+def _stored_park(journal_path: Path, scope: str) -> float:
+    return {r.scope: r.parked_until for r in SqliteJournal(journal_path).load_pacing()}.get(scope, 0.0)
+
+
+async def test_a_running_worker_takes_the_park_another_worker_met(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two workers of one account share a journal. B's governor started before A was throttled (so its
+    start-up read saw no park); at its next admission it reads the journal again, takes A's park and
+    sends nothing before it ends — it does not have to meet the throttle itself."""
+    loop = Loop()
+    path = tmp_path / "shared.sqlite"
+    a, b = _worker(loop.now, path), _worker(loop.now, path)
+    await loop.batch(1, governor=b)  # B is running: it has its own reading of the account
+    a.throttled(ACT, "ads_management", None, BucType.ADS_MANAGEMENT, code=80004)
+    park_ends = loop.now[0] + loop.config.default_park_s
+    loop.now[0] += loop.config.persist_every_s  # B's last read of the journal is that old
+    with caplog.at_level(logging.INFO, logger="bulk_engine.execution.governor"):
+        ticket = await b.acquire(ACT, 1)
+    assert loop.now[0] >= park_ends  # admitted only once A's park ran out
+    b.release(ACT, 1, ticket=ticket)
+    assert "by the journal" in caplog.text and "80004" in caplog.text
+
+
+async def test_a_save_without_a_park_keeps_the_park_another_worker_wrote(tmp_path: Path) -> None:
+    """B saves its readings of the account while A's park runs (B's last read of the journal predates
+    it): the journal keeps A's park, so a worker starting now starts parked. (Before, B's record with
+    ``parked_until`` 0 erased it.)"""
+    loop = Loop()
+    path = tmp_path / "shared.sqlite"
+    a, b = _worker(loop.now, path), _worker(loop.now, path)
+    await loop.batch(1, governor=b)
+    a.throttled(ACT, "ads_management", None, BucType.ADS_MANAGEMENT, code=80004)
+    scope = "pair:act_1:ads_management"
+    written = _stored_park(path, scope)
+    assert written == loop.now[0] + loop.config.default_park_s
+    loop.now[0] += 1.0
+    b.flush()  # B's record of the pair says nothing of a park
+    assert _stored_park(path, scope) == written
+    assert _worker(loop.now, path).parked_for(ACT) == pytest.approx(loop.config.default_park_s - 1.0)
+
+
+async def test_a_park_lifted_by_its_worker_frees_the_workers_that_took_it(tmp_path: Path) -> None:
+    """A lifts its park on fresher news (``clear_parks``: a read found the account usable). B, which took
+    the park from the journal and waits it out, hears of the lift at its next read of the journal (the
+    wait is cut in slices of ``persist_every_s``) and goes on long before the park's deadline; a park B
+    took from the journal is never written back by B, so it cannot outlive its writer's lift."""
+    loop = Loop()
+    path = tmp_path / "shared.sqlite"
+    a = _worker(loop.now, path)
+    a.throttled(ACT, "ads_management", None, BucType.ADS_MANAGEMENT, code=80004)
+    b = _worker(loop.now, path)  # starts parked by A's record
+    assert b.parked_for(ACT) == loop.config.default_park_s
+    a.clear_parks(ACT, "a fresh read found it usable")
+    loop.now[0] += 0.5
+    b.flush()  # before B reads the journal again: its copy of the park is not written back
+    assert _stored_park(path, "pair:act_1:ads_management") == 0.0
+    started = loop.now[0]
+    ticket = await b.acquire(ACT, 1)
+    assert loop.now[0] - started <= loop.config.persist_every_s  # one slice, not the 60 s park
+    b.release(ACT, 1, ticket=ticket)

@@ -1,7 +1,9 @@
-"""The governor's pacing state in the journal: per journal (shared by its jobs), newest wins, schema 3."""
+"""The governor's pacing state in the journal: per journal (shared by its jobs), newest wins but a running
+park stands unless lifted (``merge_pacing``), schema 3."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 from pathlib import Path
@@ -71,17 +73,47 @@ def test_pacing_round_trips(journals: JournalFactory) -> None:
     assert type(back.state["samples"]) is int  # numbers keep their JSON type
 
 
-def test_saving_an_existing_scope_overwrites_it(journals: JournalFactory) -> None:
+def test_saving_an_existing_scope_overwrites_its_reading_and_keeps_a_running_park(
+    journals: JournalFactory,
+) -> None:
+    """Another worker's save without a park of its own (``parked_until`` 0) must not erase the park a
+    worker just wrote for the account: the reading is replaced, the park stands until it runs out."""
     journal = journals.open()
     journal.save_pacing(
         [_rec("account:act_1", 10.0, parked_until=100.0, reason="parked", usage_pct=99.0, n=1)]
     )
     journal.save_pacing([_rec("account:act_2", 10.0, usage_pct=5.0)])
     journal = journals.reopen()
-    journal.save_pacing([_rec("account:act_1", 11.0, usage_pct=None, n=2)])  # unparked, reading lost
+    journal.save_pacing([_rec("account:act_1", 11.0, usage_pct=None, n=2)])  # says nothing of a park
     stored = _by_scope(journals.reopen())
-    assert stored["account:act_1"] == _rec("account:act_1", 11.0, usage_pct=None, n=2)
+    assert stored["account:act_1"] == _rec(
+        "account:act_1", 11.0, parked_until=100.0, reason="parked", usage_pct=None, n=2
+    )
     assert stored["account:act_2"] == _rec("account:act_2", 10.0, usage_pct=5.0)  # untouched
+    # a newer park replaces it (the newest regain time is the best), a shorter one too
+    journals.reopen().save_pacing([_rec("account:act_1", 12.0, parked_until=80.0, reason="newer")])
+    assert _by_scope(journals.reopen())["account:act_1"] == _rec(
+        "account:act_1", 12.0, parked_until=80.0, reason="newer"
+    )
+    # a park that ran out before the save is not kept
+    journals.reopen().save_pacing([_rec("account:act_1", 81.0, n=3)])
+    assert _by_scope(journals.reopen())["account:act_1"] == _rec("account:act_1", 81.0, n=3)
+
+
+def test_a_lifted_record_clears_a_running_park(journals: JournalFactory) -> None:
+    """``clear_parks`` on fresher news: the writer says the account is usable, so the stored park goes."""
+    journal = journals.open()
+    journal.save_pacing([_rec("pair:act_1:ads_management", 10.0, parked_until=500.0, reason="parked")])
+    lifted = dataclasses.replace(_rec("pair:act_1:ads_management", 11.0, usage_pct=3.0), lifted=True)
+    journals.reopen().save_pacing([lifted, _rec("account:act_2", 11.0, parked_until=60.0, reason="p2")])
+    stored = _by_scope(journals.reopen())
+    assert stored["pair:act_1:ads_management"] == _rec("pair:act_1:ads_management", 11.0, usage_pct=3.0)
+    assert stored["pair:act_1:ads_management"].lifted is False  # a save's instruction, not stored
+    assert stored["account:act_2"].parked_until == 60.0
+    # an older lift loses like any older record
+    old_lift = dataclasses.replace(_rec("account:act_2", 5.0), lifted=True)
+    journals.reopen().save_pacing([old_lift])
+    assert _by_scope(journals.reopen())["account:act_2"].parked_until == 60.0
 
 
 def test_an_older_record_does_not_overwrite_a_newer_one(journals: JournalFactory) -> None:
@@ -98,10 +130,9 @@ def test_an_older_record_does_not_overwrite_a_newer_one(journals: JournalFactory
     stored = _by_scope(journals.reopen())
     assert stored["account:act_1"] == newer
     assert stored["account:act_2"].reason == "act_2 at 21"
-    journals.reopen().save_pacing(
-        [_rec("account:act_1", 20.0, reason="same instant")]
-    )  # a tie: the write wins
-    assert _by_scope(journals.reopen())["account:act_1"].reason == "same instant"
+    journals.reopen().save_pacing([_rec("account:act_1", 20.0, usage_pct=42.0)])  # a tie: the write wins
+    tied = _by_scope(journals.reopen())["account:act_1"]
+    assert (tied.usage_pct, tied.parked_until, tied.reason) == (42.0, 500.0, "newer park")
 
 
 def test_in_one_batch_the_newest_record_of_a_scope_wins(journals: JournalFactory) -> None:

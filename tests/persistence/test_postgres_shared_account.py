@@ -17,14 +17,17 @@ three jobs need 600 calls, twice the hourly quota, so they must pace. Two start 
   (a map index that starts while others already run; sequenced on the worker's own "saved" line, no sleep).
 
 What the code does with the journal's pacing records (``engine.py`` ``BulkEngine.governor``,
-``Governor.restore``/``export``/``_save``): a governor reads them **once**, when it is created (the engine's
-first run), and writes them at its first reading, at every park, then at most every ``persist_every_s`` (10
-wall seconds) and at the end. It never reads them again during a run. So a shared journal tells a worker
-what the others knew *when it started*: nothing when all start together (the table is empty); the first
-worker's last reading for the later ones in the staggered order (restored as others' usage, with the
-account marked shared if it was). During the run every worker learns of the others only from the server's
-usage headers (the governor's "shared accounts" rule), shared journal or not. The test asserts exactly that
-(``load_pacing`` once per worker; what each restored) besides the outcome.
+``Governor.restore``/``export``/``_save``/``_refresh_if_due``): a governor reads them when it is created
+(the engine's first run) — readings and parks — and then only their parks again, at most every
+``persist_every_s`` (10 wall seconds: at an admission, or between the slices of a park's wait); it writes
+them at its first reading, at every park, at most every ``persist_every_s`` and at the end. So a shared
+journal tells a worker what the others knew *when it started*: nothing when all start together (the table is
+empty); the first worker's last reading for the later ones in the staggered order (restored as others'
+usage, with the account marked shared if it was). Readings are not taken mid-run: every worker learns of
+the others' calls from the server's usage headers (the governor's "shared accounts" rule), shared journal
+or not; a park met mid-run would reach the others by the journal (``test_governor_estimator`` has that
+case, and these runs meet none). The test asserts what each worker restored at its start besides the
+outcome.
 
 Asserted from the simulator's own call log and store, for every variant:
 
@@ -92,7 +95,7 @@ class WatchedJournal:
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self.loads = 0
-        self.restored: list[str] = []  # scopes of the records a load returned that carry a reading
+        self.restored: list[str] = []  # scopes of the records the first load returned that carry a reading
         self.saves = 0
         self._announced = False
 
@@ -102,7 +105,8 @@ class WatchedJournal:
     def load_pacing(self) -> Any:
         records = self._inner.load_pacing()
         self.loads += 1
-        self.restored.extend(r.scope for r in records if r.state)
+        if self.loads == 1:  # the engine's start; later loads are the governor's reads of parks
+            self.restored.extend(r.scope for r in records if r.state)
         return records
 
     def save_pacing(self, records: Any) -> None:
@@ -239,8 +243,10 @@ async def test_three_jobs_on_one_account(
     )
     assert sum(refused.values()) <= len(calls) // 1000, (refused, [r["throttles"] for r in results])
 
-    # What the journal carried between the workers: read once, at the start of each.
-    assert [r["pacing_loads"] for r in results] == [1] * WORKERS
+    # What the journal carried between the workers: read at the start of each, then at most every 10 s.
+    assert all(1 <= r["pacing_loads"] <= 2 + took / 10.0 for r in results), [
+        r["pacing_loads"] for r in results
+    ]
     assert all(r["pacing_saves"] >= 1 for r in results)
     restored = [bool(r["restored"]) for r in results]
     if journal == "separate-sqlite":
