@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bulk_engine import Operation, OpKind, Ref
+from bulk_engine import Job, Operation
 
 TARGETING = {"geo_locations": {"countries": ["US"]}}
 
@@ -88,47 +88,14 @@ def process_memory_mb(pid: int | str = "self") -> tuple[float, float]:
 
 
 def tree_ops(i: int, act: str, page_id: str) -> list[Operation]:
-    """One campaign → ad set → creative → ad tree, linked with symbolic references."""
-    c, a, cr, ad = f"c{i}", f"as{i}", f"cr{i}", f"ad{i}"
-    return [
-        Operation(
-            op_id=c,
-            method="POST",
-            path=f"{act}/campaigns",
-            account_id=act,
-            kind=OpKind.CREATE_CAMPAIGN,
-            params=campaign_params(i),
-        ),
-        Operation(
-            op_id=a,
-            method="POST",
-            path=f"{act}/adsets",
-            account_id=act,
-            kind=OpKind.CREATE_ADSET,
-            params={**adset_params(i), "campaign_id": Ref(c)},
-        ),
-        Operation(
-            op_id=cr,
-            method="POST",
-            path=f"{act}/adcreatives",
-            account_id=act,
-            kind=OpKind.CREATE_CREATIVE,
-            params=creative_params(i, page_id),
-        ),
-        Operation(
-            op_id=ad,
-            method="POST",
-            path=f"{act}/ads",
-            account_id=act,
-            kind=OpKind.CREATE_AD,
-            params={
-                "name": f"Ad {i}",
-                "adset_id": Ref(a),
-                "creative": {"creative_id": Ref(cr)},
-                "status": "PAUSED",
-            },
-        ),
-    ]
+    """One campaign → ad set → creative → ad tree (op ids ``c<i>``, ``as<i>``, ``cr<i>``, ``ad<i>``), linked by
+    the builder; the params are the ones ``scenario_t`` gives the official SDK."""
+    job = Job(act)
+    campaign = job.campaign(key=f"c{i}", **campaign_params(i))
+    adset = job.adset(campaign=campaign, key=f"as{i}", **adset_params(i))
+    creative = job.creative(key=f"cr{i}", **creative_params(i, page_id))
+    job.ad(adset=adset, creative=creative, key=f"ad{i}", name=f"Ad {i}")
+    return job.operations()
 
 
 def campaign_params(i: int) -> dict[str, Any]:

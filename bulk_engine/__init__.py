@@ -3,11 +3,31 @@
 The public API is listed in ``__all__`` (kept sorted; a test guards it).
 """
 
+from .builder import BuildError, Handle, Job
 from .config import Credentials, EngineConfig, GovernorConfig, IdempotencyConfig, RetryConfig
-from .engine import BulkEngine, Job
+from .engine import BulkEngine, OperationSource
 from .errors import AuthError, BulkEngineError, ConfigError, JobValidationError, JournalError, TransportError
 from .execution.clock import Clock, ScaledClock, SystemClock
-from .execution.events import Park
+from .execution.events import (
+    BatchDone,
+    BatchSent,
+    EngineEvent,
+    Observer,
+    OperationFinished,
+    Park,
+    RetryScheduled,
+    Throttled,
+    Waiting,
+)
+from .operations.specs import (
+    AdCreativeSpec,
+    AdSetMatrix,
+    AdSetSpec,
+    AdSetTemplate,
+    AdSpec,
+    AudienceSpec,
+    CampaignSpec,
+)
 from .persistence import Journal, MemoryJournal, SqliteJournal
 from .planning.graph import Operation, OpKind
 from .protocol.errors import ErrorClass, GraphError
@@ -15,16 +35,28 @@ from .protocol.refs import Ref
 from .results import JobResult, Outcome, OutcomeState, RunTotals
 
 __all__ = [
+    "AdCreativeSpec",
+    "AdSetMatrix",
+    "AdSetSpec",
+    "AdSetTemplate",
+    "AdSpec",
+    "AudienceSpec",
     "AuthError",
+    "BatchDone",
+    "BatchSent",
+    "BuildError",
     "BulkEngine",
     "BulkEngineError",
+    "CampaignSpec",
     "Clock",
     "ConfigError",
     "Credentials",
     "EngineConfig",
+    "EngineEvent",
     "ErrorClass",
     "GovernorConfig",
     "GraphError",
+    "Handle",
     "IdempotencyConfig",
     "Job",
     "JobResult",
@@ -32,16 +64,22 @@ __all__ = [
     "Journal",
     "JournalError",
     "MemoryJournal",
+    "Observer",
     "OpKind",
     "Operation",
+    "OperationFinished",
+    "OperationSource",
     "Outcome",
     "OutcomeState",
     "Park",
     "Ref",
     "RetryConfig",
+    "RetryScheduled",
     "RunTotals",
     "ScaledClock",
     "SqliteJournal",
     "SystemClock",
+    "Throttled",
     "TransportError",
+    "Waiting",
 ]

@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .builder import Job
 from .config import Credentials, EngineConfig
 from .engine import BulkEngine
 from .planning.graph import Operation, OpKind
-from .protocol.refs import Ref
 from .simulator import FaultConfig, SimulatorConfig, SimulatorServer
 
 if TYPE_CHECKING:
@@ -41,40 +41,30 @@ class DemoSetupError(RuntimeError):
     """The simulated account could not be set up as the demo job expects (a bug, not a user mistake)."""
 
 
-def _setup_ops(act: str, page: str) -> list[Operation]:
-    """The account's history: an evergreen click-to-Messenger tree and a legacy Advantage+ shopping campaign."""
-    return [
-        Operation(
-            op_id="evergreen",
-            method="POST",
-            path=f"{act}/campaigns",
-            account_id=act,
-            kind=OpKind.CREATE_CAMPAIGN,
-            params={
-                "name": "Evergreen click to Messenger",
-                "objective": "OUTCOME_ENGAGEMENT",
-                "special_ad_categories": [],
-                "status": "PAUSED",
-            },
-        ),
-        Operation(
-            op_id="evergreen-adset",
-            method="POST",
-            path=f"{act}/adsets",
-            account_id=act,
-            kind=OpKind.CREATE_ADSET,
-            params={
-                "name": "Evergreen - US",
-                "campaign_id": Ref("evergreen"),
-                "destination_type": "MESSENGER",
-                "billing_event": "IMPRESSIONS",
-                "optimization_goal": "CONVERSATIONS",
-                "promoted_object": {"page_id": page},
-                "daily_budget": 1000,
-                "targeting": {"geo_locations": {"countries": ["US"]}},
-                "status": "PAUSED",
-            },
-        ),
+def _setup_ops(act: str, page: str) -> Job:
+    """The account's history: an evergreen click-to-Messenger tree and a legacy Advantage+ shopping campaign.
+
+    The shopping campaign is created the v24.0 way (``smart_promotion_type``), which the builders' rules
+    refuse since v25.0 retires it: it goes as raw operations (``Job.add``)."""
+    job = Job(act)
+    evergreen = job.campaign(
+        key="evergreen",
+        name="Evergreen click to Messenger",
+        objective="OUTCOME_ENGAGEMENT",
+        special_ad_categories=[],
+    )
+    job.adset(
+        campaign=evergreen,
+        key="evergreen-adset",
+        name="Evergreen - US",
+        destination_type="MESSENGER",
+        billing_event="IMPRESSIONS",
+        optimization_goal="CONVERSATIONS",
+        promoted_object={"page_id": page},
+        daily_budget=1000,
+        targeting={"geo_locations": {"countries": ["US"]}},
+    )
+    asc = job.add(
         Operation(
             op_id="asc",
             method="POST",
@@ -88,7 +78,9 @@ def _setup_ops(act: str, page: str) -> list[Operation]:
                 "special_ad_categories": [],
                 "status": "PAUSED",
             },
-        ),
+        )
+    )
+    job.add(
         Operation(
             op_id="asc-adset",
             method="POST",
@@ -97,7 +89,7 @@ def _setup_ops(act: str, page: str) -> list[Operation]:
             kind=OpKind.CREATE_ADSET,
             params={
                 "name": "ASC ad set",
-                "campaign_id": Ref("asc"),
+                "campaign_id": asc.id,
                 "billing_event": "IMPRESSIONS",
                 "optimization_goal": "OFFSITE_CONVERSIONS",
                 "daily_budget": 5000,
@@ -105,8 +97,9 @@ def _setup_ops(act: str, page: str) -> list[Operation]:
                 "targeting": {"geo_locations": {"countries": ["US"]}},
                 "status": "PAUSED",
             },
-        ),
-    ]
+        )
+    )
+    return job
 
 
 async def _set_up_account(config: EngineConfig, act: str, page: str, expected_source: str) -> None:

@@ -55,7 +55,7 @@ from .results import JobResult, JobStats, Outcome, OutcomeState, RunTotals
 from .scrub import Scrubber
 from .wording import duration, wait_subject
 
-Job = Iterable[Operation] | AsyncIterable[Operation]
+OperationSource = Iterable[Operation] | AsyncIterable[Operation]
 logger = logging.getLogger("bulk_engine.engine")
 
 
@@ -168,7 +168,7 @@ class BulkEngine:
 
     def stream(
         self,
-        job: Job,
+        job: OperationSource,
         *,
         job_id: str | None = None,
         fingerprint: str | None = None,
@@ -189,7 +189,7 @@ class BulkEngine:
 
     async def _stream(
         self,
-        job: Job,
+        job: OperationSource,
         job_id: str,
         fingerprint: str | None,
         explicit_id: bool,
@@ -297,7 +297,7 @@ class BulkEngine:
 
     async def run(
         self,
-        job: Job,
+        job: OperationSource,
         *,
         job_id: str | None = None,
         fingerprint: str | None = None,
@@ -330,7 +330,7 @@ class BulkEngine:
             raise JournalError(f"journal {self.journal.location} has no job {job_id!r} (jobs in it: {known})")
         ops = load_operations(self.journal, job_id)
         # Plans whose references all point backwards are streamed (memory bounded); others are loaded whole.
-        job: Job = ops if record.ordered else list(ops)
+        job: OperationSource = ops if record.ordered else list(ops)
         return await self.run(job, job_id=job_id, fingerprint=record.fingerprint)
 
     # --- journal admission ------------------------------------------------------------------------
@@ -517,7 +517,7 @@ def _find(group: BaseExceptionGroup[Any], kind: type[BulkEngineError]) -> BulkEn
     return None
 
 
-def _split(job: Job) -> tuple[list[Operation], AsyncIterator[Operation]]:
+def _split(job: OperationSource) -> tuple[list[Operation], AsyncIterator[Operation]]:
     """In-memory jobs are validated whole up front; iterators are streamed in windows."""
     if isinstance(job, Sequence):
         return list(job), _empty()

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from bulk_engine.protocol.errors import GraphError
+
+
+class HasOpId(Protocol):
+    """An operation's stand-in: a :class:`~bulk_engine.builder.Handle` or an ``Operation``."""
+
+    @property
+    def op_id(self) -> str: ...
 
 
 class OutcomeState(StrEnum):
@@ -33,6 +41,11 @@ class Outcome:
     error: GraphError | None = None
     reason: str | None = None
     attempts: int = 0
+
+    @property
+    def id(self) -> str | None:
+        """The Graph id the operation created or copied (``graph_id``): ``result[handle].id``."""
+        return self.graph_id
 
     @property
     def graph_id(self) -> str | None:
@@ -156,6 +169,19 @@ class JobResult:
     @property
     def ok(self) -> bool:
         return self.counts.get("failed", 0) == 0 and self.counts.get("skipped", 0) == 0
+
+    def __getitem__(self, key: str | HasOpId) -> Outcome:
+        """The outcome of an operation, by op id or by anything carrying one (a builder's handle, an
+        ``Operation``): ``result[ad].id`` is the ad's Graph id. ``KeyError`` for an op id not in the job."""
+        op_id = key if isinstance(key, str) else key.op_id
+        found = self._by_op_id.get(op_id)
+        if found is None:
+            raise KeyError(op_id)
+        return found
+
+    @functools.cached_property
+    def _by_op_id(self) -> dict[str, Outcome]:
+        return {outcome.op_id: outcome for outcome in self.outcomes}
 
     @classmethod
     def combine(cls, job_id: str, results: Iterable[JobResult]) -> JobResult:

@@ -7,57 +7,38 @@ Run it against the simulator (see docs/airflow.md)::
         "extra": {"base_url": "http://127.0.0.1:8765", "ad_account_id": "act_1000000001"}}'
     airflow dags test meta_bulk_create
 
-Ad sets reference their campaign with ``{"$ref": "<op_id>"}``: the engine sends each campaign and its ad
-sets in dependency order (one Graph batch when they fit) and fills in the real ids.
+The trees are the typed specs of a job file's create task (``CampaignSpec`` with its ``AdSetSpec`` s), checked
+when the DAG file is parsed; the engine sends each campaign and its ad sets in dependency order (one Graph
+batch when they fit) and fills in the real ids.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import pendulum
 from airflow.sdk import DAG, Param
 
-from airflow_provider.operators import MetaBulkOperator
+from airflow_provider.operators import MetaBulkCreateOperator
+from bulk_engine import AdSetSpec, CampaignSpec
 
 TARGETING = {"geo_locations": {"countries": ["US", "CA"]}}
 MARKETS = {"spring-sale": ["18-24", "25-34", "35-54"], "summer-sale": ["18-34", "35-64"]}
 
 
-def campaign_tree(name: str, segments: list[str]) -> list[dict[str, Any]]:
-    """One PAUSED traffic campaign and one ad set per age segment."""
-    ops: list[dict[str, Any]] = [
-        {
-            "op_id": name,
-            "path": "{account_id}/campaigns",
-            "kind": "create_campaign",
-            "params": {
-                "name": name,
-                "objective": "OUTCOME_TRAFFIC",
-                "special_ad_categories": [],
-                "status": "PAUSED",
-            },
-        }
-    ]
+def campaign_tree(name: str, segments: list[str]) -> CampaignSpec:
+    """One PAUSED traffic campaign and one ad set per age segment (new objects are PAUSED by default)."""
+    ad_sets = []
     for segment in segments:
         low, high = (int(x) for x in segment.split("-"))
-        ops.append(
-            {
-                "op_id": f"{name}/{segment}",
-                "path": "{account_id}/adsets",
-                "kind": "create_adset",
-                "params": {
-                    "name": f"{name} {segment}",
-                    "campaign_id": {"$ref": name},
-                    "billing_event": "IMPRESSIONS",
-                    "optimization_goal": "LINK_CLICKS",
-                    "daily_budget": 2000,
-                    "targeting": {**TARGETING, "age_min": low, "age_max": high},
-                    "status": "PAUSED",
-                },
-            }
+        ad_sets.append(
+            AdSetSpec(
+                name=f"{name} {segment}",
+                billing_event="IMPRESSIONS",
+                optimization_goal="LINK_CLICKS",
+                daily_budget=2000,
+                targeting={**TARGETING, "age_min": low, "age_max": high},
+            )
         )
-    return ops
+    return CampaignSpec(name=name, objective="OUTCOME_TRAFFIC", special_ad_categories=[], ad_sets=ad_sets)
 
 
 with DAG(
@@ -69,9 +50,9 @@ with DAG(
     params={"report_dir": Param("/tmp/meta-reports", type="string")},
     tags=["meta", "example"],
 ):
-    MetaBulkOperator(
+    MetaBulkCreateOperator(
         task_id="create_campaigns",
         meta_conn_id="meta_default",
-        operations=[op for name, segments in MARKETS.items() for op in campaign_tree(name, segments)],
+        campaigns=[campaign_tree(name, segments) for name, segments in MARKETS.items()],
         report_path="{{ params.report_dir }}/{{ dag.dag_id }}/{{ run_id }}/{{ ti.task_id }}.json",
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import BaseModel
+
 from bulk_engine import JobValidationError, OutcomeState
 from bulk_engine.operations import JobReport, JobSpec
 
@@ -16,7 +18,8 @@ class MetaBulkCreateOperator(MetaTaskOperator):
 
     Exactly one source, all templated: ``job_file`` (YAML/JSON, e.g. kept next to the DAG in
     ``dags/jobs/``; every task must be a ``create`` task), ``job`` (the same document inline), or
-    ``campaigns`` (+ ``creatives``, a mapping of creative name → spec) — the fields of one create task.
+    ``campaigns`` (+ ``creatives``, a mapping of creative name → spec) — the fields of one create task, as
+    mappings or as the typed specs (:class:`~bulk_engine.CampaignSpec`, :class:`~bulk_engine.AdCreativeSpec`).
     The XCom summary adds ``created``: succeeded operations per kind.
     """
 
@@ -44,8 +47,8 @@ class MetaBulkCreateOperator(MetaTaskOperator):
         given = [v for v in (self.job_file, self.job, campaigns) if v is not None]
         if len(given) != 1:
             raise ValueError("MetaBulkCreateOperator takes exactly one of job_file, job or campaigns")
-        self.campaigns = campaigns
-        self.creatives = creatives
+        self.campaigns = _spec_data(campaigns)
+        self.creatives = _spec_data(creatives)
 
     def build_job(self) -> JobSpec:
         if self.campaigns is not None:
@@ -68,3 +71,15 @@ class MetaBulkCreateOperator(MetaTaskOperator):
             if outcome.state is OutcomeState.SUCCEEDED:
                 created[outcome.kind] = created.get(outcome.kind, 0) + 1
         return {"created": created}
+
+
+def _spec_data(value: Any) -> Any:
+    """Specs given as models, as the JSON a job file holds: Airflow templates and serializes an operator's
+    fields, which pydantic models are not; the task validates them again when it runs."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_defaults=True)
+    if isinstance(value, list | tuple):
+        return [_spec_data(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _spec_data(item) for key, item in value.items()}
+    return value

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from contextlib import aclosing
 from typing import Any
 
-from bulk_engine.engine import BulkEngine, Job
+from bulk_engine.engine import BulkEngine, OperationSource
 from bulk_engine.results import JobResult, Outcome
 
 __all__ = ["WITHHELD_KINDS", "LeanEngine", "stays_on_disk"]
@@ -47,7 +47,9 @@ class LeanEngine:
     def __repr__(self) -> str:
         return f"LeanEngine({self.engine!r})"
 
-    async def run(self, job: Job, *, job_id: str | None = None, fingerprint: str | None = None) -> JobResult:
+    async def run(
+        self, job: OperationSource, *, job_id: str | None = None, fingerprint: str | None = None
+    ) -> JobResult:
         kept: list[Outcome] = []
         run = self.engine.stream(job, job_id=job_id, fingerprint=fingerprint)
         async with aclosing(run):

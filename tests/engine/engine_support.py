@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bulk_engine import Credentials, EngineConfig, Operation, OpKind, Ref
+from bulk_engine import Credentials, EngineConfig, Job, Operation, OpKind, Ref
 from bulk_engine.simulator import SimulatorConfig, SimulatorServer
 
 TARGETING = {"geo_locations": {"countries": ["US"]}}
@@ -67,53 +67,28 @@ def campaign_op(op_id: str, act: str, **params: Any) -> Operation:
 
 
 def tree_ops(prefix: str, act: str, page_id: str) -> list[Operation]:
-    """campaign → ad set → creative → ad, linked symbolically."""
-    return [
-        campaign_op(f"{prefix}-c", act),
-        Operation(
-            op_id=f"{prefix}-as",
-            method="POST",
-            path=f"{act}/adsets",
-            account_id=act,
-            kind=OpKind.CREATE_ADSET,
-            params={
-                "name": f"{prefix}-as",
-                "campaign_id": Ref(f"{prefix}-c"),
-                "billing_event": "IMPRESSIONS",
-                "optimization_goal": "LINK_CLICKS",
-                "daily_budget": 1000,
-                "targeting": TARGETING,
-                "status": "PAUSED",
-            },
-        ),
-        Operation(
-            op_id=f"{prefix}-cr",
-            method="POST",
-            path=f"{act}/adcreatives",
-            account_id=act,
-            kind=OpKind.CREATE_CREATIVE,
-            params={
-                "name": f"{prefix}-cr",
-                "object_story_spec": {
-                    "page_id": page_id,
-                    "link_data": {"link": "https://example.com", "message": "Hi"},
-                },
-            },
-        ),
-        Operation(
-            op_id=f"{prefix}-ad",
-            method="POST",
-            path=f"{act}/ads",
-            account_id=act,
-            kind=OpKind.CREATE_AD,
-            params={
-                "name": f"{prefix}-ad",
-                "adset_id": Ref(f"{prefix}-as"),
-                "creative": {"creative_id": Ref(f"{prefix}-cr")},
-                "status": "PAUSED",
-            },
-        ),
-    ]
+    """campaign → ad set → creative → ad, linked by the builder (op ids and names ``<prefix>-c``, ``-as``,
+    ``-cr``, ``-ad``)."""
+    job = Job(act)
+    campaign = job.campaign(
+        key=f"{prefix}-c", name=f"{prefix}-c", objective="OUTCOME_TRAFFIC", special_ad_categories=[]
+    )
+    adset = job.adset(
+        campaign=campaign,
+        key=f"{prefix}-as",
+        name=f"{prefix}-as",
+        billing_event="IMPRESSIONS",
+        optimization_goal="LINK_CLICKS",
+        daily_budget=1000,
+        targeting=TARGETING,
+    )
+    creative = job.creative(
+        key=f"{prefix}-cr",
+        name=f"{prefix}-cr",
+        object_story_spec={"page_id": page_id, "link_data": {"link": "https://example.com", "message": "Hi"}},
+    )
+    job.ad(adset=adset, creative=creative, key=f"{prefix}-ad", name=f"{prefix}-ad")
+    return job.operations()
 
 
 def status_op(op_id: str, act: str, object_id: str | Ref, status: str = "PAUSED") -> Operation:

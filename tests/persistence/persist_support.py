@@ -12,7 +12,7 @@ from typing import Any
 import engine_support
 import psycopg
 
-from bulk_engine import Operation, OpKind, Ref
+from bulk_engine import Job, Operation, OpKind
 from bulk_engine.persistence import Journal, KeyScheme, MemoryJournal, SqliteJournal
 from bulk_engine.persistence.keys import key_in_name
 from bulk_engine.persistence.lock import LockOwner
@@ -30,66 +30,26 @@ class Sim(engine_support.Sim):
 
 
 def tree(i: int, act: str, page_id: str, prefix: str = "t") -> list[Operation]:
-    """campaign → ad set → creative → ad (4 creates), linked with references."""
-    c, a, cr, ad = f"{prefix}{i}/c", f"{prefix}{i}/as", f"{prefix}{i}/cr", f"{prefix}{i}/ad"
-    return [
-        Operation(
-            op_id=c,
-            method="POST",
-            path=f"{act}/campaigns",
-            account_id=act,
-            kind=OpKind.CREATE_CAMPAIGN,
-            params={
-                "name": f"Campaign {i}",
-                "objective": "OUTCOME_TRAFFIC",
-                "special_ad_categories": [],
-                "status": "PAUSED",
-            },
-        ),
-        Operation(
-            op_id=a,
-            method="POST",
-            path=f"{act}/adsets",
-            account_id=act,
-            kind=OpKind.CREATE_ADSET,
-            params={
-                "name": f"Ad set {i}",
-                "campaign_id": Ref(c),
-                "billing_event": "IMPRESSIONS",
-                "optimization_goal": "LINK_CLICKS",
-                "daily_budget": 1000,
-                "targeting": TARGETING,
-                "status": "PAUSED",
-            },
-        ),
-        Operation(
-            op_id=cr,
-            method="POST",
-            path=f"{act}/adcreatives",
-            account_id=act,
-            kind=OpKind.CREATE_CREATIVE,
-            params={
-                "name": f"Creative {i}",
-                "object_story_spec": {
-                    "page_id": page_id,
-                    "link_data": {"link": "https://example.com", "message": f"Hello {i}"},
-                },
-            },
-        ),
-        Operation(
-            op_id=ad,
-            method="POST",
-            path=f"{act}/ads",
-            account_id=act,
-            kind=OpKind.CREATE_AD,
-            params={
-                "name": f"Ad {i}",
-                "adset_id": Ref(a),
-                "creative": {"creative_id": Ref(cr)},
-                "status": "PAUSED",
-            },
-        ),
-    ]
+    """campaign → ad set → creative → ad (4 creates; op ids ``<prefix><i>/c``, ``/as``, ``/cr``, ``/ad``),
+    linked by the builder."""
+    job = Job(act)
+    base = f"{prefix}{i}"
+    campaign = job.campaign(
+        key=f"{base}/c", name=f"Campaign {i}", objective="OUTCOME_TRAFFIC", special_ad_categories=[]
+    )
+    adset = job.adset(
+        campaign=campaign,
+        key=f"{base}/as",
+        name=f"Ad set {i}",
+        billing_event="IMPRESSIONS",
+        optimization_goal="LINK_CLICKS",
+        daily_budget=1000,
+        targeting=TARGETING,
+    )
+    story = {"page_id": page_id, "link_data": {"link": "https://example.com", "message": f"Hello {i}"}}
+    creative = job.creative(key=f"{base}/cr", name=f"Creative {i}", object_story_spec=story)
+    job.ad(adset=adset, creative=creative, key=f"{base}/ad", name=f"Ad {i}")
+    return job.operations()
 
 
 def trees(n: int, accounts: list[str], page_id: str, prefix: str = "t") -> list[Operation]:
