@@ -6,7 +6,7 @@ The public API is listed in ``__all__`` (kept sorted; a test guards it).
 from .builder import BuildError, Handle, Job
 from .config import Credentials, EngineConfig, GovernorConfig, IdempotencyConfig, RetryConfig
 from .engine import BulkEngine, OperationSource
-from .errors import AuthError, BulkEngineError, ConfigError, JobValidationError, JournalError, TransportError
+from .errors import BulkEngineError, ConfigError, JobValidationError, JournalError, TransportError
 from .execution.clock import Clock, ScaledClock, SystemClock
 from .execution.events import (
     BatchDone,
@@ -41,7 +41,6 @@ __all__ = [
     "AdSetTemplate",
     "AdSpec",
     "AudienceSpec",
-    "AuthError",
     "BatchDone",
     "BatchSent",
     "BuildError",

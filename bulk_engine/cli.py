@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import BulkEngineError
 from .scrub import Scrubber, ScrubFilter
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ class Command:
     handler: Handler
 
 
-class UsageError(Exception):
+class UsageError(BulkEngineError):
     """A bad argument found after parsing (e.g. a missing environment variable); exits 2."""
 
 

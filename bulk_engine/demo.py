@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .builder import Job
 from .config import Credentials, EngineConfig
 from .engine import BulkEngine
+from .errors import BulkEngineError
 from .planning.graph import Operation, OpKind
 from .simulator import FaultConfig, SimulatorConfig, SimulatorServer
 
@@ -37,7 +38,7 @@ TRANSIENT_RATE = 0.02  # code 1/2 "is_transient" answers: the view shows the eng
 SEED = 42
 
 
-class DemoSetupError(RuntimeError):
+class DemoSetupError(BulkEngineError, RuntimeError):
     """The simulated account could not be set up as the demo job expects (a bug, not a user mistake)."""
 
 

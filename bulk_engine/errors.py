@@ -1,5 +1,31 @@
 """The one exception tree of the engine, rooted at :class:`BulkEngineError`.
 
+``except BulkEngineError`` catches everything the engine raises on purpose; a mixin keeps the built-in type
+callers of a standard API expect (a bad value is still a ``ValueError``)::
+
+    BulkEngineError
+    ├── ConfigError                       the engine configuration is unusable
+    ├── JobValidationError                refused before any call was sent
+    │   ├── operations.base.JobFileError      a job file's issues, with file:line:column     (+ builder.BuildError)
+    │   ├── planning.graph.PlanningError      (ValueError) duplicate ids, unknown references, cycles
+    │   └── protocol.refs.InvalidRefPathError (ValueError) a reference path that is no JSONPath
+    ├── TransportError                    no Graph answer (connection, timeout, non-JSON page)
+    ├── JournalError                      the journal is corrupt, foreign, or holds another job
+    │   └── JobLockedError                    another run holds the job
+    ├── planning.graph.InvalidTransitionError   (RuntimeError) an operation's state broke its machine: a bug
+    ├── protocol.batch.BatchTooLargeError       (ValueError) more calls than a Graph batch takes
+    ├── protocol.refs.UnresolvedReferenceError  (LookupError) a reference with nothing at its path
+    ├── operations.csvinput.CsvError            (ValueError) a CSV that cannot be read (also mid-run)
+    ├── reporting.report.ReportFormatError      (ValueError) not a run report
+    └── internal: protocol.spec_fields.BadTime, operations.input_limits.BadNumber (ValueError, turned into
+        issues), cli.UsageError, demo.DemoSetupError
+
+Graph's own refusals are not exceptions: an operation Graph refuses ends ``failed`` with the full
+:class:`~bulk_engine.protocol.errors.GraphError`. A rejected access token (190, 102, …) fails its operation
+with ``ErrorClass.AUTH`` and stops the job (every other operation ``skipped``, saying why) — the result, not
+an exception, is how a run reports it. The simulator's ``GraphAPIError`` is the simulator's model of such an
+answer, never raised to the engine's callers.
+
 Exceptions never carry access tokens or app secrets: messages are built from ids, codes and field
 names only, so ``str()`` and ``repr()`` are safe to log.
 """
@@ -17,15 +43,6 @@ class ConfigError(BulkEngineError):
 
 class JobValidationError(BulkEngineError):
     """A job was rejected before any call was sent: bad reference, cycle, invalid spec."""
-
-
-class AuthError(BulkEngineError):
-    """The Graph API refused the token (190/102…): retrying cannot help; get a new token."""
-
-    def __init__(self, message: str, code: int | None = None, subcode: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.subcode = subcode
 
 
 class TransportError(BulkEngineError):

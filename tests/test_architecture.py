@@ -69,3 +69,49 @@ def test_public_api_is_sorted_and_importable() -> None:
     public = {n for n in dir(bulk_engine) if not n.startswith("_")}
     modules = {n for n in public if type(getattr(bulk_engine, n)).__name__ == "module"}
     assert public - modules == set(names), "exported names and __all__ differ"
+
+
+# --- one exception tree ---------------------------------------------------------------------------------------
+OUTSIDE_THE_TREE = {
+    # the simulator's model of a Graph error answer (turned into the HTTP answer), never raised to callers
+    "bulk_engine.simulator.errors.GraphAPIError",
+}
+
+
+def _engine_modules() -> list[str]:
+    names = []
+    for path in ENGINE_FILES:
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] == "__main__":
+            continue
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def test_every_exception_the_engine_defines_is_under_bulk_engine_error() -> None:
+    """``except BulkEngineError`` catches whatever the engine raises on purpose (``errors.py`` draws the tree);
+    classes named ``_…`` are private to their module and caught there."""
+    import importlib
+    import inspect
+
+    from bulk_engine.errors import BulkEngineError
+
+    outside = []
+    for name in _engine_modules():
+        module = importlib.import_module(name)
+        for cls_name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != name or not issubclass(cls, BaseException) or cls_name.startswith("_"):
+                continue
+            if not issubclass(cls, BulkEngineError) and f"{name}.{cls_name}" not in OUTSIDE_THE_TREE:
+                outside.append(f"{name}.{cls_name}")
+    assert outside == [], f"not under BulkEngineError: {outside}"
+
+
+def test_both_packages_ship_py_typed() -> None:
+    """PEP 561: without the marker, type checkers ignore the hints of an installed package."""
+    import tomllib
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    for package in ("bulk_engine", "airflow_provider"):
+        assert (ROOT / package / "py.typed").is_file()
+        assert "py.typed" in data["package-data"][package]

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from bulk_engine.errors import BulkEngineError
+
 from .base import Issue
 
 __all__ = [
@@ -41,7 +43,7 @@ MAX_LINE_CHARS: Final = 1_000_000
 MAX_COLUMNS: Final = 1000
 
 
-class CsvError(ValueError):
+class CsvError(BulkEngineError, ValueError):
     """The CSV cannot be read; ``line`` is the physical line (1-based), ``rule`` the issue's rule id."""
 
     def __init__(self, line: int, message: str, rule: str = "csv.read") -> None:

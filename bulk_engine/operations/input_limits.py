@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from bulk_engine.errors import BulkEngineError
+
 from .base import Issue, JobFileError, PathPart
 
 __all__ = [
@@ -55,7 +57,7 @@ def byte_position(raw: bytes, offset: int) -> Position:
     return raw.count(b"\n", 0, offset) + 1, column
 
 
-class BadNumber(ValueError):
+class BadNumber(BulkEngineError, ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final, Literal
 
+from bulk_engine.errors import BulkEngineError, JobValidationError
 from bulk_engine.protocol.refs import Ref, UnresolvedReferenceError, iter_refs, resolve_value
 
 __all__ = [
@@ -170,7 +171,7 @@ DRY_RUN_RESULT: Final = _DryRunResult()
 """Pass to :meth:`DependencyGraph.mark_succeeded` when simulating success (dry runs, planning)."""
 
 
-class PlanningError(ValueError):
+class PlanningError(JobValidationError, ValueError):
     """The job cannot be planned; raised before anything is sent."""
 
 
@@ -197,7 +198,7 @@ class DependencyCycleError(PlanningError):
         super().__init__(f"dependency cycle: {' -> '.join([*cycle, cycle[0]])}")
 
 
-class InvalidTransitionError(RuntimeError):
+class InvalidTransitionError(BulkEngineError, RuntimeError):
     """A ``mark_*`` call that the state machine does not allow (an engine bug)."""
 
 

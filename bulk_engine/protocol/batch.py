@@ -36,6 +36,7 @@ from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from bulk_engine.errors import BulkEngineError
 from bulk_engine.protocol.errors import ErrorClass, GraphError, classify, parse_graph_error
 from bulk_engine.protocol.refs import Ref
 
@@ -65,7 +66,7 @@ _PATH_SAFE = "/:@!$'()*+,;=-._~"
 _PATH_SAFE_ALL = _PATH_SAFE + "?&%"  # relative URLs may already carry a query string
 
 
-class BatchTooLargeError(ValueError):
+class BatchTooLargeError(BulkEngineError, ValueError):
     """More operations than the Graph batch limit allows."""
 
 

@@ -29,6 +29,8 @@ from typing import Any
 import jsonpath_ng
 from jsonpath_ng.jsonpath import JSONPath
 
+from bulk_engine.errors import BulkEngineError, JobValidationError
+
 __all__ = [
     "InvalidRefPathError",
     "Ref",
@@ -41,11 +43,11 @@ __all__ = [
 ]
 
 
-class InvalidRefPathError(ValueError):
+class InvalidRefPathError(JobValidationError, ValueError):
     """A reference path is not a usable JSONPath (raised when the :class:`Ref` is built)."""
 
 
-class UnresolvedReferenceError(LookupError):
+class UnresolvedReferenceError(BulkEngineError, LookupError):
     """A reference could not be resolved against its target's result."""
 
     def __init__(self, op_id: str, path: str, detail: str) -> None:

@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from bulk_engine.errors import BulkEngineError
+
 from .catalog import CTA_APPS, STORY_DATA_KEYS
 
 SpecPath = tuple[str | int, ...]
@@ -31,7 +33,7 @@ TZ_ABBREVIATIONS = {
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 
-class BadTime(ValueError):
+class BadTime(BulkEngineError, ValueError):
     """A datetime parameter Graph would refuse."""
 
 

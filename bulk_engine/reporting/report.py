@@ -40,6 +40,7 @@ from typing import IO, Any
 
 import ijson
 
+from bulk_engine.errors import BulkEngineError
 from bulk_engine.scrub import Scrubber
 
 from .files import AtomicFile
@@ -76,7 +77,7 @@ REQUIRED_FIELDS = (
 Operations = Callable[[], Iterator[Mapping[str, Any]]]
 
 
-class ReportFormatError(ValueError):
+class ReportFormatError(BulkEngineError, ValueError):
     """A file given to ``bulk-engine report`` is not a run report."""
 
 
