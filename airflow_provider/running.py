@@ -23,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
 from bulk_engine import BulkEngine, EngineConfig
 from bulk_engine.execution.events import EngineEvent, Park
+from bulk_engine.persistence import MemoryJournal
+from bulk_engine.persistence.ephemeral import EphemeralJournal
 from bulk_engine.protocol.usage import UsageSnapshot
 from bulk_engine.reporting.live import LineView
 from bulk_engine.reporting.recorder import RunRecorder
@@ -36,16 +38,25 @@ from bulk_engine.scrub import Scrubber
 
 __all__ = ["HoldGuard", "LongHold", "Stopped", "TaskRun"]
 
+T = TypeVar("T")
+
 TICK_S = 0.5
 
 
 class LongHold(Exception):
     """Accounts the engine would have waited on for long were stopped: the job breaks off so the task defers."""
 
-    def __init__(self, resume_at: Mapping[str, float], reasons: Mapping[str, str]) -> None:
-        super().__init__(f"held: {sorted(resume_at)}")
+    def __init__(
+        self,
+        resume_at: Mapping[str, float],
+        reasons: Mapping[str, str],
+        sets: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"held: {sorted(resume_at) or sorted(sets or {})}")
         self.resume_at = dict(resume_at)  # account → wall-clock time it may send again
         self.reasons = dict(reasons)  # account → why it waits ("throttled (code 80004) …", "pacing: …")
+        # account → an async request set Meta is processing (the async backend left it to defer on it)
+        self.sets = dict(sets or {})
 
 
 class Stopped(Exception):
@@ -77,10 +88,20 @@ class HoldGuard:
 
     def _check(self, result: Any) -> None:
         if result.stopped:
-            raise LongHold(self.resume_at, self.reasons)
+            sets = {p.account_id: p.set_id for p in result.stopped if getattr(p, "set_id", None)}
+            raise LongHold(self.resume_at, self.reasons, sets)
 
-    async def run(self, job: Any, *, job_id: str | None = None, fingerprint: str | None = None) -> Any:
-        result = await self.engine.run(job, job_id=job_id, fingerprint=fingerprint, on_park=self._on_park)
+    async def run(
+        self, job: Any, *, job_id: str | None = None, fingerprint: str | None = None, backend: Any = None
+    ) -> Any:
+        result = await self.engine.run(
+            job,
+            job_id=job_id,
+            fingerprint=fingerprint,
+            on_park=self._on_park,
+            backend=backend,
+            detach_sets=self.threshold_s is not None and _persistent(self.engine),
+        )
         self._check(result)
         return result
 
@@ -91,6 +112,14 @@ class HoldGuard:
         async for outcome in run:
             yield outcome
         self._check(run.result)
+
+
+def _persistent(engine: BulkEngine) -> bool:
+    """Whether the next try of the task reads this one's journal: deferrable tasks leave their request sets
+    to a trigger (``detach_sets``) only then. Without one (``journal_path=None``: a ``MemoryJournal`` per
+    try) the resumed try could not know the set and would submit its ops again, so the set is polled in
+    this try instead (a worker slot held while Meta works, never a duplicate)."""
+    return engine.journal is not None and not isinstance(engine.journal, MemoryJournal | EphemeralJournal)
 
 
 class _LogStream:
@@ -167,18 +196,18 @@ class TaskRun:
 
     async def run(
         self,
-        work: Callable[[HoldGuard], Awaitable[Any]],
+        work: Callable[[HoldGuard], Awaitable[T]],
         *,
         usable: frozenset[str] = frozenset(),
         readings: Mapping[str, UsageSnapshot] | None = None,
-    ) -> Any:
+    ) -> T:
         """``work(guard)`` (``run_job`` with the guard as its engine); raises :class:`LongHold` or :class:`Stopped`.
 
         ``usable`` (accounts a read just found unblocked) and ``readings`` (that read's usage headers per
         account) are fresher news than the parks and readings the journal remembers."""
         self._loop = asyncio.get_running_loop()
         self._stopping = anyio.Event()
-        result: list[Any] = []
+        result: list[T] = []
         failure: list[Exception] = []
         async with BulkEngine(self.config, journal=self.journal, observer=self.recorder.observe) as engine:
             self._engine = engine

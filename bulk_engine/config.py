@@ -148,6 +148,38 @@ class IdempotencyConfig(BaseModel):
     rebuild: Literal["auto", "always", "never"] = "auto"
 
 
+Backend = Literal["sync", "async", "auto"]
+"""How creates are sent (``docs/scale.md``, "sync or async backend"): ``sync`` — Graph batch requests of at
+most 50 calls, answered in the same HTTP request; ``async`` — Meta's server-side request sets
+(``act_X/async_batch_requests``, up to 1,000 requests each, polled until complete); ``auto`` — async for a
+large create/copy job where it saves HTTP requests, sync otherwise (the result says which and why)."""
+
+
+class AsyncBatchConfig(BaseModel):
+    """The async backend (``execution/async_backend.py``; S003 §Asynchronous and Batch Requests → Batch API).
+
+    ``max_requests``: requests per set (the documented maximum, 1,000; lower it, never raise it).
+    ``poll_initial_s`` / ``poll_max_s``: the first wait before a set's status is read, doubled after every
+    read that finds it incomplete, up to the maximum (engine-clock seconds; every poll is paced by the
+    governor like any call). ``deadline_s``: a set still incomplete this long after it was submitted has its
+    unprocessed requests canceled; what finished is reported, what did not is skipped (canceled before it
+    ran) or failed as "still running on the server" (looked up by its key, after the set is read again,
+    when the job runs again). ``auto_min_ops``: the fewest eligible creates/copies for which ``auto``
+    chooses async. ``min_set_ops``: fewer ready eligible operations than this go out as sync batches (a
+    set costs a submit, polls and a results read: three requests at least).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_requests: int = Field(1000, ge=1, le=1000)
+    poll_initial_s: float = Field(5.0, gt=0)
+    poll_max_s: float = Field(60.0, gt=0)
+    deadline_s: float = Field(6 * 3600.0, gt=0)
+    auto_min_ops: int = Field(1000, ge=1)
+    min_set_ops: int = Field(20, ge=1)
+    results_page_size: int = Field(1000, ge=1, le=5000)
+
+
 class EngineConfig(BaseModel):
     """Everything a :class:`~bulk_engine.BulkEngine` needs. Passed in explicitly; no module globals."""
 
@@ -162,11 +194,16 @@ class EngineConfig(BaseModel):
     request_timeout_s: float = Field(120.0, gt=0)
     max_batch_ops: int = Field(50, ge=1, le=50)
     max_ads_per_batch: int = Field(10, ge=1, le=50)
+    # Image bytes one batch request may carry (multipart parts / Base64 ``bytes``): several images share a
+    # batch up to this budget; a single larger image goes alone (planning/batcher.py).
+    max_upload_bytes: int = Field(32 * 1024 * 1024, ge=1)
     window_ops: int = Field(5000, ge=1)
     # Finished operations whose records (state, result) are kept so later windows of a streamed job
     # can reference them; older ones are forgotten so memory does not grow with the job.
     reference_horizon: int = Field(50_000, ge=0)
     seed: int | None = None
+    backend: Backend = "sync"  # per run: BulkEngine.run(job, backend=...) or a job-file task's ``backend``
+    async_batch: AsyncBatchConfig = AsyncBatchConfig()
 
     @field_validator("graph_url")
     @classmethod

@@ -18,6 +18,7 @@ end), so ``JobResult.all_runs`` can count every run of the job, not just the las
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import random
@@ -37,8 +38,9 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from .config import EngineConfig
+from .config import Backend, EngineConfig
 from .errors import BulkEngineError, ConfigError, JobValidationError, JournalError
+from .execution.async_backend import AsyncRunner
 from .execution.charging import READS_OF_AD_OBJECTS
 from .execution.clock import Clock, SystemClock
 from .execution.events import Observer, OperationFinished, Park, Waiting
@@ -51,6 +53,7 @@ from .persistence.ephemeral import EphemeralJournal
 from .persistence.journal import Journal, RunState
 from .persistence.session import JournalSession, load_operations
 from .planning.graph import Cascade, Operation, OpState, PlanningError
+from .planning.request_sets import BackendChoice, choose_backend
 from .results import JobResult, JobStats, Outcome, OutcomeState, RunTotals
 from .scrub import Scrubber
 from .wording import duration, wait_subject
@@ -152,19 +155,23 @@ class BulkEngine:
             except Exception:  # an observer must never break a job
                 logger.exception("engine observer failed on Waiting")
 
-    def _new_runner(self, session: JournalSession) -> Runner:
+    def _new_runner(
+        self,
+        session: JournalSession,
+        backend: str = "sync",
+        *,
+        submit_sets: bool = True,
+        choose: Callable[[Sequence[Operation]], BackendChoice] | None = None,
+        detach: bool = False,
+    ) -> Runner:
         if self._transport is None:
             raise RuntimeError("use 'async with BulkEngine(config) as engine'")
         rng = random.Random(self.config.seed)
-        return Runner(
-            self.config,
-            self._transport,
-            self.governor,
-            self.clock,
-            RetryPolicy(self.config.retry, rng),
-            observer=self.observer,
-            session=session,
-        )
+        retry = RetryPolicy(self.config.retry, rng)
+        args = (self.config, self._transport, self.governor, self.clock, retry, session, self.observer)
+        if backend == "async":  # request sets first
+            return AsyncRunner(*args, submit_sets=submit_sets, choose=choose, detach=detach)
+        return Runner(*args)
 
     def stream(
         self,
@@ -173,6 +180,8 @@ class BulkEngine:
         job_id: str | None = None,
         fingerprint: str | None = None,
         on_park: OnPark | None = None,
+        backend: Backend | None = None,
+        detach_sets: bool = False,
     ) -> JobRun:
         """Yield each operation's terminal outcome as soon as it is known; the run's figures are in
         ``.result`` once the stream is exhausted (``async for o in (run := engine.stream(job)): …;
@@ -180,11 +189,24 @@ class BulkEngine:
 
         With a journal, ``job_id`` names the job in it (default: a new id) and ``fingerprint`` identifies
         its content (default for a list: a hash of its plan; pass ``JobSpec.fingerprint()`` for job files).
-        Options are per call: concurrent runs on one engine never share figures.
+        Options are per call: concurrent runs on one engine never share figures. ``backend`` overrides
+        ``EngineConfig.backend`` for this run (``sync``, ``async`` or ``auto``; the result says which ran, why).
+        ``detach_sets``: leave each async request set once submitted (or found still processing) instead of
+        polling it: its account stops, and ``result.stopped`` names the set (``Park.set_id``) to wait for
+        before running the job again (the Airflow operators defer on it).
         """
         the_id = job_id or uuid.uuid4().hex
         run = JobRun(the_id, self.clock.monotonic())
-        run._inner = self._stream(job, the_id, fingerprint, job_id is not None, on_park, run)
+        run._inner = self._stream(
+            job,
+            the_id,
+            fingerprint,
+            job_id is not None,
+            on_park,
+            run,
+            backend or self.config.backend,
+            detach_sets,
+        )
         return run
 
     async def _stream(
@@ -195,8 +217,19 @@ class BulkEngine:
         explicit_id: bool,
         on_park: OnPark | None,
         run: JobRun,
+        backend: str = "sync",
+        detach_sets: bool = False,
     ) -> AsyncGenerator[Outcome, None]:
         first, source = _split(job)
+        cfg = self.config
+        auto = functools.partial(
+            choose_backend,
+            max_requests=cfg.async_batch.max_requests,
+            auto_min_ops=cfg.async_batch.auto_min_ops,
+            max_batch_ops=cfg.max_batch_ops,
+            max_ads_per_batch=cfg.max_ads_per_batch,
+        )
+        run.backend = auto("sync" if backend == "auto" else backend, None)  # auto: decided by the runner
         texts: dict[int, tuple[str, str]] = {}
         if self.journal is not None:
             if fingerprint is None and isinstance(job, Sequence):  # a hash of the plan, computed once
@@ -212,7 +245,25 @@ class BulkEngine:
             secrets=self.config.credentials.secrets(),
             explicit_job_id=explicit_id,
         )
-        runner = self._new_runner(session)
+        try:  # sets an earlier run submitted: polled whatever the backend
+            pending = len(session.pending_sets())
+        except BaseException:
+            session.close()  # the job's lock, taken by the session, goes back
+            raise
+        chosen = "auto" if backend == "auto" else run.backend.backend
+        if pending and chosen == "sync":
+            run.backend = BackendChoice(
+                "async", f"{run.backend.reason}; collecting {pending} request set(s) an earlier run submitted"
+            )
+        runner = self._new_runner(
+            session,
+            "sync" if chosen == "sync" and not pending else "async",
+            submit_sets=chosen == "async",  # sync: only collect an earlier run's sets; auto: until it decides
+            choose=functools.partial(auto, "auto", streamed=not isinstance(job, Sequence))
+            if chosen == "auto"
+            else None,
+            detach=detach_sets,
+        )
         runner.on_park = on_park
         if self._stop_requested:
             runner.halt()
@@ -221,7 +272,12 @@ class BulkEngine:
         try:
             session.start_run()
             send, receive = anyio.create_memory_object_stream[Outcome](max_buffer_size=math.inf)
-            await self._admit(session, runner, first, send, validate=True, texts=texts)
+            try:
+                await self._admit(session, runner, first, send, validate=True, texts=texts)
+            except BaseException:  # refused before anything was sent: the streams were never handed on
+                send.close()
+                receive.close()
+                raise
             texts.clear()
             source = self._admitted(session, runner, source, send)
             preloaded: list[Operation] = []
@@ -281,6 +337,10 @@ class BulkEngine:
                 ended_as = (RunState.STOPPED if cut_short else RunState.FINISHED, None)
             now = self.clock.monotonic()
             all_runs = session.save_run(runner.stats, now - run.started, *ended_as)
+            if isinstance(runner, AsyncRunner):
+                run.async_sets = runner.sets.submitted
+                if runner.choice is not None:  # auto: what it chose when the run began sending
+                    run.backend = runner.choice
             run.finish(runner.stats, tuple(runner.stopped), unfinished, now, all_runs)
             if failure:
                 raise failure[0]
@@ -302,6 +362,8 @@ class BulkEngine:
         job_id: str | None = None,
         fingerprint: str | None = None,
         on_park: OnPark | None = None,
+        backend: Backend | None = None,
+        detach_sets: bool = False,
     ) -> JobResult:
         """Run ``job`` to completion and return every operation's outcome with the job's counters.
 
@@ -309,7 +371,14 @@ class BulkEngine:
         the journal, the rest run (creates reconciled with the server first where an outcome is unknown).
         """
         outcomes: list[Outcome] = []
-        run = self.stream(job, job_id=job_id, fingerprint=fingerprint, on_park=on_park)
+        run = self.stream(
+            job,
+            job_id=job_id,
+            fingerprint=fingerprint,
+            on_park=on_park,
+            backend=backend,
+            detach_sets=detach_sets,
+        )
         async with aclosing(run):
             async for outcome in run:
                 outcomes.append(outcome)
@@ -434,6 +503,8 @@ class JobRun:
         self._inner: AsyncGenerator[Outcome, None] | None = None
         self._counts = {state.value: 0 for state in OutcomeState}
         self._result: JobResult | None = None
+        self.backend = BackendChoice("sync", "")  # chosen when the run starts
+        self.async_sets = 0
 
     def __repr__(self) -> str:
         return f"JobRun(job_id={self.job_id!r}, finished={self._result is not None})"
@@ -477,6 +548,9 @@ class JobRun:
             stopped=stopped,
             peak_tracked_ops=stats.peak_tracked_ops,
             all_runs=all_runs,
+            backend=self.backend.backend,
+            backend_reason=self.backend.reason,
+            async_sets=self.async_sets,
         )
 
     @property

@@ -41,6 +41,9 @@ class Outcome:
     error: GraphError | None = None
     reason: str | None = None
     attempts: int = 0
+    # ``failed`` after an attempt whose outcome was unknown (a null entry, a connection lost after sending):
+    # it may have been carried out all the same (an update applied, e.g.: its undo restores it)
+    unknown: bool = False
 
     @property
     def id(self) -> str | None:
@@ -66,6 +69,7 @@ class Outcome:
             "error": self.error.to_dict() if self.error else None,
             "reason": self.reason,
             "attempts": self.attempts,
+            **({"unknown": True} if self.unknown else {}),
         }
 
 
@@ -165,6 +169,11 @@ class JobResult:
     # The counters over every run of this engine job the journal recorded, this run included (the fields
     # above count this run only); None without a journal (nothing records earlier runs: not "1 run").
     all_runs: RunTotals | None = None
+    # How it was sent (EngineConfig.backend; docs/scale.md "sync or async backend"): "sync" or "async", why
+    # (auto says what it counted), and the async request sets submitted (or adopted from the journal).
+    backend: str = "sync"
+    backend_reason: str = ""
+    async_sets: int = 0
 
     @property
     def ok(self) -> bool:
@@ -210,6 +219,9 @@ class JobResult:
             peak_tracked_ops=max((p.peak_tracked_ops for p in parts), default=0),
             engine_jobs=tuple(job for p in parts for job in (p.engine_jobs or (p.job_id,))),
             all_runs=RunTotals.combine(p.all_runs for p in parts),
+            backend="+".join(dict.fromkeys(p.backend for p in parts)) or "sync",
+            backend_reason="; ".join(dict.fromkeys(p.backend_reason for p in parts if p.backend_reason)),
+            async_sets=sum(p.async_sets for p in parts),
         )
 
     def outcome(self, op_id: str) -> Outcome:
@@ -235,5 +247,8 @@ class JobResult:
             "stopped": [getattr(park, "account_id", str(park)) for park in self.stopped],
             "engine_jobs": list(self.engine_jobs or (self.job_id,)),
             "all_runs": self.all_runs.to_dict() if self.all_runs is not None else None,
+            "backend": self.backend,
+            "backend_reason": self.backend_reason,
+            "async_sets": self.async_sets,
             "operations": [o.to_dict() for o in self.outcomes],
         }

@@ -69,6 +69,7 @@ from ..hooks.meta_graph import DEFAULT_CONN_ID, MetaGraphHook
 from ..links import AdsManagerLink, ads_manager_url
 from ..reports import write_report
 from ..running import LongHold, Stopped, TaskRun
+from ..triggers.async_requests import AsyncRequestSetTrigger
 from ..triggers.throttle import ThrottleCooldownTrigger
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ def default_deferrable() -> bool:
     """``[operators] default_deferrable``, as the official providers read it."""
     from airflow.sdk.configuration import conf
 
-    return conf.getboolean("operators", "default_deferrable", fallback=True)
+    return bool(conf.getboolean("operators", "default_deferrable", fallback=True))
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,11 @@ class MetaOperatorBase(BaseOperator):
     :param validate_only: send writes with ``execution_options=["validate_only"]`` (Graph's dry run).
     :param progress_every_s: a progress line in the task log every this many seconds (default 60).
     :param engine_overrides: extra :class:`~bulk_engine.EngineConfig` fields (governor, retry…).
+    :param backend: ``sync``, ``async`` or ``auto`` (docs/scale.md, "sync or async backend"; default: the
+        engine's, sync). Deferrable with async: the task submits its request sets and defers on the wait-only
+        :class:`~airflow_provider.triggers.AsyncRequestSetTrigger` while Meta works (no worker slot held),
+        then collects the results from the journaled set.
+    :param set_poll_s: seconds between the trigger's reads of a request set (default 30).
     """
 
     template_fields: Sequence[str] = ("meta_conn_id", "report_path", "journal_path")
@@ -200,6 +206,8 @@ class MetaOperatorBase(BaseOperator):
         validate_only: bool = False,
         progress_every_s: float = 60.0,
         engine_overrides: dict[str, Any] | None = None,
+        backend: str | None = None,
+        set_poll_s: float = 30.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -222,6 +230,12 @@ class MetaOperatorBase(BaseOperator):
         self.validate_only = validate_only
         self.progress_every_s = progress_every_s
         self.engine_overrides = engine_overrides
+        if backend not in (None, "sync", "async", "auto"):
+            raise ValueError(f"backend must be sync, async or auto, got {backend!r}")
+        if set_poll_s <= 0:
+            raise ValueError("set_poll_s must be > 0")
+        self.backend = backend
+        self.set_poll_s = set_poll_s
 
     # --- what subclasses say -------------------------------------------------------------------------
     def build_job(self) -> JobSpec:
@@ -279,7 +293,10 @@ class MetaOperatorBase(BaseOperator):
 
     # --- the run -------------------------------------------------------------------------------------
     def hook(self) -> MetaGraphHook:
-        return MetaGraphHook(self.meta_conn_id, engine_overrides=self.engine_overrides)
+        overrides = self.engine_overrides
+        if self.backend is not None:
+            overrides = {**(overrides or {}), "backend": self.backend}
+        return MetaGraphHook(self.meta_conn_id, engine_overrides=overrides)
 
     @staticmethod
     def _job_id(context: Context) -> str:
@@ -322,6 +339,8 @@ class MetaOperatorBase(BaseOperator):
             try:
                 report = self.execute_job(spec, run)
             except LongHold as held:
+                if held.sets:
+                    self._defer_on_set(context, resume, held.sets)
                 self._defer(context, resume, held.resume_at, held.reasons, left="part of the job")
         return self._finish(context, job_id, report, resume, location, config)
 
@@ -427,6 +446,39 @@ class MetaOperatorBase(BaseOperator):
                 resume_at_epoch=resume_at[account],
                 conn_id=self.meta_conn_id if self.cooldown_poll_s else None,
                 poll_s=self.cooldown_poll_s,
+                task_state=asdict(replace(resume, deferred_at=now)),
+            ),
+            method_name="execute_complete",
+            timeout=timeout,
+        )
+
+    def _defer_on_set(self, context: Context, resume: Resume, sets: Mapping[str, str]) -> NoReturn:
+        """Defer until an async request set the job submitted is complete (the first; the resumed run
+        collects every completed one and defers again on one still in progress)."""
+        job_id = self._job_id(context)
+        if resume.deferrals >= self.max_deferrals:
+            raise AirflowException(
+                f"job {job_id}: still waiting for request sets after {resume.deferrals} deferrals "
+                "(the next try resumes from the journal)"
+            )
+        now = time.time()
+        timeout = self._time_left(resume, now)
+        if timeout is not None and timeout <= timedelta(0):
+            raise AirflowException(f"job {job_id}: execution_timeout reached while Meta processes its sets")
+        account, set_id = next(iter(sets.items()))
+        self.log.info(
+            "job %s: %d async request set(s) submitted; deferring until set %s of %s is complete",
+            job_id,
+            len(sets),
+            set_id,
+            account,
+        )
+        self.defer(
+            trigger=AsyncRequestSetTrigger(
+                conn_id=self.meta_conn_id,
+                set_id=set_id,
+                poll_s=self.set_poll_s,
+                account_id=account,
                 task_state=asdict(replace(resume, deferred_at=now)),
             ),
             method_name="execute_complete",

@@ -31,10 +31,16 @@ class AsyncRequestSetTrigger(BaseTrigger):
     :param set_id: the async request set id returned by the POST that created it.
     :param poll_s: seconds between reads (default 30).
     :param account_id: the set's ad account (``act_<id>``), used to read its throttle headers.
+    :param task_state: returned unchanged in the event (a deferred operator's counters across deferrals).
     """
 
     def __init__(
-        self, conn_id: str, set_id: str, poll_s: float = 30.0, account_id: str | None = None
+        self,
+        conn_id: str,
+        set_id: str,
+        poll_s: float = 30.0,
+        account_id: str | None = None,
+        task_state: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if poll_s <= 0:
@@ -43,6 +49,7 @@ class AsyncRequestSetTrigger(BaseTrigger):
         self.set_id = str(set_id)
         self.poll_s = float(poll_s)
         self.account_id = account_id
+        self.task_state = task_state
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -52,6 +59,7 @@ class AsyncRequestSetTrigger(BaseTrigger):
                 "set_id": self.set_id,
                 "poll_s": self.poll_s,
                 "account_id": self.account_id,
+                "task_state": self.task_state,
             },
         )
 
@@ -74,7 +82,13 @@ class AsyncRequestSetTrigger(BaseTrigger):
             if read.ok and isinstance(read.body, dict):
                 if read.body.get("is_completed") is True:
                     yield TriggerEvent(
-                        {"status": "completed", "set_id": self.set_id, "set": read.body, "polls": polls}
+                        {
+                            "status": "completed",
+                            "set_id": self.set_id,
+                            "set": read.body,
+                            "polls": polls,
+                            "task_state": self.task_state,
+                        }
                     )
                     return
             elif read.error is not None:
@@ -88,6 +102,7 @@ class AsyncRequestSetTrigger(BaseTrigger):
                             "set_id": self.set_id,
                             "error": read.error.to_dict(),
                             "polls": polls,
+                            "task_state": self.task_state,
                         }
                     )
                     return

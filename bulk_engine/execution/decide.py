@@ -18,6 +18,9 @@ refused, DNS, TLS)
 transport failure after sending (timeout,      unknown → ``unknown`` row below
 reset, redirect, oversized body)
 exception while handling the answer            unknown (we cannot prove what happened) → ``unknown``
+an async request still initial/in progress     it may still run on the server after this run gave up on its
+when its set is given up (deadline, stop;      set: ``Fail`` flagged unknown (any op), never re-sent in this
+``execution/async_backend.py``)                run; the set stays journaled and is read again next run
 2xx entry, a create without an id              unknown: the create may exist, we cannot name it → ``unknown``
 2xx entry, parent of the same batch unsettled  the child ran (so its parent exists) → ``Hold`` the success
                                                until the parent is reconciled (never marked before it)
@@ -69,6 +72,7 @@ __all__ = [
     "Policy",
     "Reconcile",
     "Retry",
+    "StillRunning",
     "StopJob",
     "Subject",
     "Succeed",
@@ -127,7 +131,15 @@ class HandlingFailure:
         return cls(type(error).__name__, str(error)[:300])
 
 
-Answer = BatchItemResult | TransportFailure | HandlingFailure
+@dataclass(frozen=True, slots=True)
+class StillRunning:
+    """An async request set's request neither finished nor canceled when the run gave the set up (S003
+    §Asynchronous and Batch Requests: a request "can only be cancelled if it is not processed yet")."""
+
+    message: str
+
+
+Answer = BatchItemResult | TransportFailure | HandlingFailure | StillRunning
 
 
 # --- actions -----------------------------------------------------------------------------------------
@@ -179,6 +191,9 @@ class Fail:
     reason: str
     error: GraphError | None = None
     unknown: bool = False  # it may exist: the journal keeps it flagged for a lookup on the next run
+    # the last attempt's outcome was unknown, so it may have been carried out (also when an idempotent op,
+    # never looked up, is not flagged ``unknown``): the outcome says so (``Outcome.unknown``)
+    maybe_ran: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +229,12 @@ def decide(subject: Subject, answer: Answer, attempts: Attempts, policy: Policy)
     if isinstance(answer, HandlingFailure):
         reason = f"unexpected {answer.kind} while handling the answer: {answer.message}"
         return _unknown(subject, attempts, policy, reason)
+    if isinstance(answer, StillRunning):  # re-sending now could run it twice, whatever its safety
+        return Fail(
+            f"outcome unknown: {answer.message}, so it may still run on the server; not sent again in this run "
+            "(the next run reads its set again, or looks it up by its idempotency key, first)",
+            unknown=True,
+        )
     return _judge_entry(subject, answer, attempts, policy)
 
 
@@ -291,7 +312,9 @@ def _retry(
     failures = attempts.failures + 1
     if not policy.retry.should_retry(failures):
         keyed_unknown = unknown and subject.safety is not Safety.IDEMPOTENT
-        return Fail(f"gave up after {failures} attempts: {reason}", error, unknown=keyed_unknown)
+        return Fail(
+            f"gave up after {failures} attempts: {reason}", error, unknown=keyed_unknown, maybe_ran=unknown
+        )
     return Retry(policy.retry.delay(failures), reason, unknown)
 
 

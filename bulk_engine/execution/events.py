@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from bulk_engine.results import Outcome
 
 __all__ = [
+    "AsyncSetProgress",
     "BatchDone",
     "BatchSent",
     "EngineEvent",
@@ -109,7 +110,21 @@ class Waiting:
     seconds: float
 
 
-EngineEvent = BatchSent | BatchDone | Throttled | Waiting | RetryScheduled | OperationFinished
+@dataclass(frozen=True)
+class AsyncSetProgress:
+    """An async request set of the run (``execution/async_backend.py``): ``state`` is ``submitted`` (its id
+    is journaled), ``in_progress`` (a poll read ``finished`` of ``total`` requests) or ``done`` (collected)."""
+
+    account_id: str
+    set_id: str
+    state: str
+    total: int
+    finished: int
+
+
+EngineEvent = (
+    BatchSent | BatchDone | Throttled | Waiting | RetryScheduled | OperationFinished | AsyncSetProgress
+)
 Observer = Callable[[EngineEvent], None]
 
 
@@ -134,3 +149,6 @@ class Park:
     seconds: float
     reason: str
     scope: str = "pair"
+    # the async backend detached from a request set Meta is processing (``scope`` "async_set"): the set
+    # to wait for (e.g. with the Airflow AsyncRequestSetTrigger) before the job runs again
+    set_id: str | None = None

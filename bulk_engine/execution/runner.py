@@ -84,6 +84,7 @@ from .events import (
 from .governor import Governor, Ticket
 from .retry import RetryPolicy
 from .transport import GraphTransport, HttpAnswer
+from .uploads import read_parts
 
 logger = logging.getLogger("bulk_engine.runner")
 
@@ -103,7 +104,7 @@ class RunSession(Protocol):
 
     def lookup_request(self, op: Operation, resolve: Callable[[Ref], Any]) -> BatchOp | str: ...
 
-    def lookup_answer(self, op: Operation, body: Any) -> str | None: ...
+    def lookup_answer(self, op: Operation, body: Any) -> str | dict[str, Any] | None: ...
 
     def safety(self, op: Operation) -> Safety: ...
 
@@ -138,11 +139,17 @@ class Runner:
         self.policy = Policy(retry, config.retry.max_throttle_waits)
         self.graph = DependencyGraph()
         self.batcher = Batcher(
-            self.graph, BatchLimits(max_ops=config.max_batch_ops, max_ad_creates=config.max_ads_per_batch)
+            self.graph,
+            BatchLimits(
+                max_ops=config.max_batch_ops,
+                max_ad_creates=config.max_ads_per_batch,
+                max_upload_bytes=config.max_upload_bytes,
+            ),
         )
         self.stats = JobStats()
         self._sends: dict[str, int] = {}  # batches in progress per account
         self._attempts: dict[str, int] = {}  # sends per op
+        self._maybe_ran: set[str] = set()  # ops an attempt of which had an unknown outcome (Outcome.unknown)
         self._failures: dict[str, int] = {}  # failed sends per op (the retry budget)
         # failed idempotency lookups per op: a budget of their own
         self._lookup_failures: dict[str, int] = {}
@@ -389,6 +396,13 @@ class Runner:
             if self.halted:  # started just before a halt: not sent
                 self._requeue_unsent(batch.ops)
                 return
+            files, unreadable = await read_parts(batch.ops)  # image uploads: read now, never planned as bytes
+            if unreadable:  # refused before anything is sent; the rest of the batch is planned again
+                for op in batch.ops:
+                    if op.op_id in unreadable and self.graph.state(op.op_id) is OpState.IN_FLIGHT:
+                        await self._fail(op, None, unreadable[op.op_id])
+                self._requeue_unsent(batch.ops)
+                return
             with anyio.CancelScope() as waiting:
                 self._waiting_sends.setdefault(account, set()).add(waiting)
                 ticket = await self.governor.acquire(account, len(batch), buc)
@@ -407,7 +421,7 @@ class Runner:
                 self._notify(BatchSent(account, buc, len(wire), sent))
                 session.before_send(batch.ops)  # the intent, committed before the request leaves
                 try:
-                    answer = await self.transport.post_batch(payload)
+                    answer = await self.transport.post_batch(payload, files)
                 except TransportError as err:
                     failure = TransportFailure(str(err), err.sent)
                     for op in batch.ops:
@@ -564,7 +578,7 @@ class Runner:
                 self.graph.requeue(op.op_id)  # found, but its parent is unresolved: look again later
             else:
                 self.stats.recovered += 1
-                await self._succeed(op, {"id": found})
+                await self._succeed(op, found if isinstance(found, dict) else {"id": found})
         elif isinstance(action, Fail):
             await self._fail(
                 op,
@@ -716,11 +730,13 @@ class Runner:
             self.graph.requeue(op.op_id)
         elif isinstance(action, Reconcile):
             self.stats.unknown_outcomes += 1
+            self._maybe_ran.add(op.op_id)
             self.session.unknown(op)  # looked up by its key before it is sent again
             self._requeue_later(op, action.delay, action.reason, tg)
         elif isinstance(action, Retry):
             if action.unknown:
                 self.stats.unknown_outcomes += 1
+                self._maybe_ran.add(op.op_id)
             self._requeue_later(op, action.delay, action.reason, tg)
         elif isinstance(action, StopJob):
             await self._fail(op, action.error, action.reason)
@@ -728,11 +744,14 @@ class Runner:
         else:
             if action.unknown:
                 self.session.unknown(op)  # journaled as unknown: the next run looks it up first
+            if action.unknown or action.maybe_ran:
+                self._maybe_ran.add(op.op_id)
             await self._fail(op, action.error, action.reason)
 
     # --- transitions ----------------------------------------------------------------------------
     async def _succeed(self, op: Operation, result: Any) -> None:
         cascades = self.graph.mark_succeeded(op.op_id, result)
+        self._maybe_ran.discard(op.op_id)
         await self._emit(
             Outcome(
                 op.op_id,
@@ -753,6 +772,8 @@ class Runner:
 
     async def _fail(self, op: Operation, error: GraphError | None, reason: str) -> None:
         cascades = self.graph.mark_failed(op.op_id, reason)
+        maybe_ran = op.op_id in self._maybe_ran
+        self._maybe_ran.discard(op.op_id)
         await self._emit(
             Outcome(
                 op.op_id,
@@ -762,6 +783,7 @@ class Runner:
                 error=error,
                 reason=reason,
                 attempts=self._attempts.get(op.op_id, 0),
+                unknown=maybe_ran,
             )
         )
         await self._emit_cascades(cascades)

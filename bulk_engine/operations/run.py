@@ -89,6 +89,23 @@ class JobReport:
         return data
 
 
+class WithBackend:
+    """``EngineLike`` running every engine job of one task on the backend its job file names (a task's
+    ``backend``); the engine underneath must take ``run(..., backend=)`` (``BulkEngine`` and its wrappers)."""
+
+    def __init__(self, engine: EngineLike, backend: str) -> None:
+        self.engine = engine
+        self.backend = backend
+
+    def __repr__(self) -> str:
+        return f"WithBackend({self.engine!r}, {self.backend!r})"
+
+    async def run(self, job: Any, *, job_id: str | None = None, fingerprint: str | None = None) -> JobResult:
+        run: Any = self.engine.run  # BulkEngine.run, LeanEngine.run, HoldGuard.run: all take backend=
+        result: JobResult = await run(job, job_id=job_id, fingerprint=fingerprint, backend=self.backend)
+        return result
+
+
 async def run_job(
     engine: EngineLike,
     job: JobSpec,
@@ -110,7 +127,8 @@ async def run_job(
     envs = [job.task_env(i, context) for i in range(len(job.tasks))]
     started = time.monotonic()
     for task, env in zip(job.tasks, envs, strict=True):
-        task_report = await task.execute(engine, env)
+        task_engine = engine if task.backend is None else WithBackend(engine, task.backend)
+        task_report = await task.execute(task_engine, env)
         report.tasks.append(task_report)
         if on_task is not None:
             on_task(task_report)

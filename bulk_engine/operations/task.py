@@ -1,6 +1,6 @@
 """The task protocol shared by every job section, and the per-task report.
 
-A job file is a list of tasks (``type: create | status | copy | migrate | messages``). Each task model:
+A job file is a list of tasks (``type: create | status | copy | migrate | messages | update | …``). Each task model:
 
 - checks its documented rules (:meth:`TaskBase.rule_issues`, paths relative to the task) — pure;
 - compiles to operations when it can do so without reading Graph (:meth:`TaskBase.compile`) — pure, lazy,
@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -40,6 +40,11 @@ class TaskBase(BaseModel):
     )
     account_id: str | None = Field(
         None, pattern=ACCOUNT_PATTERN, description="Ad account (act_<id>); default: the job's account_id"
+    )
+    backend: Literal["sync", "async", "auto"] | None = Field(
+        None,
+        description="How this task's writes are sent: sync (Graph batches), async (Meta's request sets of up "
+        "to 1,000, polled until done) or auto; default: the engine's (docs/scale.md)",
     )
 
     @property
@@ -158,6 +163,15 @@ class TaskReport:
             if outcome.op_id == op_id and outcome.state is OutcomeState.FAILED:
                 self.outcomes[i] = dataclasses.replace(outcome, state=OutcomeState.SKIPPED, reason=reason)
 
+    def complete(self, op_id: str, result: Any, reason: str) -> None:
+        """Turn a failed operation whose work another plan completed (a deep copy over the synchronous limit,
+        done as a chunked copy) into ``succeeded`` with that plan's ``result``; ``reason`` says how."""
+        for i, outcome in enumerate(self.outcomes):
+            if outcome.op_id == op_id and outcome.state is OutcomeState.FAILED:
+                self.outcomes[i] = dataclasses.replace(
+                    outcome, state=OutcomeState.SUCCEEDED, result=result, error=None, reason=reason
+                )
+
     @property
     def counts(self) -> dict[str, int]:
         counts = {state.value: 0 for state in OutcomeState}
@@ -182,5 +196,8 @@ class TaskReport:
             "from_journal": totals.from_journal,
             "engine_jobs": list(totals.engine_jobs),
             "all_runs": totals.all_runs.to_dict() if totals.all_runs is not None else None,
+            "backend": totals.backend,
+            "backend_reason": totals.backend_reason,
+            "async_sets": totals.async_sets,
             "details": self.details,
         }

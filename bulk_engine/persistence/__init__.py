@@ -7,6 +7,7 @@ finishes an interrupted job from the journal alone. The key scheme and reconcili
 """
 
 from .journal import (
+    AsyncSetRecord,
     Journal,
     JournalJob,
     JournalOp,
@@ -24,6 +25,7 @@ from .session import JournalSession, SessionStats, load_operations
 from .sqlite import SqliteJournal
 
 __all__ = [
+    "AsyncSetRecord",
     "Journal",
     "JournalJob",
     "JournalOp",

@@ -20,12 +20,14 @@ package-wide ones of :mod:`bulk_engine.scrub`, re-exported here for the journal 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bulk_engine.planning.graph import Operation, OpKind
+from bulk_engine.protocol.images import Upload
 from bulk_engine.protocol.refs import Ref
 from bulk_engine.scrub import REDACTED, Scrubber, scrub
 
@@ -89,6 +91,8 @@ def encode_plan(op: Operation) -> dict[str, Any]:
     }
     if op.campaign_key is not None:
         plan["campaign_key"] = op.campaign_key
+    if op.upload is not None:  # the content by identity (MD5, size, path): never the bytes
+        plan["upload"] = dataclasses.asdict(op.upload)
     return plan
 
 
@@ -111,6 +115,7 @@ def decode_plan(plan: Mapping[str, Any]) -> Operation:
         account_id=str(plan["account_id"]),
         kind=OpKind(plan["kind"]),
         campaign_key=plan.get("campaign_key"),
+        upload=Upload(**plan["upload"]) if plan.get("upload") else None,
     )
 
 

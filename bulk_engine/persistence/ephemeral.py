@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .journal import JournalJob, JournalOp, OutcomeWrite, PacingRecord, PlanWrite, RunRecord
+from .journal import AsyncSetRecord, JournalJob, JournalOp, OutcomeWrite, PacingRecord, PlanWrite, RunRecord
 from .lock import JobLock, LockOwner
 
 __all__ = ["EphemeralJournal"]
@@ -72,6 +72,12 @@ class EphemeralJournal:
         return None
 
     def load_runs(self, job_id: str) -> list[RunRecord]:
+        return []
+
+    def save_async_set(self, record: AsyncSetRecord) -> None:
+        return None  # the run polls its sets from memory; a killed run without a journal cannot resume
+
+    def load_async_sets(self, job_id: str) -> list[AsyncSetRecord]:
         return []
 
     # Nothing is shared, so there is nothing to lock: two runs without a journal cannot see each other.

@@ -68,6 +68,7 @@ from bulk_engine.results import RUN_COUNTERS, RunTotals
 from .lock import JobLock, LockOwner
 
 __all__ = [
+    "AsyncSetRecord",
     "Journal",
     "JournalJob",
     "JournalOp",
@@ -144,6 +145,25 @@ class JournalOp:
     graph_id: str | None
     error: str | None
     reason: str | None
+
+
+@dataclass(frozen=True)
+class AsyncSetRecord:
+    """A request set submitted to Meta's async batch endpoint (``execution/async_backend.py``).
+
+    Written first *before* the set is POSTed, with its unique ``name`` and no ``set_id`` ("submitting"):
+    a run killed between the POST and the answer finds the set by that name (``GET act_<id>/async_requests``)
+    before any of its operations is looked up or sent again. Rewritten with the ``set_id`` once Graph gave
+    it, before it is first polled, and with ``done`` once every result of it is journaled (or once it was
+    proved never created). Upserted by ``(job_id, name)``."""
+
+    job_id: str
+    name: str  # the set's unique name, chosen before the POST: its key, and how it is found without an id
+    account_id: str
+    names: tuple[tuple[str, str], ...]  # (request name in the set, op id), in the set's order
+    submitted_at: float  # the engine clock's wall() when the set was (about to be) submitted
+    set_id: str | None = None  # None: "submitting", the POST's answer not journaled (resolved by name)
+    done: bool = False
 
 
 @dataclass(frozen=True)
@@ -304,6 +324,15 @@ class Journal(Protocol):
 
     def load_runs(self, job_id: str) -> list[RunRecord]:
         """The job's run records, by ``number``."""
+        ...
+
+    def save_async_set(self, record: AsyncSetRecord) -> None:
+        """Insert or update the async request set ``(record.job_id, record.name)`` (one transaction): an
+        update sets its ``set_id``, ``submitted_at`` and ``done``."""
+        ...
+
+    def load_async_sets(self, job_id: str) -> list[AsyncSetRecord]:
+        """The job's async request sets not ``done`` yet, in the order they were first saved."""
         ...
 
     def close(self) -> None:

@@ -22,8 +22,12 @@ Carriers (``IdempotencyConfig.keys``):
   and a resume without the journal cannot recognise what an earlier run created.
 
 Kinds: campaign / ad set / creative / ad creates on ``act_<id>/{campaigns,adsets,adcreatives,ads}`` are
-keyed. Updates, deletes, reads, image uploads (the server dedupes images by hash) and migrations are
-idempotent and simply retried. Every other create (``/copies``, ``create_other``…) is "unkeyed": after an
+keyed. An image upload that carries its content's identity (``Operation.upload``) is keyed by that content:
+its key is the MD5, which is the image's hash (S003 §Ad Account Ad Images), looked up with ``GET
+act_<id>/adimages?hashes=["<md5>"]`` before it is sent again — so bytes that landed are not uploaded twice,
+and the lookup answers in the upload's own shape (``{"images": {name: {"hash": …}}}``) for the creatives
+that reference it. Updates, deletes, reads, other image creates (the server dedupes images by hash) and
+migrations are idempotent and simply retried. Every other create (``/copies``, ``create_other``…) is "unkeyed": after an
 unknown outcome it fails with a reason instead of risking a duplicate.
 """
 
@@ -123,6 +127,8 @@ class KeyScheme:
 
     # --- classification -------------------------------------------------------------------------
     def safety(self, op: Operation) -> Safety:
+        if op.upload is not None:
+            return Safety.KEYED  # by its content's MD5 (see the module docstring)
         if op.kind in IDEMPOTENT_KINDS:
             return Safety.IDEMPOTENT
         if self.carrier != "off" and self.edge(op) is not None and self._keyable_params(op):
@@ -149,8 +155,8 @@ class KeyScheme:
 
     # --- keyed operations -----------------------------------------------------------------------
     def apply(self, op: Operation) -> Operation:
-        """``op`` carrying its key (unchanged when it cannot be keyed)."""
-        if self.safety(op) is not Safety.KEYED:
+        """``op`` carrying its key (unchanged when it cannot be keyed, or carries it already: an upload)."""
+        if self.safety(op) is not Safety.KEYED or op.upload is not None:
             return op
         key = self.key(op.op_id)
         params = dict(op.params)
@@ -173,6 +179,9 @@ class KeyScheme:
     # --- lookups --------------------------------------------------------------------------------
     def lookup(self, op: Operation, path: str) -> BatchOp:
         """A GET on the edge the create posted to, filtered down to the object carrying ``op``'s key."""
+        if op.upload is not None:
+            params: dict[str, Any] = {"hashes": [op.upload.md5], "fields": "hash,name,url"}
+            return BatchOp(method="GET", relative_url=path, params=params)
         key = self.key(op.op_id)
         if self.carrier == "name":
             flt: dict[str, Any] = {"field": "name", "operator": "CONTAIN", "value": key}
@@ -197,11 +206,15 @@ class KeyScheme:
         )
 
     def found_ids(self, op: Operation, body: Any) -> list[str]:
-        """Ids of the objects in a lookup answer that carry ``op``'s key, oldest first.
+        """Ids of the objects in a lookup answer that carry ``op``'s key, oldest first (for an upload: its
+        hash, when the library has it).
 
         Raises ``ValueError`` if the answer is not an edge page (``{"data": [...]}``) or has more pages.
         """
         data = _edge_data(body)
+        if op.upload is not None:
+            md5 = op.upload.md5
+            return [md5] if any(isinstance(i, Mapping) and i.get("hash") == md5 for i in data) else []
         key = self.key(op.op_id)
         ids: list[str] = []
         for item in data:

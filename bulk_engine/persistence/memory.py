@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from .journal import (
+    AsyncSetRecord,
     JournalJob,
     JournalOp,
     OpStatus,
@@ -57,6 +58,9 @@ class MemoryJournal:
         self._locks: dict[str, JobLock] = {}
         self._pacing: dict[str, PacingRecord] = {}  # scope -> its newest record (journal-wide, not per job)
         self._runs: dict[str, dict[str, RunRecord]] = {}  # job id -> run id -> its newest record
+        self._sets: dict[
+            str, dict[str, AsyncSetRecord]
+        ] = {}  # job id -> set name -> record (insertion order)
         self.lease_ttl_s = lease_ttl_s  # another host's lock is stale after this (see persistence.lock)
         self._closed = False
 
@@ -189,6 +193,15 @@ class MemoryJournal:
     def load_runs(self, job_id: str) -> list[RunRecord]:
         self._check()
         return sorted(self._runs.get(job_id, {}).values(), key=lambda r: r.number)
+
+    # --- async request sets -------------------------------------------------------------------------
+    def save_async_set(self, record: AsyncSetRecord) -> None:
+        self._check()
+        self._sets.setdefault(record.job_id, {})[record.name] = record
+
+    def load_async_sets(self, job_id: str) -> list[AsyncSetRecord]:
+        self._check()
+        return [r for r in self._sets.get(job_id, {}).values() if not r.done]
 
     # --- pacing state (journal-wide) ---------------------------------------------------------------
     def save_pacing(self, records: Sequence[PacingRecord]) -> None:

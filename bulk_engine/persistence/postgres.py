@@ -70,6 +70,7 @@ from bulk_engine.scrub import Scrubber
 
 from .codec import canonical
 from .journal import (
+    AsyncSetRecord,
     JournalJob,
     JournalOp,
     OpStatus,
@@ -90,14 +91,23 @@ from .lock import (
     lost_error,
     stale_reason,
 )
-from .rows import OP_COLUMNS, RUN_FIELDS, op_from_row, pacing_from_row, pacing_upsert, run_from_row
+from .rows import (
+    OP_COLUMNS,
+    RUN_FIELDS,
+    async_set_from_row,
+    async_set_row,
+    op_from_row,
+    pacing_from_row,
+    pacing_upsert,
+    run_from_row,
+)
 
 __all__ = ["APPLICATION", "DEFAULT_SCHEMA", "SCHEMA_VERSION", "PostgresJournal", "PostgresTarget"]
 
 logger = logging.getLogger("bulk_engine.journal")
 
 APPLICATION = "bulk-engine-journal"  # journal_meta.application: marks the schema as a bulk-engine journal
-SCHEMA_VERSION = 1  # PostgreSQL's own numbering (SQLite's is at 4 with the same tables)
+SCHEMA_VERSION = 2  # PostgreSQL's own numbering (SQLite's is at 5 with the same tables); 2: + async_sets
 DEFAULT_SCHEMA = "meta_bulk"
 ANALYZE_FIRST_AT = 1000  # plans written before the first ANALYZE of the ops table (then doubling)
 DEAD_HOLDER_WAIT_S = 10.0  # how long a takeover waits for the server to free a dead local holder's lock
@@ -135,6 +145,12 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             succeeded integer NOT NULL, failed integer NOT NULL, skipped integer NOT NULL, error text,
             PRIMARY KEY (job_id, run_id))""",
     ),
+    2: (  # the async backend's submitted request sets (AsyncSetRecord; names as JSON text)
+        """CREATE TABLE {s}.async_sets (
+            job_id text NOT NULL, name text NOT NULL, set_id text, account_id text NOT NULL,
+            names text NOT NULL, submitted_at double precision NOT NULL, done boolean NOT NULL, seq bigserial,
+            PRIMARY KEY (job_id, name))""",
+    ),
 }
 _COLUMNS = {  # what every table must have for this version to use it (checked on open)
     "journal_meta": {"key", "value"},
@@ -143,6 +159,7 @@ _COLUMNS = {  # what every table must have for this version to use it (checked o
     "job_locks": {"job_id", "owner", "pid", "host", "process", "acquired_at", "heartbeat_at", "backend_pid"},
     "pacing": {"scope", "parked_until", "reason", "usage_pct", "state", "updated_at"},
     "runs": set(RUN_FIELDS),
+    "async_sets": {"job_id", "name", "set_id", "account_id", "names", "submitted_at", "done", "seq"},
 }
 _KEEPALIVE = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 # The server side of the same: a lock holder whose host vanished loses its lock within about 25 s.
@@ -686,6 +703,31 @@ class PostgresJournal:
             ).fetchall(),
         )
         return [run_from_row(row) for row in rows]
+
+    # --- async request sets -------------------------------------------------------------------------
+    def save_async_set(self, record: AsyncSetRecord) -> None:
+        row = async_set_row(record)
+        self._call(
+            f"recording async request set {record.name!r}",
+            lambda conn: conn.execute(
+                f"INSERT INTO {self._s}.async_sets "
+                "(job_id, name, set_id, account_id, names, submitted_at, done) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (job_id, name) DO UPDATE SET "
+                "set_id = excluded.set_id, submitted_at = excluded.submitted_at, done = excluded.done",
+                row,
+            ),
+        )
+
+    def load_async_sets(self, job_id: str) -> list[AsyncSetRecord]:
+        rows = self._call(
+            f"reading the async request sets of job {job_id!r}",
+            lambda conn: conn.execute(
+                f"SELECT job_id, name, set_id, account_id, names, submitted_at, done FROM {self._s}.async_sets "
+                "WHERE job_id = %s AND NOT done ORDER BY seq",
+                (job_id,),
+            ).fetchall(),
+        )
+        return [async_set_from_row(row) for row in rows]
 
     # --- job locks ------------------------------------------------------------------------------
     def _lock_row(self, conn: psycopg.Connection[Any], job_id: str) -> JobLock | None:

@@ -7,9 +7,18 @@ import dataclasses
 import json
 from typing import Any
 
-from .journal import JournalOp, OpStatus, PacingRecord, RunRecord, RunState
+from .journal import AsyncSetRecord, JournalOp, OpStatus, PacingRecord, RunRecord, RunState
 
-__all__ = ["OP_COLUMNS", "RUN_FIELDS", "op_from_row", "pacing_from_row", "pacing_upsert", "run_from_row"]
+__all__ = [
+    "OP_COLUMNS",
+    "RUN_FIELDS",
+    "async_set_from_row",
+    "async_set_row",
+    "op_from_row",
+    "pacing_from_row",
+    "pacing_upsert",
+    "run_from_row",
+]
 
 OP_COLUMNS = (
     "op_id, seq, plan, digest, kind, account_id, status, unknown, attempts, result, graph_id, error, reason"
@@ -89,3 +98,25 @@ def pacing_from_row(row: tuple[Any, ...]) -> PacingRecord | str:
         state,
         float(updated_at),
     )
+
+
+def async_set_row(record: AsyncSetRecord) -> tuple[Any, ...]:
+    """``(job_id, name, set_id, account_id, names, submitted_at, done)`` of ``async_sets``; ``names`` as
+    JSON; ``set_id`` NULL while the set is "submitting"."""
+    names = json.dumps([list(pair) for pair in record.names], separators=(",", ":"))
+    return (
+        record.job_id,
+        record.name,
+        record.set_id,
+        record.account_id,
+        names,
+        record.submitted_at,
+        bool(record.done),
+    )
+
+
+def async_set_from_row(row: tuple[Any, ...]) -> AsyncSetRecord:
+    """A row of ``SELECT job_id, name, set_id, account_id, names, submitted_at, done``."""
+    names = tuple((str(name), str(op_id)) for name, op_id in json.loads(row[4]))
+    set_id = None if row[2] is None else str(row[2])
+    return AsyncSetRecord(row[0], row[1], row[3], names, float(row[5]), set_id, bool(row[6]))

@@ -47,6 +47,7 @@ from bulk_engine.scrub import Scrubber
 
 from .codec import decode_plan, dumps, plan_text
 from .journal import (
+    AsyncSetRecord,
     Journal,
     JournalJob,
     JournalOp,
@@ -286,14 +287,20 @@ class JournalSession:
                 backward = all(
                     d in earlier or known(d) or d in parents or d in existing for d in op.dependencies
                 )
-                may_exist = safety is Safety.KEYED and self._may_exist(op)
+                # an upload is never probed: its task looked its content up in the library already
+                may_exist = safety is Safety.KEYED and op.upload is None and self._may_exist(op)
                 plans.append(
                     PlanWrite(op.op_id, text, digest, op.kind.value, op.account_id, backward, may_exist)
                 )
                 if may_exist and op.op_id not in self._waiting:
                     self._flag_at_start(op.op_id)
             elif rec.unknown and safety is not Safety.IDEMPOTENT and rec.status is not OpStatus.SUCCEEDED:
-                if rec.status is OpStatus.PLANNED and self.probing and safety is Safety.KEYED:
+                if (
+                    rec.status is OpStatus.PLANNED
+                    and self.probing
+                    and safety is Safety.KEYED
+                    and not op.upload
+                ):
                     # Never sent from this journal: it "may exist" only as a create of a job rebuilt without
                     # its journal whose edge a stopped run did not probe. Probe the edge, as the first run
                     # would have: one call per edge, not one lookup per create.
@@ -387,8 +394,9 @@ class JournalSession:
         self.stats.lookups += 1
         return self.keys.lookup(op, path)
 
-    def lookup_answer(self, op: Operation, body: Any) -> str | None:
-        """The id found by a lookup (``None``: not found, safe to send). ``ValueError`` on a junk answer."""
+    def lookup_answer(self, op: Operation, body: Any) -> str | dict[str, Any] | None:
+        """The id found by a lookup — for an upload, the answer it would have had (``{"images": {name:
+        {"hash"}}}``) — or ``None``: not found, safe to send. ``ValueError`` on a junk answer."""
         ids = self.keys.found_ids(op, body)
         if not ids:
             self.stats.not_found += 1
@@ -399,6 +407,8 @@ class JournalSession:
             self.stats.duplicates_seen += 1
             logger.warning("operation %s: %d objects carry its key; keeping the oldest", op.op_id, len(ids))
         self.stats.recovered += 1
+        if op.upload is not None:
+            return {"images": {op.upload.filename: {"hash": ids[0]}}}
         return ids[0]
 
     def before_send(self, ops: Sequence[Operation]) -> None:
@@ -431,6 +441,23 @@ class JournalSession:
                 reason=scrub(outcome.reason) if outcome.reason else None,
             )
         )
+
+    # --- async request sets (execution/async_backend.py) -------------------------------------------
+    def pending_sets(self) -> list[AsyncSetRecord]:
+        """The job's request sets submitted by an earlier run and not collected yet: polled, never re-sent."""
+        return self.journal.load_async_sets(self.job_id)
+
+    def set_submitted(self, record: AsyncSetRecord) -> None:
+        """A set's id, journaled before it is first polled (the ops' intents were written before submit)."""
+        self.journal.save_async_set(record)
+
+    def set_collected(self, record: AsyncSetRecord) -> None:
+        """Every result of the set is journaled (call after :meth:`flush`): a later run need not poll it."""
+        self.journal.save_async_set(dataclasses.replace(record, done=True))
+
+    def adopt(self, op_ids: Iterable[str]) -> None:
+        """These ops are in a journaled set: its results settle them, so no lookup by key goes first."""
+        self._flagged.difference_update(op_ids)
 
     def flush(self) -> None:
         """Write what this run learnt since the last flush: cleared intents, then outcomes (one transaction

@@ -45,7 +45,9 @@ fenced by the job's lock and do not refresh its heartbeat: a run writes only its
 keeps its meaning (a holder that sends nothing for long can still be taken over).
 
 Schema versions (``PRAGMA user_version``), migrated in place on open: 1 — ``jobs``, ``ops``; 2 — adds
-``job_locks``; 3 — adds ``pacing``; 4 — adds ``runs`` (a job's earlier runs then simply have no records).
+``job_locks``; 3 — adds ``pacing``; 4 — adds ``runs`` (a job's earlier runs then simply have no records);
+5 — adds ``async_sets`` (the async backend's request sets by their unique name, ``AsyncSetRecord``; ``set_id``
+    NULL while submitting; ``names`` as JSON).
 A journal of a newer schema is refused: an older bulk-engine would ignore the locks (so a journal opened
 once by this version is refused by one that only knows schema 3).
 """
@@ -66,6 +68,7 @@ from bulk_engine.errors import JournalError
 
 from .codec import canonical
 from .journal import (
+    AsyncSetRecord,
     JournalJob,
     JournalOp,
     OpStatus,
@@ -87,14 +90,23 @@ from .lock import (
     lost_error,
     stale_reason,
 )
-from .rows import OP_COLUMNS, RUN_FIELDS, op_from_row, pacing_from_row, pacing_upsert, run_from_row
+from .rows import (
+    OP_COLUMNS,
+    RUN_FIELDS,
+    async_set_from_row,
+    async_set_row,
+    op_from_row,
+    pacing_from_row,
+    pacing_upsert,
+    run_from_row,
+)
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SqliteJournal"]
 
 logger = logging.getLogger("bulk_engine.journal")
 
 APPLICATION_ID = 0x42454A4C  # "BEJL": PRAGMA application_id marks the file as a bulk-engine journal
-SCHEMA_VERSION = 4  # 2: + job_locks; 3: + pacing; 4: + runs (see the module docstring)
+SCHEMA_VERSION = 5  # 2: + job_locks; 3: + pacing; 4: + runs; 5: + async_sets (see the module docstring)
 _MAGIC = b"SQLite format 3\x00"
 _CHUNK = 500  # SQLite's default limit on host parameters is 999 (older builds)
 
@@ -164,8 +176,18 @@ CREATE TABLE IF NOT EXISTS runs (
     error            TEXT,
     PRIMARY KEY (job_id, run_id)
 );
+CREATE TABLE IF NOT EXISTS async_sets (
+    job_id       TEXT NOT NULL,
+    name         TEXT NOT NULL /* the set's unique name, journaled before the POST */,
+    set_id       TEXT /* NULL while "submitting": resolved by name */,
+    account_id   TEXT NOT NULL,
+    names        TEXT NOT NULL /* JSON [[request name, op id], ...] */,
+    submitted_at REAL NOT NULL,
+    done         INTEGER NOT NULL,
+    PRIMARY KEY (job_id, name)
+);
 """
-_TABLES = {"jobs", "ops", "job_locks", "pacing", "runs"}
+_TABLES = {"jobs", "ops", "job_locks", "pacing", "runs", "async_sets"}
 
 _RUN_COLUMNS = ", ".join(RUN_FIELDS)
 _SAVE_RUN = (
@@ -518,6 +540,31 @@ class SqliteJournal:
         except sqlite3.Error as err:
             raise self._fail(err, f"reading the runs of job {job_id!r}") from None
         return [run_from_row(row) for row in rows]
+
+    # --- async request sets -------------------------------------------------------------------------
+    def save_async_set(self, record: AsyncSetRecord) -> None:
+        row = async_set_row(record)
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO async_sets (job_id, name, set_id, account_id, names, submitted_at, done) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(job_id, name) DO UPDATE SET "
+                    "set_id=excluded.set_id, submitted_at=excluded.submitted_at, done=excluded.done",
+                    row,
+                )
+        except sqlite3.Error as err:
+            raise self._fail(err, f"recording async request set {record.name!r}") from None
+
+    def load_async_sets(self, job_id: str) -> list[AsyncSetRecord]:
+        try:
+            rows = self._db.execute(
+                "SELECT job_id, name, set_id, account_id, names, submitted_at, done FROM async_sets "
+                "WHERE job_id=? AND done=0 ORDER BY rowid",
+                (job_id,),
+            ).fetchall()
+        except sqlite3.Error as err:
+            raise self._fail(err, f"reading the async request sets of job {job_id!r}") from None
+        return [async_set_from_row(row) for row in rows]
 
     # --- job locks ------------------------------------------------------------------------------
     def _lock_row(self, job_id: str) -> JobLock | None:

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from contextlib import aclosing
 from typing import Any
 
+from bulk_engine.config import Backend
 from bulk_engine.engine import BulkEngine, OperationSource
 from bulk_engine.results import JobResult, Outcome
 
@@ -48,10 +49,15 @@ class LeanEngine:
         return f"LeanEngine({self.engine!r})"
 
     async def run(
-        self, job: OperationSource, *, job_id: str | None = None, fingerprint: str | None = None
+        self,
+        job: OperationSource,
+        *,
+        job_id: str | None = None,
+        fingerprint: str | None = None,
+        backend: Backend | None = None,
     ) -> JobResult:
         kept: list[Outcome] = []
-        run = self.engine.stream(job, job_id=job_id, fingerprint=fingerprint)
+        run = self.engine.stream(job, job_id=job_id, fingerprint=fingerprint, backend=backend)
         async with aclosing(run):
             async for outcome in run:
                 if not stays_on_disk(outcome):

@@ -269,6 +269,14 @@ class LiveView(View):
             ("  skipped ", "dim"),
             (f"{counts['skipped']:,}", "yellow" if counts["skipped"] else ""),
         )
+        submitted, in_progress, sets_done = rec.set_counts()
+        if submitted:  # the async backend: Meta works on request sets (docs/scale.md)
+            footer.append_text(
+                Text.assemble(
+                    ("  request sets ", "dim"),
+                    (f"{submitted:,} submitted / {in_progress:,} in progress / {sets_done:,} done", ""),
+                )
+            )
         parts: list[RenderableType] = [head, self.progress, self._pairs_table()]
         waits = self._waits_table()
         if waits is not None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bulk_engine.execution.events import (
+    AsyncSetProgress,
     BatchDone,
     BatchSent,
     EngineEvent,
@@ -248,6 +249,8 @@ class RunRecorder:
         self.http_requests = 0
         self.graph_calls = 0
         self.calls_done = 0
+        # the async backend: request set id -> the state its last AsyncSetProgress event reported
+        self.async_sets: dict[str, str] = {}
         self.retries = 0
         self.throttle_events = 0
         self.throttles: list[ThrottleRecord] = []
@@ -325,9 +328,17 @@ class RunRecorder:
             self._wait(event, now)
         elif isinstance(event, RetryScheduled):
             self.retries += 1
+        elif isinstance(event, AsyncSetProgress):
+            self.async_sets[event.set_id] = event.state
         for listener in self.listeners:
             listener(event)
         self.tick()
+
+    def set_counts(self) -> tuple[int, int, int]:
+        """Async request sets of the run: (submitted, in progress, done)."""
+        states = list(self.async_sets.values())
+        done = states.count("done")
+        return len(states), len(states) - done, done
 
     def _finished(self, outcome: Outcome) -> None:
         if self.sink is not None:

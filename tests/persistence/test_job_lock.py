@@ -287,7 +287,7 @@ def test_an_old_journal_opens_and_gets_the_lock_table(tmp_path: Path) -> None:
         assert journal.get_job("j") is not None
         session(journal, fingerprint="fp").close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 5
     assert db.execute("SELECT count(*) FROM sqlite_master WHERE name='job_locks'").fetchone()[0] == 1
     assert db.execute("SELECT count(*) FROM sqlite_master WHERE name='pacing'").fetchone()[0] == 1
     db.close()

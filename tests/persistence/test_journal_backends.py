@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 from persist_support import JournalFactory
 
 from bulk_engine import JournalError, Operation, OpKind, Ref
-from bulk_engine.persistence import Journal, OpStatus, OutcomeWrite, PlanWrite
+from bulk_engine.persistence import AsyncSetRecord, Journal, OpStatus, OutcomeWrite, PlanWrite
 from bulk_engine.persistence.codec import REDACTED, decode_plan, encode_plan, plan_text, scrub
 
 
@@ -198,3 +199,25 @@ def test_may_exist_plans_and_clearing_the_flag(journals: JournalFactory) -> None
     ops = journals.reopen().get_ops("j1", ["a", "b"])
     assert (ops["a"].unknown, ops["b"].unknown) == (True, False)
     assert ops["b"].status is OpStatus.PLANNED
+
+
+def test_async_sets_are_kept_until_done_in_submission_order(journals: JournalFactory) -> None:
+    """The async backend journals a set by its unique name before the POST ("submitting", no id), then its
+    id before polling it (issue 18): a later run reads either back, keyed by the name."""
+    journal = journals.open()
+    journal.open_job("j1", None, {})
+    submitting = AsyncSetRecord("j1", "set a", "act_1", (("c1", "c1"), ("op1", "a b")), 1.5)
+    second = AsyncSetRecord("j1", "set b", "act_1", (("x", "x"),), 2.5, set_id="800")
+    journal.save_async_set(submitting)
+    journal.save_async_set(second)
+    journal.save_async_set(AsyncSetRecord("j2", "set a", "act_2", (("y", "y"),), 3.0, set_id="700"))
+    assert journals.reopen().load_async_sets("j1") == [submitting, second]
+    first = dataclasses.replace(submitting, set_id="900", submitted_at=1.75)  # the POST's answer: its id
+    journal = journals.reopen()
+    journal.save_async_set(first)  # saved again: still one row, still first, now with its id
+    journal = journals.reopen()
+    assert journal.load_async_sets("j1") == [first, second]
+    journal.save_async_set(dataclasses.replace(first, done=True))
+    assert journals.reopen().load_async_sets("j1") == [second]
+    assert journals.reopen().load_async_sets("j2")[0].set_id == "700"
+    assert journals.reopen().load_async_sets("nope") == []

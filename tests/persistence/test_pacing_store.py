@@ -284,7 +284,7 @@ def test_a_schema_2_journal_is_migrated_to_3_and_keeps_its_jobs(tmp_path: Path) 
         assert journal.load_pacing() == []
         journal.save_pacing([_rec("account:act_1", 1.0, parked_until=30.0, reason="parked")])
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 5
     assert db.execute("SELECT scope FROM pacing").fetchall() == [("account:act_1",)]
     db.close()
     with SqliteJournal(path) as journal:

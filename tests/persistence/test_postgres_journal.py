@@ -114,12 +114,12 @@ def test_a_schema_of_another_application_is_refused_untouched(url: str) -> None:
 def test_another_applications_marker_a_newer_schema_and_damage_are_refused(url: str) -> None:
     PostgresJournal(url).close()
     sql(url, "UPDATE {s}.journal_meta SET value = '99' WHERE key = 'schema_version'")
-    with pytest.raises(JournalError, match=r"newer bulk-engine \(schema 99 > 1\); upgrade"):
+    with pytest.raises(JournalError, match=r"newer bulk-engine \(schema 99 > 2\); upgrade"):
         PostgresJournal(url)
     sql(url, "UPDATE {s}.journal_meta SET value = 'x' WHERE key = 'schema_version'")
     with pytest.raises(JournalError, match=r"the journal is corrupt \(schema_version 'x'\)"):
         PostgresJournal(url)
-    sql(url, "UPDATE {s}.journal_meta SET value = '1' WHERE key = 'schema_version'")
+    sql(url, "UPDATE {s}.journal_meta SET value = '2' WHERE key = 'schema_version'")
     sql(url, "ALTER TABLE {s}.ops DROP COLUMN digest")
     sql(url, "DROP TABLE {s}.runs")
     with pytest.raises(
@@ -139,7 +139,7 @@ def test_an_empty_existing_schema_becomes_a_journal(url: str) -> None:
         journal.open_job("j", None, {})
     assert sql(url, "SELECT key, value FROM {s}.journal_meta ORDER BY key") == [
         ("application", "bulk-engine-journal"),
-        ("schema_version", "1"),
+        ("schema_version", "2"),
     ]
 
 
@@ -182,6 +182,25 @@ def test_the_refusal_of_a_changed_job_says_which_rows_to_delete(journal: Postgre
     assert "change the job id 'spring'" in text
     assert "delete its rows (job_id = 'spring' OR job_id LIKE 'spring/%')" in text
     assert f'"{journal.schema}".ops' in text
+
+
+def test_a_version_1_journal_is_migrated_on_open_and_keeps_its_jobs(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Schema versions (Deliver 1: "versioned and migrated on open"): a journal written before version 2
+    (no ``async_sets`` table, ``schema_version`` 1) opens as version 2 — the missing table created, one log
+    line, its jobs and plans as they were."""
+    with PostgresJournal(url) as first:
+        first.open_job("old", "fp", {})
+        first.add_plans("old", [plan("c1"), plan("c2")])
+    sql(url, "DROP TABLE {s}.async_sets")
+    sql(url, "UPDATE {s}.journal_meta SET value = '1' WHERE key = 'schema_version'")
+    with caplog.at_level(logging.INFO, logger="bulk_engine.journal"):
+        with PostgresJournal(url) as reopened:
+            assert [op.op_id for op in reopened.iter_ops("old")] == ["c1", "c2"]
+            assert reopened.load_async_sets("old") == []
+    assert "schema migrated from version 1 to 2" in caplog.text
+    assert sql(url, "SELECT value FROM {s}.journal_meta WHERE key = 'schema_version'") == [("2",)]
 
 
 # --- the lock the server holds -----------------------------------------------------------------------------

@@ -112,7 +112,7 @@ def test_a_schema_3_journal_is_migrated_to_4_and_keeps_its_data(tmp_path: Path) 
         assert journal.load_runs("j") == []  # its earlier runs simply have no records
         journal.save_run(_run("j", "r1", 1, 1.0, http_requests=2))
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == sqlite_module.SCHEMA_VERSION == 5
     assert db.execute("SELECT run_id, state, http_requests FROM runs").fetchall() == [("r1", "running", 2)]
     db.close()
     with SqliteJournal(path) as journal:
