@@ -15,6 +15,10 @@ repeated. Compilation is lazy (a generator, parents before children) and op ids 
 Children reference their parents with :class:`~bulk_engine.protocol.refs.Ref`, so the engine keeps a tree in
 one batch when it fits and substitutes real ids across batches.
 
+Images (``images:`` key → file / URL / Base64, used by creatives as ``image: <key>``): see
+:mod:`bulk_engine.operations.assets`. A task with local images reads the account's library first (by MD5)
+and uploads only what is missing, as ``<task>/img:<md5>`` operations the creatives reference.
+
 Dry run (``CompileContext.validate_only``): every create is sent with ``execution_options=["validate_only"]``
 (S003 §Ad Account …: "will not perform the mutation but will run through the validation rules"). Such a call
 answers ``{"success": true}`` and no id, so objects whose parent is created by the same job are checked
@@ -24,14 +28,28 @@ locally only and reported ``skipped``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from bulk_engine.planning.graph import Operation, OpKind
-from bulk_engine.protocol.refs import Ref
+from bulk_engine.protocol.refs import Ref, iter_refs
+from bulk_engine.results import OutcomeState
 
-from .base import Issue, TaskEnv
+from .assets import (
+    ImagePlan,
+    ImageSpec,
+    LocalImage,
+    creative_image_keys,
+    found_hashes,
+    image_source_issues,
+    inspect_image,
+    lookup_ops,
+    plan_images,
+    resolve_images,
+)
+from .base import EngineLike, Issue, TaskEnv
 from .rules import PLACEMENT_KEYS, RULES, ad_rules, adset_rules, campaign_rules, creative_rules
 from .specs import (
     AdCreativeSpec,
@@ -43,12 +61,18 @@ from .specs import (
     name_issues,
     render_name,
 )
-from .task import TaskBase
+from .task import TaskBase, TaskReport
 
 __all__ = ["CreateTask", "adset_params", "matrix_adset_params"]
 
+_SUCCEEDED = OutcomeState.SUCCEEDED
+
 VALIDATE_ONLY = ["validate_only"]
 DRY_RUN_SKIP = "dry run: its parent is created by this job, so it was checked locally only (validate_only)"
+DRY_RUN_UPLOAD = (
+    "dry run: Graph has no validate_only for image uploads; checked locally (file, size, format) only"
+)
+DRY_RUN_IMAGE = "dry run: its image is uploaded by this job, so it was checked locally only"
 
 
 def _advantage_targeting(targeting: Any) -> Any:
@@ -87,12 +111,33 @@ class CreateTask(TaskBase):
         default_factory=dict, description="Creatives shared by ads (referenced by key)"
     )
     campaigns: list[CampaignSpec] = Field(default_factory=list)
+    images: dict[str, ImageSpec] = Field(
+        default_factory=dict,
+        description="Images creatives use by key (`image: <key>`): a local file, a URL or Base64 bytes",
+    )
+
+    _local: dict[str, LocalImage] | None = PrivateAttr(None)  # found by input_issues, reused by compile
+    # the job's top-level ``images`` (JobSpec shares them; this task's own keys win) and their identities
+    _job_images: dict[str, ImageSpec] = PrivateAttr(default_factory=dict)
+    _job_local: dict[str, LocalImage] = PrivateAttr(default_factory=dict)
+
+    def share_images(self, images: dict[str, ImageSpec], local: dict[str, LocalImage] | None = None) -> None:
+        """Use the job's top-level images (``local``: their identities, once the job inspected the files)."""
+        self._job_images = images
+        if local is not None:
+            self._job_local = local
+
+    def all_images(self) -> dict[str, ImageSpec]:
+        return {**self._job_images, **self.images}
 
     # --- validation ----------------------------------------------------------------------------------------
     def rule_issues(self) -> Iterator[Issue]:
         if not self.campaigns and not self.creatives:
             yield Issue(("campaigns",), "a create task needs campaigns or creatives", [], "create.empty")
+        for key, image in self.images.items():
+            yield from image_source_issues(key, image)
         for key, creative in self.creatives.items():
+            yield from (found.prefixed(("creatives", key)) for found in self._image_key_issues(creative))
             for found in creative_rules(creative.to_params()):
                 yield found.prefixed(("creatives", key))
         for i, campaign in enumerate(self.campaigns):
@@ -166,6 +211,7 @@ class CreateTask(TaskBase):
         elif ad.creative_spec is not None:
             creative = ad.creative_spec.to_params()
             path = ("creative_spec",)
+            yield from (f.prefixed(path) for f in self._image_key_issues(ad.creative_spec))
             yield from (f.prefixed(path) for f in creative_rules(creative))
         yield from name_issues(ad.name, frozenset({"n", "campaign", "ad_set"}), ("name",))
         # creative ↔ ad set issues point at the ad's creative field
@@ -207,14 +253,88 @@ class CreateTask(TaskBase):
                     else:
                         yield found.prefixed(("creatives", c))
 
+    def _image_key_issues(self, creative: AdCreativeSpec) -> Iterator[Issue]:
+        images = self.all_images()
+        for path, key in creative_image_keys(creative.to_params()):
+            if not isinstance(key, str) or key not in images:
+                yield Issue(
+                    path,
+                    f"unknown image key; the job and the task define {sorted(images) or 'no images'}",
+                    key,
+                    "create.image_key",
+                )
+
+    def input_issues(self, base_dir: Path) -> Iterator[Issue]:
+        """Every local image is opened, sized and sniffed (and its MD5 computed) before any call."""
+        local: dict[str, LocalImage] = {}
+        for key, spec in self.images.items():
+            found = inspect_image(key, spec, base_dir)
+            if isinstance(found, Issue):
+                yield found
+            elif found is not None:
+                local[key] = found
+        self._local = local
+
+    def input_files(self) -> list[str]:
+        return [spec.file for spec in self.images.values() if spec.file is not None]
+
+    @property
+    def needs_reads(self) -> bool:
+        """Local images: the account's library is read (by MD5) before uploading what it lacks."""
+        return any(spec.url is None for spec in self.all_images().values())
+
+    def image_plan(self, env: TaskEnv, reused: frozenset[str] = frozenset()) -> ImagePlan:
+        if self._local is None:
+            for _ in self.input_issues(env.base_dir):
+                pass
+        assert self._local is not None
+        images = self.all_images()
+        local = {k: v for k, v in self._job_local.items() if k not in self.images}  # the task's keys win
+        local.update(self._local)
+        plan = plan_images(images, local, env.account_id, env.op_id(""))
+        plan.reused = reused
+        return plan
+
+    async def execute(self, engine: EngineLike, env: TaskEnv) -> TaskReport:
+        """Look the local images up in the account's library, then upload what is missing and create."""
+        if not self.needs_reads:
+            return await super().execute(engine, env)
+        report = TaskReport.for_env(env, "create")
+        plan = self.image_plan(env)
+        lookups = lookup_ops(plan)
+        outcomes = await report.run(engine, lookups, env.ctx) if lookups else {}
+        plan.reused = frozenset(found_hashes(outcomes, lookups))
+        report.details["images"] = plan.counts()
+        await report.run(engine, self._compile(env, plan), env.ctx)
+        uploads = [o for o in report.outcomes if o.kind == OpKind.CREATE_IMAGE.value]
+        report.details["images"]["upload_failures"] = sum(1 for o in uploads if o.state is not _SUCCEEDED)
+        return report
+
     # --- compile -------------------------------------------------------------------------------------------
     def compile(self, env: TaskEnv) -> Iterator[Operation]:
+        return self._compile(env, self.image_plan(env) if self.all_images() else None)
+
+    def _creative(
+        self, env: TaskEnv, op_id: str, spec: AdCreativeSpec, plan: ImagePlan | None
+    ) -> Iterator[Operation]:
+        params = spec.to_params()
+        if plan is not None:
+            params = resolve_images(params, plan.resolve)
+            if env.ctx.validate_only and any(True for _ in iter_refs(params)):
+                env.ctx.skip(op_id, env.account_id, OpKind.CREATE_CREATIVE.value, DRY_RUN_IMAGE)
+                return
+        yield self._op(env, op_id, "adcreatives", OpKind.CREATE_CREATIVE, params)
+
+    def _compile(self, env: TaskEnv, plan: ImagePlan | None) -> Iterator[Operation]:
         dry = env.ctx.validate_only
         act = env.account_id
+        for upload in plan.uploads() if plan is not None else ():
+            if dry:
+                env.ctx.skip(upload.op_id, act, OpKind.CREATE_IMAGE.value, DRY_RUN_UPLOAD)
+            else:
+                yield upload
         for key, creative in self.creatives.items():
-            yield self._op(
-                env, env.op_id(f"cr:{key}"), "adcreatives", OpKind.CREATE_CREATIVE, creative.to_params()
-            )
+            yield from self._creative(env, env.op_id(f"cr:{key}"), creative, plan)
         for i, campaign in enumerate(self.campaigns):
             cparams = campaign.to_params()
             for n in range(1, campaign.repeat + 1):
@@ -231,7 +351,7 @@ class CreateTask(TaskBase):
                     else:
                         yield self._op(env, sid, "adsets", OpKind.CREATE_ADSET, params)
                     for k, ad in enumerate(adset.ads):
-                        yield from self._ad_ops(env, f"{sid}/a{k}", ad, sid, {**names, "ad_set": sname})
+                        yield from self._ad_ops(env, f"{sid}/a{k}", ad, sid, {**names, "ad_set": sname}, plan)
                 matrix = campaign.ad_set_matrix
                 if matrix is None:
                     continue
@@ -264,12 +384,12 @@ class CreateTask(TaskBase):
                             yield self._op(env, aid, "ads", OpKind.CREATE_AD, ad_params)
 
     def _ad_ops(
-        self, env: TaskEnv, aid: str, ad: AdSpec, sid: str, names: dict[str, Any]
+        self, env: TaskEnv, aid: str, ad: AdSpec, sid: str, names: dict[str, Any], plan: ImagePlan | None
     ) -> Iterator[Operation]:
         creative: dict[str, Any]
         if ad.creative_spec is not None:
             crid = f"{aid}/cr"
-            yield self._op(env, crid, "adcreatives", OpKind.CREATE_CREATIVE, ad.creative_spec.to_params())
+            yield from self._creative(env, crid, ad.creative_spec, plan)
             creative = {"creative_id": Ref(crid)}
         elif ad.creative is not None:
             creative = {"creative_id": Ref(env.op_id(f"cr:{ad.creative}"))}
@@ -300,6 +420,9 @@ class CreateTask(TaskBase):
 
     def estimate(self, env: TaskEnv) -> dict[str, int]:
         counts = {
+            OpKind.CREATE_IMAGE.value: len({i.md5 for i in self.image_plan(env).local.values()})
+            if self.all_images()
+            else 0,
             OpKind.CREATE_CREATIVE.value: len(self.creatives),
             OpKind.CREATE_CAMPAIGN.value: 0,
             OpKind.CREATE_ADSET.value: 0,

@@ -173,6 +173,10 @@ class AdCreativeSpec(_WithExtraParams):
     page_welcome_message: dict[str, Any] | list[Any] | str | None = None
     image_hash: str | None = None
     image_url: str | None = None
+    image: str | None = Field(
+        None,
+        description="Key of an image in the task's `images` (becomes image_hash, or image_url for a URL)",
+    )
     url_tags: str | None = None
     privacy_url: str | None = None
     authorization_category: str | None = None

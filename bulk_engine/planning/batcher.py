@@ -14,6 +14,9 @@ Rules (each enforced for every batch this module emits):
 4. One ad account per batch, so the governor can pace per (account, BUC type) -- "all endpoints
    with the Ads Management business use case will share the total quota within the same ad
    account" (S003 §Rate Limits → Business Use Case Rate Limits).
+4b. Image bytes within ``BatchLimits.max_upload_bytes`` per batch (multipart parts referenced by
+   ``attached_files``, S003 §Batch Requests → Upload Binary Data): several uploads share a batch up to
+   the budget; one upload larger than the budget goes in a batch of its own.
 5. Dependency chains stay in one batch when they fit: an operation joins its parent's batch,
    after it, only if *all* its unresolved dependencies are in that batch; the server resolves
    ``{result=NAME:$.path}`` (S003 §Batch Requests → Complex Batch Requests). Otherwise it waits
@@ -66,7 +69,7 @@ from bulk_engine.planning.graph import (
 from bulk_engine.protocol.batch import MAX_BATCH_OPS, BatchOp
 from bulk_engine.protocol.refs import Ref, render_ref, substitute
 
-__all__ = ["BatchLimits", "Batcher", "PlannedBatch", "plan_all"]
+__all__ = ["BatchLimits", "Batcher", "PlannedBatch", "plan_all", "upload_bytes"]
 
 _MAX_ANCESTOR_DEPTH = 3
 _MAX_ANCESTORS = 8
@@ -84,6 +87,8 @@ class BatchLimits:
     open_batches: int = 8
     """How many partially filled batches per account stay open while packing (packing quality
     vs. work per operation)."""
+    max_upload_bytes: int = 32 * 1024 * 1024
+    """Upload bytes (``Operation.upload``) one batch request may carry."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_ops <= MAX_BATCH_OPS:
@@ -92,6 +97,8 @@ class BatchLimits:
             raise ValueError("max_ad_creates must be >= 1")
         if self.open_batches < 1:
             raise ValueError("open_batches must be >= 1")
+        if self.max_upload_bytes < 1:
+            raise ValueError("max_upload_bytes must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,7 @@ class PlannedBatch:
                     params=_substitute_params(op.params, resolver) if op.refs else op.params,
                     name=name,
                     omit_response_on_success=False if name is not None else None,
+                    attached_files=_attached(op),
                 )
             )
         return wire
@@ -176,14 +184,25 @@ def _path_text(value: Any) -> str:
     return str(value).strip("/")
 
 
+def _attached(op: Operation) -> tuple[str, ...]:
+    upload = op.upload
+    return (upload.part,) if upload is not None and upload.path is not None else ()
+
+
+def upload_bytes(op: Operation) -> int:
+    """Bytes ``op``'s upload adds to its batch request (0 for every other operation)."""
+    return op.upload.wire_bytes if op.upload is not None else 0
+
+
 class _Bin:
     """A batch under construction (mutable, private to one planning pass)."""
 
-    __slots__ = ("ads", "campaigns", "closed", "ops")
+    __slots__ = ("ads", "campaigns", "closed", "ops", "upload_bytes")
 
     def __init__(self) -> None:
         self.ops: list[Operation] = []
         self.ads = 0
+        self.upload_bytes = 0
         self.campaigns: set[str] = set()
         self.closed = False
 
@@ -311,6 +330,7 @@ class Batcher:
         max_ads = limits.max_ad_creates
         ad_kinds = limits.ad_create_kinds
         adset_kinds = limits.adset_kinds
+        max_bytes = limits.max_upload_bytes
 
         placed: dict[str, _Bin] = {}
         open_bins: list[_Bin] = []
@@ -330,6 +350,8 @@ class Batcher:
         def fits(b: _Bin, op: Operation) -> bool:
             if len(b.ops) >= max_ops:
                 return False
+            if op.upload is not None and b.upload_bytes and b.upload_bytes + upload_bytes(op) > max_bytes:
+                return False  # over the byte budget (one upload alone may exceed it)
             kind = op.kind
             if kind in ad_kinds and b.ads >= max_ads:
                 return False
@@ -386,6 +408,8 @@ class Batcher:
         def place(op: Operation, b: _Bin) -> None:
             b.ops.append(op)
             placed[op.op_id] = b
+            if op.upload is not None:
+                b.upload_bytes += upload_bytes(op)
             kind = op.kind
             if kind in ad_kinds:
                 b.ads += 1
@@ -396,6 +420,9 @@ class Batcher:
 
         def fits_all(b: _Bin, group: list[Operation]) -> bool:
             if len(b.ops) + len(group) > max_ops:
+                return False
+            uploads = [upload_bytes(o) for o in group if o.upload is not None]
+            if uploads and b.upload_bytes + sum(uploads) > max_bytes and (b.upload_bytes or len(uploads) > 1):
                 return False
             ads = b.ads
             keys: set[str] = set()

@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import Any, Final, Literal
 
 from bulk_engine.errors import BulkEngineError, JobValidationError
+from bulk_engine.protocol.images import Upload
 from bulk_engine.protocol.refs import Ref, UnresolvedReferenceError, iter_refs, resolve_value
 
 __all__ = [
@@ -91,7 +92,8 @@ class Operation:
     created) or a tuple of parts joined with ``/`` (``(Ref("camp-1"), "copies")``). ``params``
     values may contain :class:`Ref` anywhere (nested dicts/lists). ``account_id`` (``act_<id>``)
     partitions batches and pacing. ``campaign_key`` overrides the campaign identity the batcher
-    derives from ``params["campaign_id"]`` for ad-set-creating kinds.
+    derives from ``params["campaign_id"]`` for ad-set-creating kinds. ``upload`` names the content an image
+    upload sends (by MD5 and path; the bytes are read when the batch is sent, never held in the plan).
 
     Not hashable by ``params``; key collections by ``op_id``.
     """
@@ -103,6 +105,7 @@ class Operation:
     account_id: str
     kind: OpKind
     campaign_key: str | None = None
+    upload: Upload | None = None
     refs: tuple[Ref, ...] = field(init=False, repr=False, compare=False, hash=False)
     dependencies: frozenset[str] = field(init=False, repr=False, compare=False, hash=False)
 

@@ -23,6 +23,8 @@ class FaultConfig(BaseModel):
     ``http_5xx_rate`` answers HTTP 500/503 without running the request; ``throttle_burst_rate`` blocks the
     call's ad account × use case for ``throttle_burst_s`` virtual seconds (answers 80004 meanwhile).
     ``transient_codes`` picks which error codes ``transient_rate`` draws from (default: 1 and 2).
+    ``reduce_data_above`` / ``reduce_data_times`` (``--faults reduce_above=250,reduce_times=4``): edge reads
+    asking for more objects than that answer code 1 "Please reduce the amount of data" (faults.py).
     Latency is ``latency_ms`` ± a uniform ``latency_jitter_ms`` per HTTP request (never below 0).
     Each kind of fault draws from its own random stream seeded by the run's seed, so a run reproduces and
     turning one fault on does not change another's sequence.
@@ -39,6 +41,11 @@ class FaultConfig(BaseModel):
     throttle_burst_rate: float = Field(0.0, ge=0, le=1)
     throttle_burst_s: float = Field(60.0, ge=0)
     transient_codes: tuple[int, ...] = (1, 2)
+    # An edge read asking for more than ``reduce_data_above`` objects (``limit``) answers code 1, HTTP 500
+    # "Please reduce the amount of data you're asking for" (0: never); the first ``reduce_data_times`` such
+    # reads only (0: every one), so a load that passes can be modelled (faults.py).
+    reduce_data_above: int = Field(0, ge=0)
+    reduce_data_times: int = Field(0, ge=0)
 
     @field_validator("latency_ms", "latency_jitter_ms")
     @classmethod
@@ -66,6 +73,8 @@ class FaultConfig(BaseModel):
         "throttle_s": "throttle_burst_s",
         "jitter_ms": "latency_jitter_ms",
         "codes": "transient_codes",
+        "reduce_above": "reduce_data_above",
+        "reduce_times": "reduce_data_times",
     }
 
     @classmethod
@@ -90,6 +99,8 @@ class FaultConfig(BaseModel):
             try:
                 if name == "transient_codes":
                     values[name] = tuple(int(c) for c in raw.split("/") if c.strip())
+                elif name in ("reduce_data_above", "reduce_data_times"):
+                    values[name] = int(raw)
                 else:
                     values[name] = float(raw)
             except ValueError:
@@ -142,6 +153,13 @@ class SimulatorConfig(BaseModel):
     # Creatives may only use the account's own images and videos (validation._check_media); off for tests of
     # users' payloads that name made-up hashes.
     check_creative_media: bool = True
+    # adimages refuses content whose header is not an image's (assets.py); off for clients uploading placeholders.
+    check_image_content: bool = True
+    # Chunked video uploads (videos.py): the chunk the server asks for, the smallest file it takes (382), and how
+    # long (virtual seconds) a finished upload reads status.video_status "processing" before "ready".
+    video_chunk_bytes: int = Field(4 * 1024 * 1024, ge=1)
+    min_video_bytes: int = Field(1024, ge=1)
+    video_processing_s: float = Field(0.0, ge=0)
     sync_copy_limit: int = 3
     max_ads_for_migration: int = 150
     ad_review_s: float = 0.0

@@ -5,21 +5,23 @@ advideos}`` returns ``{"id": …}`` (``adimages`` answers ``{"images": …}``; i
 libraries that creatives must draw from); ``POST /<id>`` updates and returns ``{"success": true}``; ``DELETE /<id>``
 deletes; reads return only ``id`` unless ``fields`` asks for more; edges return ``{"data", "paging"}``
 with cursors and hide ARCHIVED (unless filtered for) and DELETED objects (S003 §Manage Your Ad Object's
-Status). Rules live in ``validation.py`` and the status machine in ``status.py``; this module only wires
+Status). Rules live in ``validation/`` and the status machine in ``status.py``; this module only wires
 them to the routes and renders nodes.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+from bulk_engine.protocol.images import md5_hex
+
 from . import status, validation
+from .assets import add_image
+from .context import CallContext, check_account_access
 from .errors import GraphAPIError, invalid_param
-from .graph import CallContext, check_account_access
 from .params import split_fields
 from .routing import RouteTable
 from .store import (
@@ -35,6 +37,7 @@ from .store import (
     decode_cursor,
     encode_cursor,
 )
+from .videos import refresh_video
 
 routes = RouteTable()
 
@@ -254,6 +257,8 @@ COMPUTED = _computed()
 def render(ctx: CallContext, node: Node, fields_spec: str | None) -> dict[str, Any]:
     """Render ``node`` with the requested ``fields`` (and always ``id``), incl. ``a{b,c}`` expansion."""
     fields = split_fields(fields_spec) or ["id"]
+    if node.type == VIDEO:
+        refresh_video(ctx, node)  # processing → ready on the virtual clock (videos.py)
     known = KNOWN_FIELDS.get(node.type, set(node.data))
     out: dict[str, Any] = {}
     for spec in fields:
@@ -312,6 +317,9 @@ def list_edge(ctx: CallContext, items: list[Node], *, status_filterable: bool = 
     if limit < 1:
         raise invalid_param("Param limit must be a positive integer", "limit")
     limit = min(limit, ctx.config.page_size_max)
+    too_much = ctx.core.faults.reduce_data(limit)  # the "reduce the amount of data" fault (faults.py)
+    if too_much is not None:
+        raise too_much
     start = 0
     after, before = params.str("after"), params.str("before")
     if after or before:
@@ -368,6 +376,8 @@ def _field_filter(ctx: CallContext, items: list[Node]) -> list[Node]:
     ``name``: EQUAL / NOT_EQUAL / CONTAIN / NOT_CONTAIN (case-insensitive, as in Ads Manager search) / IN /
     NOT_IN / STARTS_WITH. ``adlabels``: ANY / ALL / NONE of the given labels, matched by label id or name
     (the Ad Label reference: "Supported operators are ALL and ANY: for ids and label names matching").
+    ``id`` / ``campaign.id`` / ``adset.id`` (EQUAL, NOT_EQUAL, IN, NOT_IN) and ``created_time`` /
+    ``updated_time`` (GREATER_THAN, LESS_THAN UNIX seconds) as an export asks for them (protocol/edges.py).
     Other fields are left to their own handlers (``effective_status``) or ignored.
     """
     filtering = ctx.params.json("filtering")
@@ -391,7 +401,42 @@ def _field_filter(ctx: CallContext, items: list[Node]) -> list[Node]:
                 )
             wanted = {str(v) for v in (value if isinstance(value, list) else [value])}
             items = [n for n in items if _labels_match(n.get("adlabels"), operator, wanted)]
+        elif field in _ID_FILTERS:
+            items = _id_filter(items, field, operator, value)
+        elif field in ("created_time", "updated_time"):
+            items = _time_filter(items, field, operator, value)
     return items
+
+
+# ``id`` and a parent's id in DOT notation (S003 §Insights best practices: ``adset.id`` IN […]), and the
+# node times in UNIX seconds; the operators are the export's vocabulary (protocol/edges.py).
+_ID_FILTERS = {"id": None, "campaign.id": "campaign_id", "adset.id": "adset_id"}
+
+
+def _id_filter(items: list[Node], field: str, operator: str, value: Any) -> list[Node]:
+    from bulk_engine.protocol.edges import ID_OPERATORS
+
+    if operator not in ID_OPERATORS:
+        raise invalid_param(f"Filtering operator {operator} is not supported for field {field}", "filtering")
+    wanted = {str(v) for v in (value if isinstance(value, list) else [value])}
+    key = _ID_FILTERS[field]
+    keep = operator in ("EQUAL", "IN")
+    return [n for n in items if ((n.id if key is None else str(n.get(key, ""))) in wanted) == keep]
+
+
+def _time_filter(items: list[Node], field: str, operator: str, value: Any) -> list[Node]:
+    from bulk_engine.protocol.edges import TIME_OPERATORS
+
+    if operator not in TIME_OPERATORS or isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid_param(
+            f"Filtering on {field} takes GREATER_THAN or LESS_THAN and UNIX seconds", "filtering"
+        )
+    out = []
+    for n in items:
+        at = status.parse_time(n.get(field))
+        if at is not None and (at > value if operator == "GREATER_THAN" else at < value):
+            out.append(n)
+    return out
 
 
 def _name_matches(name: Any, operator: str, value: Any) -> bool:
@@ -539,7 +584,7 @@ def _create(ctx: CallContext, node: Node | None, type_: str) -> Any:
         # S003 §Ad Account Ad Creatives (image_url): "Facebook saves the image from your URL to your ad
         # account's image library" — the creative then reads back its hash, like an uploaded image.
         url = str(data["image_url"])
-        data["image_hash"] = _add_image(ctx, node, url, url.encode(), url=url).get("hash")
+        data["image_hash"] = add_image(ctx, node, url, digest=md5_hex(url.encode()), url=url).get("hash")
     data.setdefault("status", "ACTIVE")
     data["account_id"] = node.id.removeprefix("act_")
     created = ctx.store.add(
@@ -553,101 +598,6 @@ def _create(ctx: CallContext, node: Node | None, type_: str) -> Any:
 
 for _type, _edge_name in ((CAMPAIGN, "campaigns"), (ADSET, "adsets"), (CREATIVE, "adcreatives"), (AD, "ads")):
     routes.add("POST", AD_ACCOUNT, _edge_name)((lambda t: lambda ctx, node: _create(ctx, node, t))(_type))
-
-
-@routes.add("POST", AD_ACCOUNT, "adimages")
-def create_image(ctx: CallContext, node: Node | None) -> Any:
-    """S003 §Ad Account Ad Images: ``{"images": {"<name>": {"hash", "url"…}}}``.
-
-    The hash is the content's (MD5), so one image has one hash in every account, but the library is per
-    account: a creative may only use hashes of its own account (``validation._check_media``). ``copy_from=
-    {"source_account_id", "hash"}`` copies an image of another account's library into this one (same hash);
-    a hash the source account does not have is refused (code 100, blaming ``copy_from``).
-    """
-    check_account_access(node)
-    assert node is not None
-    images: dict[str, Any] = {}
-    sources: list[tuple[str, bytes]] = list(ctx.request.files.items())
-    if ctx.params.has("bytes"):
-        sources.append((ctx.params.str("name") or "image", str(ctx.params.str("bytes")).encode()))
-    copy_from = ctx.params.json("copy_from")
-    if ctx.params.has("copy_from"):
-        source = _image_to_copy(ctx, copy_from)
-        image = _add_image(
-            ctx, node, str(source.get("name") or source.get("hash")), b"", digest=str(source.get("hash"))
-        )
-        images[str(image.get("name"))] = _image_answer(image, str(image.get("name")))
-    if ctx.params.has("filename") and not sources and not images:
-        sources.append((str(ctx.params.str("filename")), str(ctx.params.str("filename")).encode()))
-    if not sources and not images:
-        raise invalid_param("An image file, bytes or copy_from is required", "bytes")
-    for name, content in sources:
-        if len(content) > 8 * 1024 * 1024:
-            raise invalid_param("Image files must be 8 MB or smaller", "bytes")
-        images[name] = _image_answer(_add_image(ctx, node, name, content), name)
-    return {"images": images}
-
-
-def _image_to_copy(ctx: CallContext, copy_from: Any) -> Node:
-    if not isinstance(copy_from, dict) or not copy_from.get("hash") or not copy_from.get("source_account_id"):
-        raise invalid_param(
-            'Param copy_from must be {"source_account_id": "<SOURCE_ACCOUNT_ID>", "hash": "<HASH>"}',
-            "copy_from",
-        )
-    source_account = "act_" + str(copy_from["source_account_id"]).removeprefix("act_")
-    if ctx.store.get(source_account) is None:
-        raise invalid_param(f"Unknown source ad account {source_account}", "copy_from")
-    image = ctx.store.get(validation.image_node_id(source_account, str(copy_from["hash"])))
-    if image is None or image.get("status") == "DELETED":
-        raise invalid_param(
-            f"Image with hash {copy_from['hash']} is not in the image library of ad account {source_account}",
-            "copy_from",
-        )
-    return image
-
-
-def _add_image(
-    ctx: CallContext,
-    account: Node,
-    name: str,
-    content: bytes,
-    *,
-    digest: str | None = None,
-    url: str | None = None,
-) -> Node:
-    """Store an image in ``account``'s library (idempotent per hash); returns its node."""
-    digest = digest or hashlib.md5(content).hexdigest()
-    node_id = validation.image_node_id(account.id, digest)
-    existing = ctx.store.get(node_id)
-    if existing is not None and existing.get("status") != "DELETED":
-        return existing
-    return ctx.store.add(
-        IMAGE,
-        {
-            "hash": digest,
-            "name": name,
-            "url": f"https://scontent.example/{digest}.jpg",
-            "width": 1080,
-            "height": 1080,
-            "status": "ACTIVE",
-            "account_id": account.id.removeprefix("act_"),
-            "created_time": _iso(ctx.now),
-            **({"original_url": url} if url else {}),
-        },
-        now=ctx.now,
-        account_id=account.id,
-        node_id=node_id,
-    )
-
-
-def _image_answer(image: Node, name: str) -> dict[str, Any]:
-    return {
-        "hash": image.get("hash"),
-        "url": image.get("url"),
-        "name": name,
-        "width": image.get("width"),
-        "height": image.get("height"),
-    }
 
 
 @routes.add("POST", AD_ACCOUNT, "advideos")

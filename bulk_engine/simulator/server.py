@@ -46,10 +46,12 @@ from typing import Any, TypeVar
 from aiohttp import BodyPartReader, web
 from pydantic import ValidationError
 
+from .assets import UploadedFile
 from .batch import parse_batch, run_batch
 from .config import FaultConfig, SimulatorConfig
+from .context import VERSION_RE, GraphRequest, GraphResponse
 from .errors import GraphAPIError
-from .graph import VERSION_RE, GraphCore, GraphRequest, GraphResponse
+from .graph import GraphCore
 
 T = TypeVar("T")
 CORE_KEY = web.AppKey("core", GraphCore)
@@ -207,7 +209,7 @@ async def _read_params(request: web.Request) -> tuple[dict[str, Any], dict[str, 
                 if not isinstance(part, BodyPartReader) or part.name is None:
                     continue
                 if part.filename:
-                    files[part.name] = bytes(await part.read())
+                    files[part.name] = UploadedFile(await part.read(), part.filename)
                 else:
                     params[part.name] = await part.text()
         else:

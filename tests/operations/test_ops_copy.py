@@ -78,13 +78,18 @@ async def test_chunked_fallback_builds_the_same_tree_as_a_synchronous_deep_copy(
         source = str(ids["t0/c0"])
         report = await copy(sim, source_ids=[source], **options)
         assert report.counts["failed"] == 0
-        assert report.counts["skipped"] == (1 if sim is limited else 0)  # the refused synchronous copy
+        assert report.counts["skipped"] == 0  # the refused synchronous copy was completed by the chunked one
         copied = report.task("cp").details["copies"][source]
         results.append((sim, copied, report, source))
     (small, chunked, report, source), (big, sync, _, _) = results
     assert chunked["mode"] == "chunked" and sync["mode"] == "sync"
-    refused = report.outcome(f"cp/copy/{source}")
-    assert refused.error is not None and refused.error.error_subcode == 1885194
+    replaced = report.outcome(f"cp/copy/{source}")
+    assert replaced.state.value == "succeeded" and replaced.error is None
+    assert "completed by chunked copy" in (replaced.reason or "") and "1885194" in (replaced.reason or "")
+    assert replaced.result["completed_by"] == "chunked copy" and replaced.graph_id == chunked["new_id"]
+    assert sorted(o["copied_id"] for o in replaced.result["ad_object_ids"]) == sorted(
+        o["copied_id"] for o in chunked["objects"]
+    )
     assert small.tree(chunked["new_id"]) == big.tree(sync["new_id"])
     assert len(chunked["objects"]) == 9 and all(o["copied_id"] for o in chunked["objects"])
     assert not chunked["failed"]
@@ -154,7 +159,10 @@ async def upload_image(sim: Sim, act: str) -> str:
                     op_id="img",
                     method="POST",
                     path=f"{act}/adimages",
-                    params={"bytes": "aGVsbG8=", "name": "hero"},
+                    params={
+                        "bytes": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGNgYGQCAAAIAAQ24LCmAAAAAElFTkSuQmCC",
+                        "name": "hero",
+                    },  # a 1×1 PNG
                     account_id=act,
                     kind=OpKind.CREATE_IMAGE,
                 )

@@ -15,7 +15,10 @@ def accounts(graph_simulator: SimulatorThread) -> list[str]:
     return [str(a) for a in graph_simulator.info()["ad_account_ids"]]
 
 
-def upload(graph: Graph, act: str, content: str = "aGVsbG8=", name: str = "hero") -> str:
+PNG_1X1 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGNgYGQCAAAIAAQ24LCmAAAAAElFTkSuQmCC"  # Base64 of a real 1×1 PNG: the library refuses content that is not an image
+
+
+def upload(graph: Graph, act: str, content: str = PNG_1X1, name: str = "hero") -> str:
     answer = graph.post(f"{act}/adimages", bytes=content, name=name)
     assert answer.status == 200, answer.body
     return str(answer.body["images"][name]["hash"])

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from helpers import TARGETING, Answer, Graph, call, make_adset, make_campaign
+from pngs import png
 
 from bulk_engine.simulator import FaultConfig, GraphCore, SimulatorConfig, SimulatorThread
 from bulk_engine.simulator.batch import compile_jsonpath
@@ -425,7 +426,7 @@ def test_seed_create_ads_example_image_creative_and_three_ads(
         },
         *ads,
     ]
-    image = b"\xff\xd8\xff\xe0 a tiny jpeg"
+    image = png()  # a real image: the library refuses content that is not one
     answer = multipart_post(
         graph_simulator.url + "/",
         {"access_token": graph.token, "batch": json.dumps(batch)},
@@ -460,7 +461,7 @@ def test_attached_files_reach_the_op_and_images_hash_path(
     answer = multipart_post(
         graph_simulator.url + "/",
         {"access_token": graph.token, "batch": json.dumps(batch)},
-        {"file1": ("cat.gif", b"GIF89a cat"), "file2": ("dog.jpg", b"\xff\xd8 dog")},
+        {"file1": ("cat.png", png(seed=1)), "file2": ("dog.png", png(seed=2))},
     )
     first, second, listed, missing = answer.body
     img1 = json.loads(first["body"])["images"]
