@@ -1,9 +1,10 @@
 """The CSV report: one row per operation, for spreadsheets and ``grep``.
 
 Columns: ``op_id, type, state, account_id, graph_id, error_code, error_subcode, error_message,
-error_user_title, error_user_msg, fbtrace_id, reason, attempts`` (``type`` is the operation kind, e.g.
-``create_ad``). Empty cells for what does not apply. Cells starting with ``= + - @`` get a leading ``'`` so a
-spreadsheet never evaluates a Graph message as a formula.
+error_user_title, error_user_msg, fbtrace_id, reason, attempts, changes`` (``type`` is the operation kind,
+e.g. ``create_ad``; ``changes`` an update's per-field diff, ``daily_budget: 1000 → 1100``: :mod:`.diffs`).
+Empty cells for what does not apply. Cells starting with ``= + - @`` get a leading ``'`` so a spreadsheet
+never evaluates a Graph message as a formula.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from bulk_engine.spreadsheet import safe_cell as _cell  # the one formula-escaping rule of every CSV
+
+from .diffs import changes_by_op
 from .files import AtomicFile
 
 __all__ = ["CSV_COLUMNS", "CsvReportWriter", "render_csv", "write_csv"]
@@ -33,27 +37,11 @@ CSV_COLUMNS = (
     "fbtrace_id",
     "reason",
     "attempts",
+    "changes",
 )
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    text = str(value)
-    if text[:1] in ("=", "+", "-", "@") and not _is_number(text):
-        return "'" + text
-    return text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _row(op: Mapping[str, Any]) -> list[str]:
+def _row(op: Mapping[str, Any], changes: Mapping[str, str] | None = None) -> list[str]:
     error = op.get("error") if isinstance(op.get("error"), Mapping) else {}
     assert isinstance(error, Mapping)
     values = {
@@ -70,6 +58,7 @@ def _row(op: Mapping[str, Any]) -> list[str]:
         "fbtrace_id": error.get("fbtrace_id"),
         "reason": op.get("reason"),
         "attempts": op.get("attempts"),
+        "changes": (changes or {}).get(str(op.get("op_id"))),
     }
     return [_cell(values[c]) for c in CSV_COLUMNS]
 
@@ -78,9 +67,10 @@ def render_csv(report: Mapping[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
+    changes = changes_by_op(report)
     for op in report.get("operations", []):
         if isinstance(op, Mapping):
-            writer.writerow(_row(op))
+            writer.writerow(_row(op, changes))
     return out.getvalue()
 
 
@@ -91,8 +81,9 @@ class CsvReportWriter:
     without an exception (removed otherwise).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, changes: Mapping[str, str] | None = None) -> None:
         self.path = Path(path)
+        self.changes = changes  # op_id → diff text (:func:`.diffs.changes_by_op` of the report's head)
         self._file: AtomicFile | None = None
         self._out: IO[str] | None = None
         self._writer: Any = None
@@ -106,7 +97,7 @@ class CsvReportWriter:
 
     def add(self, op: Mapping[str, Any]) -> None:
         if isinstance(op, Mapping):
-            self._writer.writerow(_row(op))
+            self._writer.writerow(_row(op, self.changes))
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -116,7 +107,7 @@ class CsvReportWriter:
 
 
 def write_csv(report: Mapping[str, Any], path: str | Path) -> Path:
-    with CsvReportWriter(path) as out:
+    with CsvReportWriter(path, changes_by_op(report)) as out:
         for op in report.get("operations", []):
             out.add(op)
     return Path(path)

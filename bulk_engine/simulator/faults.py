@@ -23,6 +23,12 @@ code  message                                                                   
 
 Codes 1 and 2 are the documented temporary errors ("Wait and retry the operation") and the default;
 the others let a client's classification (retry / back off / re-auth / give up) be exercised.
+
+"Reduce the amount of data" (``reduce_data_above``/``reduce_data_times``): an edge read whose ``limit``
+exceeds the threshold answers code 1, HTTP 500, ``Please reduce the amount of data you're asking for, then
+retry your request`` — Graph's answer to a page too heavy to compute, not in the seeds (Meta's support
+pages and SDK issues show it). It is a deterministic function of the request (not drawn), as the real
+answer is for a given load; ``reduce_data_times`` ends it after that many refusals (a load that passes).
 """
 
 from __future__ import annotations
@@ -82,6 +88,7 @@ class FaultInjector:
             "http_5xx": 0,
             "throttle_burst": 0,
             "latency": 0,
+            "reduce_data": 0,
         }
         self.latencies_ms: deque[float] = deque(maxlen=100_000)  # the most recent draws
 
@@ -142,3 +149,16 @@ class FaultInjector:
             return False
         self.injected["throttle_burst"] += 1
         return True
+
+    def reduce_data(self, limit: int) -> GraphAPIError | None:
+        """Code 1 / HTTP 500 "reduce the amount of data" for an edge read of ``limit`` objects, or None."""
+        above, times = self.config.reduce_data_above, self.config.reduce_data_times
+        if above <= 0 or limit <= above or (times and self.injected["reduce_data"] >= times):
+            return None
+        self.injected["reduce_data"] += 1
+        return GraphAPIError(
+            code=1,
+            message="Please reduce the amount of data you're asking for, then retry your request",
+            http_status=500,
+            is_transient=True,
+        )
