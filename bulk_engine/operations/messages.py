@@ -25,13 +25,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from bulk_engine.planning.graph import Operation, OpKind
+from bulk_engine.protocol.catalog import MIN_DAILY_BUDGET
 from bulk_engine.protocol.refs import Ref
 from bulk_engine.results import OutcomeState
 
 from .base import EngineLike, Issue, TaskEnv
 from .csvinput import CsvError, count_rows, csv_issue, is_file, iter_rows
 from .reads import read_nodes
-from .rules import MIN_DAILY_BUDGET, RULES
+from .rules import RULES
 from .specs import job_model_config
 from .task import TaskBase, TaskReport
 

@@ -17,6 +17,10 @@ Inputs: ``ids`` inline; ``csv`` (header ``id[,status][,current_status]``, or a b
 row, so a 1,000,000-row file runs in constant memory; or ``selector`` (``level`` campaign | adset | ad, name
 prefix / substring / regex, ``effective_status``, ``campaign_ids``): the selector is a pre-step that reads the
 matching objects through the engine, then streams the updates.
+
+A status task that reads (selector, ``read_current``) records each object's change, old → new
+(:mod:`.diff_log`): the reports show it, ``--dry-run=server`` reports it without writing, and ``bulk-engine
+undo`` restores it.
 """
 
 from __future__ import annotations
@@ -33,12 +37,13 @@ from bulk_engine.planning.graph import Operation, OpKind
 
 from .base import EngineLike, Issue, TaskEnv
 from .csvinput import CsvError, CsvRow, count_rows, csv_issue, is_file, iter_rows
+from .diff_log import DiffLog, ObjectPlan
 from .reads import EdgeRead, read_edges, read_nodes
 from .rules import RULES
 from .specs import job_model_config
 from .task import TaskBase, TaskReport
 
-__all__ = ["Selector", "StatusTask", "check_transition"]
+__all__ = ["OBJECT_ID", "Selector", "StatusTask", "check_transition", "select_objects"]
 
 Status = Literal["ACTIVE", "PAUSED", "ARCHIVED", "DELETED"]
 STATUSES = ("ACTIVE", "PAUSED", "ARCHIVED", "DELETED")
@@ -67,7 +72,8 @@ LIVE_FILTER = [
     "IN_PROCESS",
     "WITH_ISSUES",
 ]
-_ID = re.compile(r"^\d{1,32}$")
+OBJECT_ID = re.compile(r"^\d{1,32}$")
+"""A Graph object id (campaign, ad set, ad, creative): digits only. Shared with the update task."""
 EDGES = {"campaign": "campaigns", "adset": "adsets", "ad": "ads"}
 READ_FIELDS = "id,name,status,effective_status"
 PARENT_FIELDS = {"campaign": "", "adset": ",campaign_id", "ad": ",adset_id,campaign_id"}
@@ -117,6 +123,17 @@ class Selector(BaseModel):
     )
     include_archived: bool = Field(False, description="Also select ARCHIVED objects (e.g. to delete them)")
     limit: int | None = Field(None, ge=1, description="Change at most this many objects")
+
+    def issues(self, rule: str) -> Iterator[Issue]:
+        """An invalid ``name_regex`` (paths relative to the task: ``selector.name_regex``)."""
+        if self.name_regex is None:
+            return
+        try:
+            re.compile(self.name_regex)
+        except (re.error, RecursionError, OverflowError, ValueError) as err:  # too nested, {99999999999}
+            yield Issue(
+                ("selector", "name_regex"), f"invalid regular expression: {err}", self.name_regex, rule
+            )
 
     def matches(self, name: str) -> bool:
         """Matched against the name as written: without the engine's idempotency key."""
@@ -182,18 +199,10 @@ class StatusTask(TaskBase):
                 has_value=False,
             )
         for i, object_id in enumerate(self.ids):
-            if not _ID.match(object_id):
+            if not OBJECT_ID.match(object_id):
                 yield Issue(("ids", i), "must be a numeric object id", object_id, "status.id")
-        if self.selector is not None and self.selector.name_regex is not None:
-            try:
-                re.compile(self.selector.name_regex)
-            except (re.error, RecursionError, OverflowError, ValueError) as err:  # too nested, {99999999999}
-                yield Issue(
-                    ("selector", "name_regex"),
-                    f"invalid regular expression: {err}",
-                    self.selector.name_regex,
-                    "status.regex",
-                )
+        if self.selector is not None:
+            yield from self.selector.issues("status.regex")
         if self.archived_limit is not None and (self.csv or (self.level is None and self.selector is None)):
             yield Issue(
                 ("archived_limit",),
@@ -226,7 +235,7 @@ class StatusTask(TaskBase):
 
     def _row_problems(self, row: CsvRow) -> Iterator[str]:
         object_id = row.values.get("id", "")
-        if not _ID.match(object_id):
+        if not OBJECT_ID.match(object_id):
             yield f"id must be a numeric object id - got {object_id!r}"
         status = row.values.get("status") or self.status
         if status is None:
@@ -313,8 +322,42 @@ class StatusTask(TaskBase):
         headroom = await self._archive_headroom(engine, env, report) if self._limits_archives else None
         ops = list(self._planned(env, objects, target, headroom))
         report.details["updates"] = len(ops)
-        await report.run(engine, ops, env.ctx)
+        diff = self._diff(env, report, objects, ops, target)
+        outcomes = await report.run(engine, ops, env.ctx)
+        diff.settle(ops, outcomes, report.results[-1].unfinished if report.results else ())
+        diff.finish()
         return report
+
+    def _diff(
+        self,
+        env: TaskEnv,
+        report: TaskReport,
+        objects: list[dict[str, Any]],
+        ops: list[Operation],
+        target: str,
+    ) -> DiffLog:
+        """Each read object's status change (old → new), for the reports and an undo (``diff_log.py``).
+        Objects whose status was not read (ids with ``archived_limit`` only) have no old value: no diff."""
+        diff = DiffLog(report, env.account_id, dry_run=env.ctx.validate_only)
+        planned = {op.op_id for op in ops}
+        skipped = {o.op_id: str(o.reason) for o in env.ctx.skipped}
+        # the level a probe found is not kept: status is a field of every level, so an undo needs none
+        level = self.selector.level if self.selector is not None else str(self.level or "campaign")
+        for obj in objects:
+            old = _upper(obj.get("status"))
+            if old is None:
+                continue
+            object_id = str(obj.get("id"))
+            op_id = env.op_id(object_id)
+            plan = ObjectPlan(object_id)
+            if op_id in planned:
+                plan.diff, plan.params = {"status": (old, target)}, {"status": target}
+            elif skipped.get(op_id, "").split(": ", 1)[-1].startswith("already"):
+                plan.unchanged = ["status"]
+            else:
+                plan.refused = skipped.get(op_id, "not changed")
+            diff.add(op_id, plan, level)
+        return diff
 
     async def _read_current(
         self, engine: EngineLike, env: TaskEnv, report: TaskReport
@@ -413,43 +456,57 @@ class StatusTask(TaskBase):
     async def _select(
         self, engine: EngineLike, env: TaskEnv, report: TaskReport, selector: Selector
     ) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {
-            "fields": READ_FIELDS + ("" if selector.level == "campaign" else ",campaign_id")
-        }
-        wanted = list(selector.effective_status or [])
-        if selector.include_archived:
-            wanted = [*(wanted or LIVE_FILTER), "ARCHIVED"]
-        if wanted:
-            params["effective_status"] = sorted(set(wanted))
-        edge = EDGES[selector.level]
-        if selector.campaign_ids and selector.level != "campaign":
-            reads = [EdgeRead(c, f"{c}/{edge}", env.account_id, params) for c in selector.campaign_ids]
-        elif selector.campaign_ids:
-            reads = []
-        else:
-            reads = [EdgeRead("account", f"{env.account_id}/{edge}", env.account_id, params)]
-        objects: list[dict[str, Any]] = []
-        if reads:
-            result = await read_edges(engine, reads, report, op_prefix=env.op_id("read"))
-            report.details["read_errors"] = {k: o.reason for k, o in result.errors.items()}
-            for read in reads:
-                objects.extend(result.items.get(read.key, []))
-        else:  # campaign level restricted to listed campaigns: read them by id
-            nodes = await read_nodes(
-                engine,
-                selector.campaign_ids or [],
-                READ_FIELDS,
-                env.account_id,
-                report,
-                op_prefix=env.op_id("read"),
-            )
-            objects = [n[0] for c in selector.campaign_ids or [] if (n := nodes.items.get(c))]
-            if not selector.include_archived:
-                objects = [o for o in objects if _upper(o.get("effective_status")) != "ARCHIVED"]
-        selected = [o for o in objects if selector.matches(str(o.get("name", "")))]
-        if selector.limit is not None:
-            selected = selected[: selector.limit]
-        return selected
+        fields = READ_FIELDS + ("" if selector.level == "campaign" else ",campaign_id")
+        return await select_objects(engine, env, report, selector, fields)
+
+
+async def select_objects(
+    engine: EngineLike, env: TaskEnv, report: TaskReport, selector: Selector, fields: str
+) -> list[dict[str, Any]]:
+    """The objects ``selector`` picks, read with ``fields`` (which must include ``id,name,effective_status``):
+    edges of the account or of the listed campaigns, filtered by name, in read order, at most ``limit``.
+    Shared by the status and update tasks."""
+    params: dict[str, Any] = {"fields": fields}
+    wanted = list(selector.effective_status or [])
+    if selector.include_archived:
+        wanted = [*(wanted or LIVE_FILTER), "ARCHIVED"]
+    if wanted:
+        params["effective_status"] = sorted(set(wanted))
+    edge = EDGES[selector.level]
+    if selector.campaign_ids and selector.level != "campaign":
+        reads = [EdgeRead(c, f"{c}/{edge}", env.account_id, params) for c in selector.campaign_ids]
+    elif selector.campaign_ids:
+        reads = []
+    else:
+        reads = [EdgeRead("account", f"{env.account_id}/{edge}", env.account_id, params)]
+    objects: list[dict[str, Any]] = []
+    if reads:
+        result = await read_edges(engine, reads, report, op_prefix=env.op_id("read"))
+        report.details["read_errors"] = {k: o.reason for k, o in result.errors.items()}
+        for read in reads:
+            objects.extend(result.items.get(read.key, []))
+    else:  # campaign level restricted to listed campaigns: read them by id
+        nodes = await read_nodes(
+            engine,
+            selector.campaign_ids or [],
+            fields,
+            env.account_id,
+            report,
+            op_prefix=env.op_id("read"),
+        )
+        objects = [n[0] for c in selector.campaign_ids or [] if (n := nodes.items.get(c))]
+        if not selector.include_archived:
+            objects = [o for o in objects if _upper(o.get("effective_status")) != "ARCHIVED"]
+    # Graph paging can list an object twice (on two pages, or two listed campaigns' edges): each object once,
+    # as first read, or its op id would repeat (the engine refuses the job) and its diff entry be overwritten
+    unique: dict[str, dict[str, Any]] = {}
+    for obj in objects:
+        unique.setdefault(str(obj.get("id")), obj)
+    objects = list(unique.values())
+    selected = [o for o in objects if selector.matches(str(o.get("name", "")))]
+    if selector.limit is not None:
+        selected = selected[: selector.limit]
+    return selected
 
 
 def _upper(value: Any) -> str | None:
