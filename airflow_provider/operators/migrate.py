@@ -4,11 +4,13 @@ campaigns, with a preflight report and a gate that stops before migrating when c
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from bulk_engine.operations import JobReport, JobSpec
+from bulk_engine.operations.migrate_plan import write_plan
 
 from .job import MetaTaskOperator, as_list, as_mapping
 
@@ -28,6 +30,20 @@ def preflight_summary(report: JobReport) -> dict[str, Any]:
             if r.get("eligibility") == "blocked"
         ],
         "migrated": {r["source_id"]: r.get("new_id") for r in records if r.get("state") == "migrated"},
+        "verified": {r["source_id"]: r.get("verified") for r in records if r.get("state") == "migrated"},
+        "unverified": {
+            r["source_id"]: r.get("verify_problems") for r in records if r.get("verified") is False
+        },
+        "switch": {r["source_id"]: r.get("switch") for r in records if r.get("switch")},
+        "to_pause": [
+            r["source_id"]
+            for r in records
+            if r.get("action") == "copy_and_migrate"
+            and r.get("verified")
+            and r.get("source_status") == "ACTIVE"
+            and not r.get("source_paused")
+        ],
+        "mapped_objects": sum(len(r.get("id_map") or ()) for r in records),
     }
 
 
@@ -40,12 +56,21 @@ class MetaAdvantagePlusMigrationOperator(MetaTaskOperator):
     :param on_blocked: what a migration does when the preflight finds blocked campaigns, *before*
         migrating anything: ``fail`` (default; the task fails, no retry), ``skip`` (the task is skipped) or
         ``continue`` (migrate the others; the blocked ones are reported).
-    :param mode: ``copy`` (copy and migrate, source kept; default) or ``in_place``.
+    :param mode: ``copy`` (copy and migrate, source kept; default), ``in_place``, or ``rollback`` (undo the
+        migration whose JSON report is ``rollback_report``: copies paused or deleted per ``rollback_copies``,
+        paused sources re-activated, in-place migrations reported as not reversible).
+    :param plan: a reviewed plan CSV (``bulk-engine migrate-plan``): each row's action is executed; the gate
+        is the review, so ``on_blocked`` does not apply. Templated.
+    :param plan_output: with ``preflight_only``: write the plan CSV to review here. Templated.
+    :param after_copy: ``pause_source`` (default: each ACTIVE source is paused once its copy verified, in the
+        same journaled job) or ``keep_source``.
     :param app_campaigns, deep_copy, status_option, rename_options, verify, readiness, max_ads: as the
         migrate task of job files (docs/job-files.md).
 
-    The XCom summary adds ``classes``, ``blocked`` and ``migrated`` (source id → new id) and, when the gate
-    stopped the task, ``gate: "stopped"``.
+    The XCom summary adds ``classes``, ``blocked``, ``migrated`` (source id → new id), ``verified``,
+    ``unverified`` (source id → why), ``switch`` (what the switch-over did per source), ``to_pause`` (verified copies whose ACTIVE source is
+    not paused yet: ``after_copy="keep_source"`` leaves that to a later step), ``mapped_objects``,
+    ``plan_path`` when a plan was written and, when the gate stopped the task, ``gate: "stopped"``.
     """
 
     task_type = "migrate"
@@ -53,6 +78,9 @@ class MetaAdvantagePlusMigrationOperator(MetaTaskOperator):
         "meta_conn_id",
         "campaign_ids",
         "rename_options",
+        "plan",
+        "plan_output",
+        "rollback_report",
         "account_id",
         "report_path",
         "journal_path",
@@ -73,6 +101,11 @@ class MetaAdvantagePlusMigrationOperator(MetaTaskOperator):
         verify: bool = True,
         readiness: str = "report",
         max_ads: int | None = None,
+        plan: str | None = None,
+        plan_output: str | None = None,
+        after_copy: str = "pause_source",
+        rollback_report: str | None = None,
+        rollback_copies: str = "pause",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -90,6 +123,11 @@ class MetaAdvantagePlusMigrationOperator(MetaTaskOperator):
         self.verify = verify
         self.readiness = readiness
         self.max_ads = max_ads
+        self.plan = plan
+        self.plan_output = plan_output
+        self.after_copy = after_copy
+        self.rollback_report = rollback_report
+        self.rollback_copies = rollback_copies
         self._gate_blocked: list[dict[str, Any]] = []
         self._gate_building = False  # build_job() makes the gate's read-only preflight job
 
@@ -107,13 +145,24 @@ class MetaAdvantagePlusMigrationOperator(MetaTaskOperator):
             "verify": self.verify,
             "readiness": self.readiness,
             "max_ads": self.max_ads,
+            "plan": self.plan or None,
+            "after_copy": self.after_copy,
+            "rollback_report": self.rollback_report or None,
+            "rollback_copies": self.rollback_copies,
         }
 
     def execute_job(self, spec: JobSpec, run: Callable[[JobSpec, str], JobReport]) -> JobReport:
         """With the gate on, a read-only preflight runs first; blocked campaigns stop the task there."""
         self._gate_blocked = []
-        if self.preflight_only or self.on_blocked == "continue":
-            return run(spec, "")
+        if self.preflight_only or self.on_blocked == "continue" or self.plan or self.mode == "rollback":
+            report = run(spec, "")
+            if self.plan_output and report.tasks:
+                records = [
+                    r if isinstance(r, dict) else r.to_dict()
+                    for r in report.tasks[0].details.get("campaigns") or []
+                ]
+                write_plan(Path(self.plan_output), records)
+            return report
         self._gate_building = True
         try:
             gate = self.build_job()
@@ -128,6 +177,8 @@ class MetaAdvantagePlusMigrationOperator(MetaTaskOperator):
 
     def summarize(self, report: JobReport) -> dict[str, Any]:
         summary = preflight_summary(report)
+        if self.plan_output:
+            summary["plan_path"] = self.plan_output
         if self._gate_blocked:
             summary["gate"] = "stopped"
         return summary

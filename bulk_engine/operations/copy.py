@@ -12,7 +12,11 @@ references so the engine orders them and packs them into batches: the shell (wit
 rename and target), then every live ad set into the new campaign (``campaign_id`` = the shell's
 ``copied_campaign_id``), then every live ad into its new ad set. Children keep their names unless the rename
 strategy is ``DEEP_RENAME`` (then each child copy is renamed like Graph would), and ``status_option`` applies
-to every piece, so the result is the tree a synchronous deep copy would have made. Children are copied in
+to every piece, so the result is the tree a synchronous deep copy would have made. The refused ``/copies``
+op then ends ``succeeded`` with the answer a synchronous copy would have given (``copied_<type>_id``,
+``ad_object_ids``) and ``completed_by: "chunked copy"`` — the work is done, so ``bulk-engine run`` exits 0 and
+the Airflow task succeeds — or, when a piece failed, ``skipped`` naming the chunked copy
+(:func:`settle_fallback`). Children are copied in
 creation order (edges list newest first; the order is reversed).
 
 A dry run (``validate_only``; ``/copies`` has none in Graph) reads each source and its live tree and reports
@@ -47,14 +51,20 @@ __all__ = [
     "CopyTask",
     "RenameOptions",
     "chunked_copy",
+    "settle_fallback",
 ]
 
 SUBCODE_SYNC_COPY_LIMIT = 1885194
 # Dry runs only (a real run asks Graph): "You can copy a maximum of 3 entities between campaign, ad sets and
 # ads" synchronously (SPEC-DIGEST §6.1 [supplemental], also the simulator's default ``sync_copy_limit``).
 SYNC_COPY_LIMIT_ESTIMATE = 3
-FALLBACK_NOTE = (
-    "deep copy over the synchronous limit (100/1885194): copied piece by piece instead (chunked copy {op})"
+FALLBACK_DONE = (
+    "completed by chunked copy {op}: the synchronous deep copy answered 100/1885194 (too large), the tree was "
+    "copied piece by piece ({n} objects created)"
+)
+FALLBACK_INCOMPLETE = (
+    "replaced by chunked copy {op} (the synchronous deep copy answered 100/1885194), which is incomplete: "
+    "{failed} of {n} pieces did not succeed (their outcomes say why)"
 )
 Level = Literal["campaign", "adset", "ad"]
 COPIED_KEY = {"campaign": "copied_campaign_id", "adset": "copied_adset_id", "ad": "copied_ad_id"}
@@ -214,13 +224,13 @@ class CopyTask(TaskBase):
                 copies[source] = _mapping_from_result(outcome.result, self.level, source, "sync")
             elif _is_sync_limit(outcome) and self.fallback == "chunked" and self.deep_copy:
                 too_large.append(source)
-                report.supersede(outcome.op_id, FALLBACK_NOTE.format(op=env.op_id("chunk", source)))
             else:
                 copies[source] = {"mode": "failed", "reason": outcome.reason, "new_id": None, "objects": []}
         if too_large:
             plans = await chunked_copy(engine, env, report, self, too_large)
             for plan in plans:
                 copies[plan.source_id] = plan.summary()
+                settle_fallback(report, env.op_id("copy", plan.source_id), plan)
         report.details["copies"] = copies
         return report
 
@@ -267,6 +277,19 @@ class CopyTask(TaskBase):
         )
 
 
+def settle_fallback(report: TaskReport, op_id: str, plan: CopyPlan) -> None:
+    """The synchronous copy ``op_id`` that ``plan`` replaced ends ``succeeded`` — its result is the copy's
+    answer as Graph would have given it, marked ``completed_by: chunked copy`` — when every piece succeeded;
+    else ``skipped`` naming the chunked copy (the failed pieces carry the errors). Either way the work is
+    counted once, so a complete copy exits 0 (``bulk-engine run``) and succeeds in Airflow."""
+    if plan.new_id is not None and not plan.failed:
+        reason = FALLBACK_DONE.format(op=plan.shell_op, n=len(plan.copied))
+        report.complete(op_id, plan.result(), reason)
+    else:
+        reason = FALLBACK_INCOMPLETE.format(op=plan.shell_op, failed=len(plan.failed), n=len(plan.pieces))
+        report.supersede(op_id, reason)
+
+
 def _is_sync_limit(outcome: Outcome) -> bool:
     error = outcome.error
     return error is not None and error.code == 100 and error.error_subcode == SUBCODE_SYNC_COPY_LIMIT
@@ -300,6 +323,19 @@ class CopyPlan:
     @property
     def new_id(self) -> str | None:
         return self.copied.get(self.source_id)
+
+    def result(self) -> dict[str, Any]:
+        """What a synchronous deep copy would have answered (``copied_<level>_id``, ``ad_object_ids``), plus
+        ``completed_by``: the replaced ``/copies`` op's result."""
+        return {
+            COPIED_KEY[self.level]: self.new_id,
+            "ad_object_ids": [
+                {"ad_object_type": kind, "source_id": source, "copied_id": self.copied.get(source)}
+                for _, kind, source in self.pieces
+            ],
+            "completed_by": "chunked copy",
+            "chunked_copy_op": self.shell_op,
+        }
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -1,73 +1,81 @@
-"""Migrate Advantage+ shopping (ASC) and app (AAC) campaigns to Advantage+ campaigns; Advantage+ readiness.
+"""Migrate a whole ad account's ASC / AAC campaigns to Advantage+: decide, migrate, verify, switch over.
 
 Seed 003 §Migrate Advantage+ Shopping Campaigns and Advantage+ App Campaigns into Advantage+ Campaigns:
+copy and migrate (``POST /<CAMPAIGN_ID>/copies?migrate_to_advantage_plus=true`` → ``{"copied_campaign_id",
+"ad_object_ids"}``, source kept) or migrate only (``POST /<CAMPAIGN_ID>?migrate_to_advantage_plus=true`` →
+``{"success": true}``, ids kept); either way the campaign then reads ``smart_promotion_type: GUIDED_CREATION``
+and has ``advantage_state_info``. The pure rules (eligibility, plan actions, readiness) are in
+:mod:`.migrate_eligibility`; plan files in :mod:`.migrate_plan`; the rollback in :mod:`.migrate_rollback`.
 
-- copy and migrate (default, source kept): ``POST /<CAMPAIGN_ID>/copies?migrate_to_advantage_plus=true`` →
-  ``{"copied_campaign_id", "ad_object_ids"}``; in place (ids kept): ``POST /<CAMPAIGN_ID>?
-  migrate_to_advantage_plus=true`` → ``{"success": true}``. Either way the campaign then reads
-  ``smart_promotion_type: GUIDED_CREATION`` and has ``advantage_state_info``.
-- Limitations: (1) "Advantage+ app campaigns can only be migrated, not copied"; (2) ASC "using
-  existing_customer_budget_percentage cannot be migrated … using the Marketing API"; (3) ASC "with more than 150
-  ads cannot be migrated … using the Marketing API". The FAQ asks, without an answer, about special ad
-  categories: such campaigns are attempted and flagged with a warning.
+Phases of :meth:`MigrateTask.execute`, each one or more journaled engine jobs of the same task (so a killed run
+resumes phase by phase, nothing sent twice):
 
-Flow (:meth:`MigrateTask.execute`): **preflight** reads every campaign (objective, ``smart_promotion_type``,
-``existing_customer_budget_percentage`` on the campaign and its ad sets, number of non-deleted ads, special ad
-categories, status) and :func:`classify` es it — ``eligible``, ``migrate_only`` (app campaigns: migrated in
-place), ``blocked`` (with the documented reason and the documented manual path), ``already_migrated``,
-``not_applicable`` (not ASC/AAC); **run** copy-and-migrate or in-place for the eligible ones (a copy over the
-synchronous limit, 100/1885194, falls back to a chunked copy that is then migrated in place); **verify** by
-reading ``smart_promotion_type`` (must be GUIDED_CREATION) and ``advantage_state_info`` of every result; report
-one :class:`MigrationRecord` per campaign. A dry run (``validate_only``) stops after the preflight and sends
-``migrate_to_advantage_plus`` with ``execution_options=["validate_only"]`` per campaign to migrate (state
-``validated`` or ``failed`` with Graph's answer), nothing else.
+1. **preflight** reads every campaign (or the plan's), its ad sets and its ad count and classifies it; with
+   ``plan:`` each row's action is checked against what was just read — one refusal, no write at all;
+2. **migrate**: copy-and-migrate or in place; a copy over the synchronous limit (100/1885194) is done as a
+   chunked copy, migrated in place, and the refused ``/copies`` op ends ``succeeded`` "completed by chunked
+   copy" (:func:`~.copy.settle_fallback`);
+3. **verify**: read each result's ``smart_promotion_type`` (must be GUIDED_CREATION), ``advantage_state_info``
+   and tree; the full id map (campaign, ad sets, ads) comes from ``ad_object_ids`` — the seed's example lists
+   only the campaign — completed by the copy's ``source_adset_id`` / ``source_ad_id``; a mapped copy missing
+   from the tree, or a live source ad set left uncopied, fails verification (an unverified result that no
+   switch-over op reports gets a ``skipped`` ``<key>/unverified/<source>`` saying why: never a silent success);
+4. **switch-over** (``after_copy: pause_source``, the default: ``status_option`` defaults to
+   INHERITED_FROM_SOURCE, so an ACTIVE source and its ACTIVE copy would both spend): pause each ACTIVE source
+   whose copy verified; an unverified copy leaves its source as it was and its switch op ``skipped`` with why;
+5. **follow-up**: a migrated campaign whose ``advantage_state`` reads DISABLED gets the readiness of its levers
+   and, with ``readiness: apply``, the documented lever changes, then is read again (so are ordinary
+   campaigns, before verification).
 
-**Readiness** (S003 §Advantage+ Campaign Experience) for ordinary campaigns: :func:`readiness` says which lever
-is DISABLED and the change that would enable it — budget: a campaign budget with a supported bid strategy
-(one campaign update with the sum of the ad sets' daily budgets, which the campaign budget replaces: S003
-§Ad Account, Ad Campaigns "either … at the campaign level or at the adset level, not both"); audience:
-``targeting_automation.advantage_audience = 1``; placement: remove placement targeting/exclusions — and, with
-``readiness: apply``, sends those changes (ad sets first, then the campaign) and re-reads the state.
+A dry run (``validate_only``) stops after the preflight and sends ``migrate_to_advantage_plus`` with
+``execution_options=["validate_only"]`` per campaign to migrate; ``mode: rollback`` undoes a migration from
+its report (:mod:`.migrate_rollback`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
-from bulk_engine.persistence.keys import strip_key
 from bulk_engine.planning.graph import Operation, OpKind
 from bulk_engine.results import Outcome, OutcomeState
 
 from .base import EngineLike, Issue, TaskEnv
-from .copy import FALLBACK_NOTE, CopyTask, RenameOptions, _is_sync_limit, chunked_copy
+from .copy import CopyTask, RenameOptions, _is_sync_limit, _mapping_from_result, chunked_copy, settle_fallback
+from .csvinput import count_rows
+from .migrate_eligibility import (
+    LEVERS,
+    MAX_ADS_FOR_MIGRATION,
+    CampaignFacts,
+    Eligibility,
+    Readiness,
+    _opt,
+    campaign_kind,
+    classify,
+    plan_action,
+    readiness,
+)
+from .migrate_plan import apply_plan, plan_issues, read_plan
+from .migrate_readiness import apply_readiness, follow_up, readiness_errors, readiness_op
+from .migrate_record import (
+    MigrationRecord,
+    fail,
+    full_map,
+    map_entry,
+    readiness_dict,
+    tally,
+    verify_problems,
+)
 from .reads import EdgeRead, read_edges, read_nodes
-from .rules import ADVANTAGE_STATES, PLACEMENT_KEYS, SUPPORTED_ADVANTAGE_STRATEGIES
 from .specs import job_model_config
 from .status import LIVE_FILTER
 from .task import TaskBase, TaskReport
 
-__all__ = [
-    "MAX_ADS_FOR_MIGRATION",
-    "CampaignFacts",
-    "Classification",
-    "Eligibility",
-    "MigrateTask",
-    "MigrationRecord",
-    "Readiness",
-    "ReadinessChange",
-    "classify",
-    "readiness",
-]
+__all__ = ["MigrateTask", "MigrationRecord"]
 
-ASC = "AUTOMATED_SHOPPING_ADS"
-AAC = "SMART_APP_PROMOTION"
-GUIDED_CREATION = "GUIDED_CREATION"
-MAX_ADS_FOR_MIGRATION = 150
 CAMPAIGN_FIELDS = (
     "id,name,objective,status,effective_status,smart_promotion_type,existing_customer_budget_percentage,"
     "special_ad_categories,daily_budget,lifetime_budget,bid_strategy,advantage_state_info"
@@ -77,370 +85,7 @@ ADSET_FIELDS = (
     "existing_customer_budget_percentage"
 )
 NON_DELETED = sorted({*LIVE_FILTER, "ARCHIVED"})
-LEVERS = ("advantage_budget_state", "advantage_audience_state", "advantage_placement_state")
-AUDIENCE_NEUTRAL_KEYS = frozenset(
-    {"geo_locations", "targeting_automation", "targeting_relaxation_types", "targeting_optimization"}
-)
-
-MANUAL_ECBP = (
-    "Migrate it in Ads Manager, or rebuild it as an Advantage+ campaign that replicates "
-    "existing_customer_budget_percentage: two ad sets under an Advantage+ campaign budget, the existing-customer "
-    "one with custom_audiences + targeting_relaxation_types.custom_audience=0 and daily_min_spend_target / "
-    "daily_spend_cap, the other excluding them with excluded_custom_audiences (S003 §Replicate "
-    "existing_customer_budget_percentage behavior)"
-)
-MANUAL_TOO_MANY_ADS = (
-    "Migrate it in Ads Manager, or bring it to 150 ads or fewer (delete ads that no longer deliver) and run the "
-    "migration again"
-)
-MANUAL_ARCHIVED = "Archived or deleted campaigns can't be edited: use mode 'copy' (copy and migrate) instead"
-
-
-class Eligibility(StrEnum):
-    ELIGIBLE = "eligible"
-    MIGRATE_ONLY = "migrate_only"
-    BLOCKED = "blocked"
-    ALREADY_MIGRATED = "already_migrated"
-    NOT_APPLICABLE = "not_applicable"
-
-
-@dataclass(frozen=True)
-class CampaignFacts:
-    """What the preflight knows about one campaign (from reads, or built by hand in tests)."""
-
-    id: str
-    name: str = ""
-    objective: str | None = None
-    smart_promotion_type: str | None = None
-    status: str | None = None
-    effective_status: str | None = None
-    special_ad_categories: tuple[str, ...] = ()
-    ecbp: bool = False
-    ads: int = 0
-    advantage_state_info: Mapping[str, str] | None = None
-
-    @classmethod
-    def from_reads(
-        cls, campaign: Mapping[str, Any], adsets: Sequence[Mapping[str, Any]], ads: int
-    ) -> CampaignFacts:
-        info = campaign.get("advantage_state_info")
-        return cls(
-            id=str(campaign.get("id")),
-            name=strip_key(str(campaign.get("name", ""))),  # as the user wrote it
-            objective=_opt(campaign.get("objective")),
-            smart_promotion_type=_opt(campaign.get("smart_promotion_type")),
-            status=_opt(campaign.get("status")),
-            effective_status=_opt(campaign.get("effective_status")),
-            special_ad_categories=tuple(str(c) for c in campaign.get("special_ad_categories") or ()),
-            ecbp=any(
-                _positive_number(n.get("existing_customer_budget_percentage")) for n in (campaign, *adsets)
-            ),
-            ads=ads,
-            advantage_state_info=dict(info) if isinstance(info, Mapping) else None,
-        )
-
-
-@dataclass(frozen=True)
-class Classification:
-    eligibility: Eligibility
-    action: Literal["copy_and_migrate", "migrate_in_place"] | None
-    reason: str
-    manual_path: str | None = None
-    warnings: tuple[str, ...] = ()
-
-
-def classify(
-    facts: CampaignFacts,
-    *,
-    mode: Literal["copy", "in_place"] = "copy",
-    app_campaigns: Literal["in_place", "skip"] = "in_place",
-    max_ads: int = MAX_ADS_FOR_MIGRATION,
-) -> Classification:
-    """Pure: the documented eligibility of one campaign for migration (see the module docstring)."""
-    kind = facts.smart_promotion_type
-    warnings: list[str] = []
-    if any(c != "NONE" for c in facts.special_ad_categories):
-        warnings.append(
-            "special ad categories "
-            + ", ".join(facts.special_ad_categories)
-            + ": the migration guide's FAQ leaves open whether such campaigns migrate; check the result"
-        )
-    if kind == GUIDED_CREATION:
-        return Classification(
-            Eligibility.ALREADY_MIGRATED, None, "already an Advantage+ campaign (GUIDED_CREATION)"
-        )
-    if kind not in (ASC, AAC):
-        return Classification(
-            Eligibility.NOT_APPLICABLE,
-            None,
-            f"not an Advantage+ shopping or app campaign (smart_promotion_type {kind or 'unset'}): only those are "
-            "migrated",
-            "Use the Advantage+ readiness check to turn on the budget, audience and placement levers",
-        )
-    if facts.ecbp:
-        return Classification(
-            Eligibility.BLOCKED,
-            None,
-            "uses existing_customer_budget_percentage: such campaigns cannot be migrated using the Marketing API",
-            MANUAL_ECBP,
-            tuple(warnings),
-        )
-    if facts.ads > max_ads:
-        return Classification(
-            Eligibility.BLOCKED,
-            None,
-            f"has {facts.ads} ads: campaigns with more than {max_ads} ads cannot be migrated using the Marketing API",
-            MANUAL_TOO_MANY_ADS,
-            tuple(warnings),
-        )
-    archived = {facts.status, facts.effective_status} & {"ARCHIVED", "DELETED"}
-    if kind == AAC:
-        if app_campaigns == "skip":
-            return Classification(
-                Eligibility.MIGRATE_ONLY,
-                None,
-                "Advantage+ app campaigns can only be migrated in place, not copied (skipped: app_campaigns=skip)",
-                "Migrate in place: POST /<CAMPAIGN_ID>?migrate_to_advantage_plus=true",
-                tuple(warnings),
-            )
-        if archived:
-            return Classification(
-                Eligibility.BLOCKED,
-                None,
-                "an archived or deleted app campaign can be neither edited nor copied",
-                "Migrate it in Ads Manager",
-                tuple(warnings),
-            )
-        return Classification(
-            Eligibility.MIGRATE_ONLY,
-            "migrate_in_place",
-            "Advantage+ app campaigns can only be migrated, not copied: migrated in place (ids kept)",
-            None,
-            tuple(warnings),
-        )
-    if mode == "in_place" and archived:
-        return Classification(
-            Eligibility.BLOCKED,
-            None,
-            f"the campaign is {sorted(a for a in archived if a)[0]}: it cannot be migrated in place",
-            MANUAL_ARCHIVED,
-            tuple(warnings),
-        )
-    action: Literal["copy_and_migrate", "migrate_in_place"] = (
-        "copy_and_migrate" if mode == "copy" else "migrate_in_place"
-    )
-    return Classification(Eligibility.ELIGIBLE, action, "Advantage+ shopping campaign", None, tuple(warnings))
-
-
-# --- readiness ------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ReadinessChange:
-    lever: str
-    object_id: str
-    params: dict[str, Any]
-    description: str
-    phase: int  # 1: ad sets (first), 2: the campaign
-
-
-@dataclass(frozen=True)
-class Readiness:
-    campaign_id: str
-    levers: dict[str, str]
-    changes: tuple[ReadinessChange, ...]
-    manual: tuple[str, ...] = ()
-
-    @property
-    def ready(self) -> bool:
-        return all(v == "ENABLED" for v in self.levers.values())
-
-
-def readiness(campaign: Mapping[str, Any], adsets: Sequence[Mapping[str, Any]]) -> Readiness:
-    """Pure: which Advantage+ lever is DISABLED and the changes that would enable it.
-
-    Lever states come from the campaign's ``advantage_state_info`` when it was read, else from the documented
-    criteria (S003 §Advantage+ Campaign Experience → Step 2).
-    """
-    cid = str(campaign.get("id"))
-    live = [a for a in adsets if str(a.get("status", "ACTIVE")) in ("ACTIVE", "PAUSED")]
-    computed = {
-        "advantage_budget_state": _state(_budget_enabled(campaign)),
-        "advantage_audience_state": _state(any(_audience_enabled(a.get("targeting")) for a in live)),
-        "advantage_placement_state": _state(all(not _placements(a.get("targeting")) for a in live)),
-    }
-    info = campaign.get("advantage_state_info")
-    levers = {k: str(info.get(k, computed[k])) for k in LEVERS} if isinstance(info, Mapping) else computed
-    manual: list[str] = []
-    if campaign.get("objective") not in ADVANTAGE_STATES:
-        manual.append(
-            f"objective {campaign.get('objective')} has no Advantage+ campaign experience (needs OUTCOME_SALES, "
-            "OUTCOME_APP_PROMOTION or OUTCOME_LEADS)"
-        )
-        return Readiness(cid, levers, (), tuple(manual))
-    changes: list[ReadinessChange] = []
-    targeting_updates: dict[str, dict[str, Any]] = {}
-    notes: dict[str, list[str]] = {}
-    if levers["advantage_audience_state"] != "ENABLED":
-        for adset in live:
-            targeting = dict(adset.get("targeting") or {})
-            automation = dict(targeting.get("targeting_automation") or {})
-            automation["advantage_audience"] = 1
-            targeting["targeting_automation"] = automation
-            targeting_updates[str(adset["id"])] = targeting
-            notes.setdefault(str(adset["id"]), []).append("advantage_audience_state")
-    if levers["advantage_placement_state"] != "ENABLED":
-        for adset in live:
-            keys = _placements(adset.get("targeting"))
-            if not keys:
-                continue
-            targeting = targeting_updates.get(str(adset["id"]), dict(adset.get("targeting") or {}))
-            for key in keys:
-                targeting.pop(key, None)
-            targeting_updates[str(adset["id"])] = targeting
-            notes.setdefault(str(adset["id"]), []).append("advantage_placement_state")
-    for adset_id, targeting in targeting_updates.items():
-        changed = notes[adset_id]
-        description = []
-        if "advantage_audience_state" in changed:
-            description.append("set targeting_automation.advantage_audience = 1")
-        if "advantage_placement_state" in changed:
-            description.append("remove placement targeting / exclusions")
-        changes.append(
-            ReadinessChange(
-                " + ".join(changed), adset_id, {"targeting": targeting}, "; ".join(description), 1
-            )
-        )
-    if levers["advantage_budget_state"] != "ENABLED":
-        budget_changes, budget_manual = _budget_changes(campaign, live)
-        changes.extend(budget_changes)
-        manual.extend(budget_manual)
-    return Readiness(cid, levers, _merge(changes), tuple(manual))
-
-
-def _merge(changes: list[ReadinessChange]) -> tuple[ReadinessChange, ...]:
-    """One update per object and phase (its params and descriptions combined)."""
-    merged: dict[tuple[str, int], ReadinessChange] = {}
-    for change in changes:
-        key = (change.object_id, change.phase)
-        known = merged.get(key)
-        if known is None:
-            merged[key] = change
-        else:
-            merged[key] = ReadinessChange(
-                f"{known.lever} + {change.lever}",
-                change.object_id,
-                {**known.params, **change.params},
-                f"{known.description}; {change.description}",
-                change.phase,
-            )
-    return tuple(merged.values())
-
-
-def _budget_changes(
-    campaign: Mapping[str, Any], adsets: Sequence[Mapping[str, Any]]
-) -> tuple[list[ReadinessChange], list[str]]:
-    cid = str(campaign.get("id"))
-    strategy = campaign.get("bid_strategy")
-    if _has_budget(campaign):
-        if strategy not in SUPPORTED_ADVANTAGE_STRATEGIES:
-            change = ReadinessChange(
-                "advantage_budget_state",
-                cid,
-                {"bid_strategy": "LOWEST_COST_WITHOUT_CAP"},
-                "use a supported bid strategy (LOWEST_COST_WITHOUT_CAP recommended)",
-                2,
-            )
-            return [change], []
-        return [], []
-    budgeted = [a for a in adsets if _has_budget(a)]
-    if not budgeted or any(_positive_number(a.get("lifetime_budget")) for a in budgeted):
-        return [], [
-            "Advantage+ budget needs a campaign budget: move the ad sets' lifetime budgets to the campaign by hand "
-            "(a lifetime campaign budget needs a stop_time)"
-        ]
-    total = sum(int(float(str(a.get("daily_budget")))) for a in budgeted)
-    strategies = {str(a.get("bid_strategy")) for a in budgeted if a.get("bid_strategy")}
-    chosen = strategies.pop() if len(strategies) == 1 else "LOWEST_COST_WITHOUT_CAP"
-    if chosen not in SUPPORTED_ADVANTAGE_STRATEGIES:
-        chosen = "LOWEST_COST_WITHOUT_CAP"
-    # One campaign update: S003 §Ad Account, Ad Campaigns (daily_budget) "All adsets under this campaign will
-    # share this budget. You can either set budget at the campaign level or at the adset level, not both." —
-    # the ad sets' budgets give way to the campaign's. Clearing them first is not a path: an ad set without a
-    # campaign budget needs "daily_budget or lifetime_budget greater than 0" (S003 §Ad Account Adsets).
-    change = ReadinessChange(
-        "advantage_budget_state",
-        cid,
-        {"daily_budget": total, "bid_strategy": chosen},
-        f"campaign budget {total} (sum of the ad sets' daily budgets, which it replaces) with {chosen}",
-        2,
-    )
-    return [change], []
-
-
-def _budget_enabled(campaign: Mapping[str, Any]) -> bool:
-    strategy = campaign.get("bid_strategy")
-    return _has_budget(campaign) and (strategy is None or strategy in SUPPORTED_ADVANTAGE_STRATEGIES)
-
-
-def _audience_enabled(targeting: Any) -> bool:
-    if not isinstance(targeting, Mapping):
-        return True
-    automation = targeting.get("targeting_automation")
-    if isinstance(automation, Mapping) and str(automation.get("advantage_audience")) in ("1", "True", "true"):
-        return True
-    return all(
-        key in AUDIENCE_NEUTRAL_KEYS or key in PLACEMENT_KEYS or value in (None, [], {})
-        for key, value in targeting.items()
-    )
-
-
-def _placements(targeting: Any) -> list[str]:
-    if not isinstance(targeting, Mapping):
-        return []
-    return [k for k in PLACEMENT_KEYS if targeting.get(k) not in (None, [], {})]
-
-
-def _state(enabled: bool) -> str:
-    return "ENABLED" if enabled else "DISABLED"
-
-
-def _has_budget(node: Mapping[str, Any]) -> bool:
-    return _positive_number(node.get("daily_budget")) or _positive_number(node.get("lifetime_budget"))
-
-
-def _positive_number(value: Any) -> bool:
-    try:
-        return float(str(value)) > 0
-    except ValueError:
-        return False
-
-
-def _opt(value: Any) -> str | None:
-    return None if value in (None, "") else str(value)
-
-
-# --- the task ---------------------------------------------------------------------------------------------------
-@dataclass
-class MigrationRecord:
-    """One campaign's migration: class, action, result and the verified Advantage+ state."""
-
-    source_id: str
-    name: str
-    eligibility: str
-    reason: str
-    action: str | None = None
-    manual_path: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    new_id: str | None = None
-    state: str = "not_run"  # migrated | failed | skipped | not_run | validated (dry run)
-    smart_promotion_type: str | None = None
-    advantage_state_info: dict[str, str] | None = None
-    verified: bool | None = None
-    error: dict[str, Any] | None = None
-    fallback: str | None = None
-    readiness: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+LIVE = ("ACTIVE", "PAUSED")
 
 
 class MigrateTask(TaskBase):
@@ -450,24 +95,52 @@ class MigrateTask(TaskBase):
 
     type: Literal["migrate"]
     campaign_ids: list[str] | None = Field(None, description="Default: every campaign of the account")
+    plan: str | None = Field(
+        None, description="A reviewed plan CSV (bulk-engine migrate-plan): each row's action is executed"
+    )
     include_archived: bool = False
-    mode: Literal["copy", "in_place"] = Field("copy", description="copy = copy and migrate (source kept)")
+    mode: Literal["copy", "in_place", "rollback"] = Field(
+        "copy",
+        description="copy = copy and migrate (source kept); rollback = undo a migration from its report",
+    )
     app_campaigns: Literal["in_place", "skip"] = Field(
         "in_place", description="Advantage+ app campaigns can only be migrated in place"
     )
     deep_copy: bool = True
     status_option: Literal["ACTIVE", "PAUSED", "INHERITED_FROM_SOURCE"] = "INHERITED_FROM_SOURCE"
     rename_options: RenameOptions | None = None
+    after_copy: Literal["pause_source", "keep_source"] = Field(
+        "pause_source", description="Pause each ACTIVE source once its copy verified (no double delivery)"
+    )
     preflight_only: bool = False
     verify: bool = True
     readiness: Literal["off", "report", "apply"] = Field(
-        "report", description="Advantage+ readiness of ordinary campaigns: report it, or apply the changes"
+        "report",
+        description="Advantage+ readiness of ordinary campaigns and of migrated ones still DISABLED: report it, "
+        "or apply the changes",
     )
     max_ads: int = Field(MAX_ADS_FOR_MIGRATION, ge=1)
+    rollback_report: str | None = Field(
+        None, description="mode rollback: the JSON report of the migration to undo"
+    )
+    rollback_copies: Literal["pause", "delete"] = Field(
+        "pause", description="mode rollback: what happens to the copies"
+    )
 
     @property
     def needs_reads(self) -> bool:
         return True
+
+    def input_files(self) -> list[str]:
+        return [f for f in (self.plan, self.rollback_report) if f]
+
+    def input_issues(self, base_dir: Path) -> Iterator[Issue]:
+        if self.plan:
+            yield from plan_issues(base_dir / self.plan)
+        if self.rollback_report:
+            from .migrate_rollback import report_issues
+
+            yield from report_issues(base_dir / self.rollback_report)
 
     def rule_issues(self) -> Iterator[Issue]:
         for i, cid in enumerate(self.campaign_ids or []):
@@ -480,53 +153,79 @@ class MigrateTask(TaskBase):
                 [],
                 "migrate.ids",
             )
+        if self.plan is not None and self.campaign_ids is not None:
+            yield Issue(("plan",), "a plan names its campaigns: drop campaign_ids", self.plan, "migrate.plan")
+        if (self.mode == "rollback") != (self.rollback_report is not None):
+            yield Issue(
+                ("rollback_report",),
+                "mode rollback needs rollback_report (the migration's JSON report), and only it takes one",
+                self.rollback_report,
+                "migrate.rollback",
+            )
+        if self.after_copy == "pause_source" and not self.verify and self.mode != "rollback":
+            yield Issue(
+                ("after_copy",),
+                "pause_source pauses a source only once its copy verified: it needs verify: true "
+                "(or after_copy: keep_source)",
+                self.after_copy,
+                "migrate.switch",
+            )
 
     def estimate(self, env: TaskEnv) -> dict[str, int]:
+        if self.plan:
+            return {OpKind.MIGRATE.value: count_rows(env.resolve(self.plan), "campaign_id")}
         return {OpKind.MIGRATE.value: len(self.campaign_ids or [])}
 
     async def execute(self, engine: EngineLike, env: TaskEnv) -> TaskReport:
+        if self.mode == "rollback":
+            from .migrate_rollback import rollback_migration
+
+            return await rollback_migration(self, engine, env)
         report = TaskReport.for_env(env, "migrate")
-        campaigns, adsets, ads = await self._preflight(engine, env, report)
-        records: dict[str, MigrationRecord] = {}
-        for campaign in campaigns:
-            cid = str(campaign["id"])
-            facts = CampaignFacts.from_reads(campaign, adsets.get(cid, []), ads.get(cid, 0))
-            found = classify(facts, mode=self.mode, app_campaigns=self.app_campaigns, max_ads=self.max_ads)
-            records[cid] = MigrationRecord(
-                cid,
-                facts.name,
-                found.eligibility.value,
-                found.reason,
-                found.action,
-                found.manual_path,
-                list(found.warnings),
-            )
-            if self.readiness != "off" and found.eligibility is Eligibility.NOT_APPLICABLE:
-                ready = readiness(campaign, adsets.get(cid, []))
-                records[cid].readiness = _readiness_dict(ready)
+        rows = read_plan(env.resolve(self.plan)) if self.plan else None
+        ids = [r.campaign_id for r in rows] if rows is not None else self.campaign_ids
+        campaigns, adsets, ads = await self._preflight(engine, env, report, ids)
+        records = self._classify(campaigns, adsets, ads)
+        refused = apply_plan(rows, records, self.plan or "plan", env.account_id) if rows is not None else []
         report.details["campaigns"] = records
-        if env.ctx.validate_only and not self.preflight_only:
+        if refused:
+            for record in refused:
+                reason = str((record.error or {}).get("reason")) + ": nothing in this plan was migrated"
+                env.ctx.skip(
+                    env.op_id("plan", record.source_id), env.account_id, OpKind.MIGRATE.value, reason
+                )
+            _drain(report, env)
+            report.details["plan_refused"] = len(refused)
+        elif env.ctx.validate_only and not self.preflight_only:
             await self._validate(engine, env, report, campaigns, adsets, records)
-        if not (self.preflight_only or env.ctx.validate_only):
+        elif not (self.preflight_only or env.ctx.validate_only):
             await self._migrate(engine, env, report, records)
+            ordinary = {
+                str(c["id"]): readiness(c, adsets.get(str(c["id"]), []))
+                for c in campaigns
+                if records[str(c["id"])].readiness is not None
+            }
             if self.readiness == "apply":
-                await self._apply_readiness(engine, env, report, campaigns, adsets, records)
+                await apply_readiness(engine, env, report, ordinary, records)
             if self.verify:
-                await self._verify(engine, env, report, records)
+                copies = await self._verify(engine, env, report, records)
+                await self._switch_over(engine, env, report, records)
+                await follow_up(self, engine, env, report, records, copies)
         report.details["campaigns"] = [r.to_dict() for r in records.values()]
-        report.details["classes"] = _tally(r.eligibility for r in records.values())
+        report.details["classes"] = tally(r.eligibility for r in records.values())
+        report.details.pop("source_adsets", None)  # the verification's input, not a result
         return report
 
-    # --- phases -----------------------------------------------------------------------------------------------
+    # --- preflight --------------------------------------------------------------------------------------------
     async def _preflight(
-        self, engine: EngineLike, env: TaskEnv, report: TaskReport
+        self, engine: EngineLike, env: TaskEnv, report: TaskReport, campaign_ids: list[str] | None
     ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]], dict[str, int]]:
         prefix = env.op_id("preflight")
-        if self.campaign_ids is not None:
+        if campaign_ids is not None:
             nodes = await read_nodes(
-                engine, self.campaign_ids, CAMPAIGN_FIELDS, env.account_id, report, op_prefix=prefix
+                engine, campaign_ids, CAMPAIGN_FIELDS, env.account_id, report, op_prefix=prefix
             )
-            campaigns = [n[0] for c in self.campaign_ids if (n := nodes.items.get(c))]
+            campaigns = [n[0] for c in campaign_ids if (n := nodes.items.get(c))]
             report.details["unreadable"] = {c: o.reason for c, o in nodes.errors.items()}
         else:
             params: dict[str, Any] = {"fields": CAMPAIGN_FIELDS}
@@ -569,15 +268,48 @@ class MigrateTask(TaskBase):
         adsets = {c: children.items.get(f"{c}/adsets", []) for c in ids}
         ads: dict[str, int] = {}
         for c in ids:
-            summary = children.summaries.get(f"{c}/ads", {})
-            total = summary.get("total_count")
+            total = children.summaries.get(f"{c}/ads", {}).get("total_count")
             ads[c] = (
                 int(total)
                 if isinstance(total, int | str) and str(total).isdigit()
                 else len(children.items.get(f"{c}/ads", []))
             )
+        report.details["source_adsets"] = {
+            c: [str(a["id"]) for a in adsets[c] if a.get("status") in LIVE] for c in ids
+        }
         return campaigns, adsets, ads
 
+    def _classify(
+        self,
+        campaigns: list[dict[str, Any]],
+        adsets: dict[str, list[dict[str, Any]]],
+        ads: dict[str, int],
+    ) -> dict[str, MigrationRecord]:
+        records: dict[str, MigrationRecord] = {}
+        for campaign in campaigns:
+            cid = str(campaign["id"])
+            facts = CampaignFacts.from_reads(campaign, adsets.get(cid, []), ads.get(cid, 0))
+            mode: Literal["copy", "in_place"] = "in_place" if self.mode == "in_place" else "copy"
+            found = classify(facts, mode=mode, app_campaigns=self.app_campaigns, max_ads=self.max_ads)
+            records[cid] = MigrationRecord(
+                cid,
+                facts.name,
+                found.eligibility.value,
+                found.reason,
+                found.action,
+                found.manual_path,
+                list(found.warnings),
+                kind=campaign_kind(facts.smart_promotion_type),
+                proposed_action=plan_action(found),
+                source_status=facts.status,
+                budget=facts.budget,
+                ads=facts.ads,
+            )
+            if self.readiness != "off" and found.eligibility is Eligibility.NOT_APPLICABLE:
+                records[cid].readiness = readiness_dict(readiness(campaign, adsets.get(cid, [])))
+        return records
+
+    # --- dry run ----------------------------------------------------------------------------------------------
     async def _validate(
         self,
         engine: EngineLike,
@@ -602,9 +334,14 @@ class MigrateTask(TaskBase):
             for c in campaigns:
                 cid = str(c["id"])
                 ready = readiness(c, adsets.get(cid, []))
-                if records[cid].readiness is not None and not ready.ready and not ready.manual:
+                if (
+                    cid in records
+                    and records[cid].readiness is not None
+                    and not ready.ready
+                    and not ready.manual
+                ):
                     plans[cid] = ready
-                    ops.extend(_readiness_op(env, cid, change, dry) for change in ready.changes)
+                    ops.extend(readiness_op(env, cid, change, dry) for change in ready.changes)
         if not ops:
             return
         outcomes = await report.run(engine, ops, env.ctx)
@@ -623,15 +360,16 @@ class MigrateTask(TaskBase):
                     f"dry run: Graph accepted the migration (validate_only); it would be {mode}"
                 )
             else:
-                _fail(record, outcome)
+                fail(record, outcome)
         for cid, ready in plans.items():
-            failed = _readiness_errors(outcomes, env, cid, ready.changes)
+            failed = readiness_errors(outcomes, env, cid, ready.changes)
             record_readiness = records[cid].readiness
             if record_readiness is not None:
                 record_readiness["validated"] = not failed
                 if failed:
                     record_readiness["errors"] = failed
 
+    # --- migrate ----------------------------------------------------------------------------------------------
     async def _migrate(
         self, engine: EngineLike, env: TaskEnv, report: TaskReport, records: dict[str, MigrationRecord]
     ) -> None:
@@ -649,7 +387,7 @@ class MigrateTask(TaskBase):
                 ops.append(_op(op_id, (cid, "copies"), copy_params, env))
             elif record.action == "migrate_in_place":
                 ops.append(_op(op_id, cid, {"migrate_to_advantage_plus": True}, env))
-            else:
+            elif record.state == "not_run":
                 record.state = "skipped"
         if not ops:
             return
@@ -661,15 +399,17 @@ class MigrateTask(TaskBase):
                 continue
             if outcome.state is OutcomeState.SUCCEEDED:
                 record.state = "migrated"
-                body = outcome.result if isinstance(outcome.result, dict) else {}
-                record.new_id = (
-                    str(body.get("copied_campaign_id") or cid) if record.action == "copy_and_migrate" else cid
-                )
+                if record.action == "copy_and_migrate":
+                    mapping = _mapping_from_result(outcome.result, "campaign", cid, "sync")
+                    record.new_id = str(mapping["new_id"] or cid)
+                    record.id_map = mapping["objects"] or [map_entry("campaign", cid, record.new_id)]
+                else:
+                    record.new_id = cid
+                    record.id_map = [map_entry("campaign", cid, cid)]
             elif record.action == "copy_and_migrate" and _is_sync_limit(outcome):
                 too_large.append(cid)
-                report.supersede(outcome.op_id, FALLBACK_NOTE.format(op=env.op_id("chunk", cid)))
             else:
-                _fail(record, outcome)
+                fail(record, outcome)
         if too_large:
             await self._chunked(engine, env, report, records, too_large)
 
@@ -693,14 +433,17 @@ class MigrateTask(TaskBase):
         plans = await chunked_copy(engine, env, report, task, sources, prefix="chunk")
         ops: list[Operation] = []
         for plan in plans:
+            settle_fallback(report, env.op_id("migrate", plan.source_id), plan)
             record = records[plan.source_id]
             record.fallback = "chunked copy (the tree exceeded the synchronous copy limit, 100/1885194), then migrated in place"
+            record.new_id = plan.new_id
+            record.id_map = _mapping_from_result(plan.result(), "campaign", plan.source_id, "chunked")[
+                "objects"
+            ]
             if plan.new_id is None or plan.failed:
                 record.state = "failed"
-                record.new_id = plan.new_id
                 record.error = {"reason": "chunked copy incomplete", "failed": plan.failed}
                 continue
-            record.new_id = plan.new_id
             ops.append(
                 _op(
                     env.op_id("migrate-copy", plan.source_id),
@@ -719,37 +462,68 @@ class MigrateTask(TaskBase):
             if outcome.state is OutcomeState.SUCCEEDED:
                 records[plan.source_id].state = "migrated"
             else:
-                _fail(records[plan.source_id], outcome)
+                fail(records[plan.source_id], outcome)
 
+    # --- verify -----------------------------------------------------------------------------------------------
     async def _verify(
         self, engine: EngineLike, env: TaskEnv, report: TaskReport, records: dict[str, MigrationRecord]
-    ) -> None:
+    ) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """Read every result (node and tree) and judge it; returns new id → (campaign, ad sets) as read."""
         targets = {r.new_id: r for r in records.values() if r.state == "migrated" and r.new_id}
         ready = {cid: r for cid, r in records.items() if r.readiness and r.readiness.get("applied")}
         ids = [*targets, *(c for c in ready if c not in targets)]
         if not ids:
-            return
+            return {}
         nodes = await read_nodes(
-            engine,
-            ids,
-            "id,name,smart_promotion_type,advantage_state_info",
-            env.account_id,
-            report,
-            op_prefix=env.op_id("verify"),
+            engine, ids, CAMPAIGN_FIELDS, env.account_id, report, op_prefix=env.op_id("verify")
         )
+        trees = await read_edges(
+            engine,
+            [
+                read
+                for new_id in targets
+                for read in (
+                    EdgeRead(
+                        f"{new_id}/adsets",
+                        f"{new_id}/adsets",
+                        env.account_id,
+                        {"fields": ADSET_FIELDS + ",source_adset_id", "effective_status": NON_DELETED},
+                    ),
+                    EdgeRead(
+                        f"{new_id}/ads",
+                        f"{new_id}/ads",
+                        env.account_id,
+                        {"fields": "id,name,status,adset_id,source_ad_id", "effective_status": NON_DELETED},
+                    ),
+                )
+            ],
+            report,
+            op_prefix=env.op_id("verify", "tree"),
+        )
+        source_adsets: Mapping[str, list[str]] = report.details.get("source_adsets") or {}
+        read: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
         for object_id in ids:
             found = nodes.items.get(object_id)
             node = found[0] if found else {}
-            info = (
-                node.get("advantage_state_info")
-                if isinstance(node.get("advantage_state_info"), dict)
-                else None
-            )
+            raw_info = node.get("advantage_state_info")
+            info = dict(raw_info) if isinstance(raw_info, dict) else None
             record = targets.get(object_id)
             if record is not None:
+                adsets = trees.items.get(f"{object_id}/adsets", [])
+                ads = trees.items.get(f"{object_id}/ads", [])
+                read[object_id] = (node, adsets)
                 record.smart_promotion_type = _opt(node.get("smart_promotion_type"))
                 record.advantage_state_info = info
-                record.verified = record.smart_promotion_type == GUIDED_CREATION and info is not None
+                record.id_map = full_map(record, adsets, ads)
+                record.verify_problems = verify_problems(
+                    record,
+                    node,
+                    adsets,
+                    ads,
+                    source_adsets.get(record.source_id, []),
+                    nodes.errors.get(object_id),
+                )
+                record.verified = not record.verify_problems
                 if info is not None and info.get("advantage_state") == "DISABLED":
                     off = [k for k in LEVERS if info.get(k) != "ENABLED"]
                     record.warnings.append(
@@ -759,96 +533,70 @@ class MigrateTask(TaskBase):
                 readiness_record = ready[object_id].readiness or {}
                 readiness_record["after"] = info
                 readiness_record["smart_promotion_type_after"] = _opt(node.get("smart_promotion_type"))
+        for record in targets.values():
+            switched = record.action == "copy_and_migrate" and self.after_copy == "pause_source"
+            if record.verified is False and not switched:  # (a switched one's skipped switch op says it)
+                why = f"{record.new_id} not verified: " + "; ".join(record.verify_problems)
+                env.ctx.skip(
+                    env.op_id("unverified", record.source_id), env.account_id, OpKind.READ.value, why
+                )
+        _drain(report, env)
+        return read
 
-    async def _apply_readiness(
-        self,
-        engine: EngineLike,
-        env: TaskEnv,
-        report: TaskReport,
-        campaigns: list[dict[str, Any]],
-        adsets: dict[str, list[dict[str, Any]]],
-        records: dict[str, MigrationRecord],
+    # --- switch-over ------------------------------------------------------------------------------------------
+    async def _switch_over(
+        self, engine: EngineLike, env: TaskEnv, report: TaskReport, records: dict[str, MigrationRecord]
     ) -> None:
-        plans = {
-            cid: plan
-            for c in campaigns
-            if records[cid := str(c["id"])].eligibility == Eligibility.NOT_APPLICABLE.value
-            and not (plan := readiness(c, adsets.get(cid, []))).ready
-            and not plan.manual
-            and plan.changes
-        }
-        for phase in (1, 2):
-            ops = [
-                _readiness_op(env, cid, change)
-                for cid, plan in plans.items()
-                if not (records[cid].readiness or {}).get("errors")
-                for change in plan.changes
-                if change.phase == phase
-            ]
-            if not ops:
+        """Pause each ACTIVE source whose copy verified (``after_copy: pause_source``); see the module docstring."""
+        copies = [r for r in records.values() if r.action == "copy_and_migrate" and r.state == "migrated"]
+        if self.after_copy == "keep_source":
+            for record in copies:
+                record.switch = "source kept (after_copy: keep_source): source and copy deliver side by side"
+            return
+        ops: list[Operation] = []
+        for record in copies:
+            op_id = env.op_id("switch", record.source_id)
+            if not record.verified:
+                record.switch = (
+                    f"source left {record.source_status or 'as it was'}: the copy {record.new_id} was not verified ("
+                    + "; ".join(record.verify_problems)
+                    + ")"
+                )
+                env.ctx.skip(op_id, env.account_id, OpKind.UPDATE.value, record.switch)
+            elif record.source_status != "ACTIVE":
+                record.switch = f"source already {record.source_status}: nothing to pause"
+            else:
+                ops.append(
+                    Operation(
+                        op_id=op_id,
+                        method="POST",
+                        path=record.source_id,
+                        params={"status": "PAUSED"},
+                        account_id=env.account_id,
+                        kind=OpKind.UPDATE,
+                    )
+                )
+        outcomes = await report.run(engine, ops, env.ctx) if ops else _drain(report, env)
+        for record in copies:
+            outcome = outcomes.get(env.op_id("switch", record.source_id))
+            if outcome is None or record.switch is not None:
                 continue
-            outcomes = await report.run(engine, ops, env.ctx)
-            for cid, plan in plans.items():
-                failed = _readiness_errors(outcomes, env, cid, [c for c in plan.changes if c.phase == phase])
-                record = records[cid].readiness
-                if record is not None:
-                    record.setdefault("errors", []).extend(failed)
-                    record["applied"] = not record.get("errors")
+            if outcome.state is OutcomeState.SUCCEEDED:
+                record.switch, record.source_paused = f"source paused: {record.new_id} verified", True
+            else:
+                record.switch = f"source left ACTIVE: pausing it did not succeed ({outcome.reason})"
+
+
+def _drain(report: TaskReport, env: TaskEnv) -> dict[str, Outcome]:
+    """The local skips pending in ``env.ctx`` folded into ``report`` (no engine job to carry them)."""
+    out = {o.op_id: o for o in env.ctx.skipped}
+    for outcome in env.ctx.skipped:
+        report.add(outcome)
+    env.ctx.skipped.clear()
+    return out
 
 
 def _op(op_id: str, path: str | tuple[str, ...], params: dict[str, Any], env: TaskEnv) -> Operation:
     return Operation(
         op_id=op_id, method="POST", path=path, params=params, account_id=env.account_id, kind=OpKind.MIGRATE
     )
-
-
-def _readiness_op(
-    env: TaskEnv, cid: str, change: ReadinessChange, extra: dict[str, Any] | None = None
-) -> Operation:
-    """One readiness update of campaign ``cid`` (``extra``: e.g. ``validate_only`` for a dry run)."""
-    return Operation(
-        op_id=_readiness_op_id(env, cid, change),
-        method="POST",
-        path=change.object_id,
-        params={**change.params, **(extra or {})},
-        account_id=env.account_id,
-        kind=OpKind.UPDATE,
-    )
-
-
-def _readiness_op_id(env: TaskEnv, cid: str, change: ReadinessChange) -> str:
-    return env.op_id("ready", cid, f"{change.object_id}.{change.phase}")
-
-
-def _readiness_errors(
-    outcomes: Mapping[str, Outcome], env: TaskEnv, cid: str, changes: Sequence[ReadinessChange]
-) -> list[str | None]:
-    """The reasons of the readiness updates of ``cid`` that were answered and did not succeed."""
-    return [
-        o.reason
-        for change in changes
-        if (o := outcomes.get(_readiness_op_id(env, cid, change))) is not None
-        and o.state is not OutcomeState.SUCCEEDED
-    ]
-
-
-def _fail(record: MigrationRecord, outcome: Outcome) -> None:
-    record.state = "failed" if outcome.state is OutcomeState.FAILED else "skipped"
-    record.error = outcome.error.to_dict() if outcome.error is not None else {"reason": outcome.reason}
-
-
-def _readiness_dict(ready: Readiness) -> dict[str, Any]:
-    return {
-        "levers": ready.levers,
-        "ready": ready.ready,
-        "changes": [asdict(c) for c in ready.changes],
-        "manual": list(ready.manual),
-        "applied": False,
-    }
-
-
-def _tally(values: Iterator[str] | Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for value in values:
-        out[value] = out.get(value, 0) + 1
-    return out

@@ -3,8 +3,9 @@
 Sections: the summary (status, counters), a chart of throughput over time (operations and Graph calls
 completed per second), a chart of rate-limit usage over time (usage % per ad account and BUC type, parked
 periods shaded, throttles marked), failures grouped by Graph error code, skipped operations grouped by
-reason, operations per kind, the ad accounts' rate-limit summary, throttles, tasks, and the operations that
-did not succeed — the first of each failure or skip group with a count of the rest, so a million-operation
+reason, operations per kind, the ad accounts' rate-limit summary, throttles, tasks, the update tasks' changes
+(per object: old → new, grouped changed / unchanged / skipped / failed), and the operations that did not
+succeed — the first of each failure or skip group with a count of the rest, so a million-operation
 job's page stays small (every operation is in the CSV and JSON reports). The page is built from the report's
 aggregates, never from its full operations list. Every value from the report is HTML-escaped.
 """
@@ -17,7 +18,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from .diffs import DIFF_STATES, change_text, diff_entries
 from .files import AtomicFile
+from .migration import migration_campaigns
 from .report import all_runs_summary, failures_by_code, kinds_summary, skipped_by_reason
 from .summary import PROBLEMS_PER_GROUP, OperationsSummary
 
@@ -447,6 +450,110 @@ def _tasks_table(report: Mapping[str, Any]) -> str:
     )
 
 
+DIFF_ROWS_PER_STATE = 50
+"""Objects listed per state (changed / unchanged / skipped / failed) in the changes section; the JSON report
+has every object's diff, the CSV report every changed object's."""
+
+
+def _changes_section(report: Mapping[str, Any]) -> str:
+    """Update tasks' per-object diffs (issue 16 item 5): counts per state, then the first objects of each
+    state with old → new per field and, for skipped or failed ones, the reason. Empty without update tasks."""
+    groups: dict[str, list[Mapping[str, Any]]] = {state: [] for state in DIFF_STATES}
+    counts = dict.fromkeys(DIFF_STATES, 0)
+    seen = False
+    for task in report.get("tasks") or ():
+        details = task.get("details") if isinstance(task, Mapping) else None
+        if isinstance(details, Mapping) and isinstance(details.get("diff_counts"), Mapping):
+            seen = True
+            for state in DIFF_STATES:
+                counts[state] += int(details["diff_counts"].get(state) or 0)
+    if not seen:
+        return ""
+    for _, entry in diff_entries(report):
+        state = str(entry.get("state"))
+        if state in groups and len(groups[state]) < DIFF_ROWS_PER_STATE:
+            groups[state].append(entry)
+    rows = []
+    for state in DIFF_STATES:
+        if not counts[state]:
+            continue
+        plural = "" if counts[state] == 1 else "s"
+        rows.append(
+            [f'<td colspan="4" class="group"><b>{_e(state)}</b> — {_num(counts[state])} object{plural}</td>']
+        )
+        for entry in groups[state]:
+            unchanged = entry.get("unchanged") or ()
+            text = change_text(entry) or ("already: " + ", ".join(map(str, unchanged)) if unchanged else "")
+            rows.append(
+                [
+                    f"<td><code>{_e(entry.get('id'))}</code></td>",
+                    _td(entry.get("level")),
+                    _td(text),
+                    _td(entry.get("reason") or ""),
+                ]
+            )
+        if counts[state] > len(groups[state]):
+            rows.append(
+                [
+                    f'<td colspan="4" class="muted">… and {counts[state] - len(groups[state]):,} more '
+                    "(every object's diff is in the JSON report)</td>"
+                ]
+            )
+    table = _table("changes", ["object", "level", "old → new", "reason"], rows, "No object to change.")
+    return f'<h2 id="changes-heading">Changes (old → new)</h2>{table}'
+
+
+MIGRATION_ROWS = 200
+"""Campaigns listed in the migration section; the JSON report has every one, the map CSV every object."""
+
+
+def _migration_section(report: Mapping[str, Any]) -> str:
+    """Advantage+ migration (issue 17 item 3): per campaign the action, the result, the new id, the objects
+    mapped, the Advantage+ state per lever, the verification and switch-over, and the warnings. Empty without
+    a migrate task."""
+    rows = []
+    for n, (_, record) in enumerate(migration_campaigns(report)):
+        if n >= MIGRATION_ROWS:
+            rows.append(['<td colspan="8" class="muted">… more campaigns in the JSON report</td>'])
+            break
+        info = record.get("advantage_state_info") or {}
+        levers = ", ".join(
+            f"{k.removeprefix('advantage_').removesuffix('_state')}: {v}" for k, v in info.items()
+        )
+        mapped: dict[str, int] = {}
+        for entry in record.get("id_map") or ():
+            mapped[str(entry.get("type"))] = mapped.get(str(entry.get("type")), 0) + 1
+        verified = record.get("verified")
+        checks = {True: "verified", False: "NOT verified: " + "; ".join(record.get("verify_problems") or ())}
+        check = "; ".join(
+            filter(None, (checks.get(verified) if verified is not None else "", record.get("switch")))
+        )
+        notes = [*(record.get("warnings") or ()), *([str(record["error"])] if record.get("error") else ())]
+        rows.append(
+            [
+                f"<td><code>{_e(record.get('source_id'))}</code> {_e(record.get('name'))}</td>",
+                _td(f"{record.get('kind')} · {record.get('eligibility')}"),
+                _td(f"{record.get('action') or record.get('manual_path') or '—'} → {record.get('state')}"),
+                f"<td><code>{_e(record.get('new_id') or '')}</code></td>",
+                _td(", ".join(f"{k} {v}" for k, v in mapped.items())),
+                _td(levers or "—"),
+                _td(check or "—"),
+                _td(" | ".join(map(str, notes))),
+            ]
+        )
+    if not rows:
+        return ""
+    table = _table(
+        "migration",
+        ["campaign", "kind · eligibility", "action → result", "new id", "mapped", "Advantage+ state",
+         "verification · switch-over", "warnings"],
+        rows,
+        "No campaign.",
+    )  # fmt: skip
+    note = '<p class="muted">Old → new ids of every ad set and ad: the <code>.migration.csv</code> next to the CSV report.</p>'
+    return f'<h2 id="migration">Advantage+ migration</h2>{table}{note}'
+
+
 def _problem_ops_table(report: Mapping[str, Any], problems: Sequence[Mapping[str, Any]] | None) -> str:
     """The first operations of each failure and skip group (:mod:`.summary`), and how many more each has:
     the page stays small whatever the job's size; the CSV and JSON reports list every operation."""
@@ -571,6 +678,8 @@ def render_html(report: Mapping[str, Any], problems: Sequence[Mapping[str, Any]]
         f"{_throttles_table(report)}"
         "<h2>Tasks</h2>"
         f"{_tasks_table(report)}"
+        f"{_changes_section(report)}"
+        f"{_migration_section(report)}"
         "<h2>Operations that did not succeed</h2>"
         f"{_problem_ops_table(report, problems)}"
         "</main></body></html>\n"

@@ -33,9 +33,11 @@ from bulk_engine.scrub import Scrubber, ScrubFilter, scrubbing_logs
 
 from .advice import auth_advice, auth_error, duration, unanswered_advice, unreachable_advice, wait_subject
 from .csvreport import CsvReportWriter
+from .diffs import changes_by_op
 from .html import write_html
 from .lean import stays_on_disk
 from .live import View, make_view
+from .migration import write_migration_csv
 from .preflight import connect_problem, unreachable_message
 from .recorder import RunRecorder
 from .report import REPORT_VERSION, JsonReportWriter, StreamedReport, all_runs_summary, describe_failure_group
@@ -104,7 +106,7 @@ def write_reports(
         if paths.json is not None:
             sinks.append(stack.enter_context(JsonReportWriter(paths.json, source.head)))
         if paths.csv is not None:
-            sinks.append(stack.enter_context(CsvReportWriter(paths.csv)))
+            sinks.append(stack.enter_context(CsvReportWriter(paths.csv, changes_by_op(source.head))))
         if sinks:
             for op in source.operations():
                 for sink in sinks:
@@ -112,6 +114,8 @@ def write_reports(
     written.extend(p for p in (paths.json, paths.csv) if p is not None)
     if paths.html is not None:
         written.append(write_html(source.head, paths.html, source.problems))
+    if paths.csv is not None and (mapped := write_migration_csv(source.head, paths.csv)) is not None:
+        written.append(mapped)  # the Advantage+ migration's old → new ids (reporting/migration.py)
     return written
 
 

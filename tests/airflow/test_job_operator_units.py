@@ -3,6 +3,7 @@ operator, and job files refused before anything is sent."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -85,6 +86,23 @@ def test_migration_gate_job_is_a_read_only_preflight() -> None:
     op._gate_building = True
     gate = op.build_job().tasks[0]
     assert gate.preflight_only is True and gate.campaign_ids == ["1", "2"]
+
+
+def test_migration_operator_builds_plan_and_rollback_jobs(tmp_path: Path) -> None:
+    """Issue 17: ``plan`` and ``mode="rollback"`` reach the task, checked like a job file's (files exist)."""
+    plan = tmp_path / "plan.csv"
+    plan.write_text("campaign_id,kind,eligibility,action\n1,ASC,eligible,copy\n", encoding="utf-8")
+    task = MetaAdvantagePlusMigrationOperator(task_id="m", plan=str(plan)).build_job().tasks[0]
+    assert task.plan == str(plan) and task.after_copy == "pause_source"
+    report = tmp_path / "m.json"
+    report.write_text(
+        json.dumps({"tasks": [{"type": "migrate", "details": {"campaigns": [{"source_id": "1"}]}}]})
+    )
+    op = MetaAdvantagePlusMigrationOperator(task_id="rb", mode="rollback", rollback_report=str(report))
+    rollback = op.build_job().tasks[0]
+    assert rollback.mode == "rollback" and rollback.rollback_copies == "pause"
+    with pytest.raises(JobValidationError, match="rollback_report"):
+        MetaAdvantagePlusMigrationOperator(task_id="rb", mode="rollback").build_job()
 
 
 def test_job_ids_differ_per_map_index_and_are_stable() -> None:

@@ -119,27 +119,30 @@ def test_migration_example_preflights_then_migrates(meta_conn: Any, run_dag: Run
     run = run_dag("meta_advantage_plus_migration")
 
     assert str(run.state) == "success"
-    assert ti_states(run) == dict.fromkeys(("campaigns", "preflight", "gate", "migrate"), "success")
-    preflight = xcom(run, "preflight")
-    assert (
-        preflight["classes"] == {"eligible": 2} and preflight["blocked"] == [] and preflight["migrated"] == {}
-    )
+    steps = ("campaigns", "plan", "review", "migrate", "verify", "switch_over")
+    assert ti_states(run) == dict.fromkeys(steps, "success")
+    plan = xcom(run, "plan")
+    assert plan["classes"] == {"eligible": 2} and plan["blocked"] == [] and plan["migrated"] == {}
     migrated = xcom(run, "migrate")["migrated"]
     assert len(migrated) == 2
-    kinds = {c["id"]: c["smart_promotion_type"] for c in store(meta_conn, "campaign")}
+    campaigns = {c["id"]: c for c in store(meta_conn, "campaign")}
     assert all(
-        kinds[new] == "GUIDED_CREATION" and kinds[old] == "AUTOMATED_SHOPPING_ADS"
+        campaigns[new]["smart_promotion_type"] == "GUIDED_CREATION"
+        and campaigns[old]["smart_promotion_type"] == "AUTOMATED_SHOPPING_ADS"
         for old, new in migrated.items()
     )
+    # switched over: each source paused after its copy verified, the copies deliver
+    assert {campaigns[old]["status"] for old in migrated} == {"PAUSED"}
+    assert {campaigns[new]["status"] for new in migrated.values()} == {"ACTIVE"}
 
 
-def test_migration_example_gate_stops_before_migrating_a_blocked_set(meta_conn: Any, run_dag: RunDag) -> None:
+def test_migration_example_review_stops_a_blocked_set(meta_conn: Any, run_dag: RunDag) -> None:
     run = run_dag("meta_advantage_plus_migration", demo_blocked=True)
 
     assert str(run.state) == "success"
     states = ti_states(run)
-    assert states["preflight"] == "success" and states["migrate"] == "skipped"
-    blocked = xcom(run, "preflight")["blocked"]
+    assert states["plan"] == "success" and states["migrate"] == "skipped"
+    blocked = xcom(run, "plan")["blocked"]
     assert [b["name"] for b in blocked] == ["asc-demo-2 asc_blocked"]
     assert "existing_customer_budget_percentage" in blocked[0]["reason"] and blocked[0]["manual_path"]
     assert {c["smart_promotion_type"] for c in store(meta_conn, "campaign")} == {"AUTOMATED_SHOPPING_ADS"}
@@ -297,3 +300,32 @@ def test_a_park_the_journal_remembers_defers_the_task_before_anything_is_sent(
     assert summary["counts"] == {"succeeded": 2, **OK}
     requests = meta_conn.run(lambda core: [(r["method"], r["path"]) for r in core.http_requests])
     assert requests[0] == ("GET", f"/v24.0/{act}"), requests[:3]  # the trigger's read came first
+
+
+def test_a_deep_copy_completed_by_the_chunked_fallback_succeeds(meta_conn: Any, run_dag: RunDag) -> None:
+    """Issue 17 item 6: the refused synchronous /copies op counts as succeeded once the chunked copy is
+    complete, so the task succeeds (it failed before, and again on every retry)."""
+    act = meta_conn.info()["ad_account_ids"][0]
+    camp = graph_post(
+        meta_conn, f"{act}/campaigns", name="big", objective="OUTCOME_TRAFFIC", special_ad_categories=[]
+    )["id"]
+    adset = graph_post(
+        meta_conn, f"{act}/adsets", name="set", campaign_id=camp, billing_event="IMPRESSIONS",
+        optimization_goal="LINK_CLICKS", daily_budget=1000, targeting={"geo_locations": {"countries": ["US"]}},
+    )["id"]  # fmt: skip
+    creative = graph_post(
+        meta_conn, f"{act}/adcreatives", name="c",
+        object_story_spec={"page_id": "2000000001", "link_data": {"link": "https://example.com"}},
+    )["id"]  # fmt: skip
+    for i in range(3):  # campaign + ad set + 3 ads: 5 objects > the synchronous limit of 3
+        graph_post(
+            meta_conn, f"{act}/ads", name=f"ad {i}", adset_id=adset, creative={"creative_id": creative}
+        )
+
+    run = run_dag("meta_test_copy_fallback", source_ids=[camp])
+
+    assert str(run.state) == "success"
+    summary = xcom(run, "copy")
+    assert summary["counts"]["failed"] == summary["counts"]["skipped"] == 0
+    copy = summary["copies"][camp]
+    assert copy and len([a for a in store(meta_conn, "ad") if a["adset_id"] != adset]) == 3

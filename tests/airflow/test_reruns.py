@@ -70,7 +70,8 @@ def test_a_cleared_migration_run_migrates_nothing_again(meta_conn: Any, dagbag: 
     first_store: dict[str, list[str]] = {}
     migrated = []
     for run in run_and_rerun(dagbag, "meta_advantage_plus_migration", **conf):
-        assert ti_states(run) == dict.fromkeys(("campaigns", "preflight", "gate", "migrate"), "success")
+        steps = ("campaigns", "plan", "review", "migrate", "verify", "switch_over")
+        assert ti_states(run) == dict.fromkeys(steps, "success")
         migrated.append(xcom(run, "migrate"))
         first_store = first_store or sim_store(meta_conn)
     assert migrated[0]["migrated"] == migrated[1]["migrated"] and len(migrated[0]["migrated"]) == 2

@@ -290,13 +290,12 @@ async def test_copy_and_migrate_verifies_the_advantage_state(start_sim: Any) -> 
     assert found["ecbp"]["state"] == "skipped" and found["ecbp"]["new_id"] is None
     assert sim.node(blocked).data["smart_promotion_type"] == "AUTOMATED_SHOPPING_ADS"
     data = json.loads(json.dumps(report.to_dict()))  # the CLI's --report
-    assert (
-        data["counts"]["failed"] == 0
-    )  # the refused synchronous copy of "large" is superseded by the fallback
-    refused = report.outcome(f"m/migrate/{large}")
-    assert (
-        refused.state.value == "skipped" and "1885194" in (refused.reason or "") and refused.error is not None
-    )
+    # the refused synchronous copy of "large" was completed by the chunked copy: it counts as succeeded
+    assert data["counts"]["failed"] == 0 and data["counts"]["skipped"] == 0
+    replaced = report.outcome(f"m/migrate/{large}")
+    assert replaced.state.value == "succeeded" and "completed by chunked copy" in (replaced.reason or "")
+    assert "1885194" in (replaced.reason or "") and replaced.result["completed_by"] == "chunked copy"
+    assert replaced.graph_id == new_large and len(replaced.result["ad_object_ids"]) == 5
     assert data["tasks"][0]["details"]["classes"] == {"eligible": 2, "migrate_only": 1, "blocked": 1}
 
 
@@ -411,3 +410,53 @@ async def test_migrate_dry_run_preflights_and_lets_graph_validate_without_change
     posts = [c for c in sent if c.method != "GET"]
     assert posts and all(c.path.split("/")[-1].isdigit() for c in posts)  # only validate_only updates
     assert json.dumps(sim.store.snapshot(), sort_keys=True, default=str) == snapshot  # nothing changed
+
+
+@pytest.mark.parametrize(
+    ("action", "kind", "eligibility", "status", "refused"),
+    [
+        ("copy", "ASC", "eligible", "ACTIVE", None),
+        ("in_place", "ASC", "eligible", "ACTIVE", None),
+        ("in_place", "ASC", "eligible", "ARCHIVED", "cannot be migrated in place"),
+        ("copy", "ASC", "eligible", "ARCHIVED", None),  # archived campaigns can be copied
+        ("copy", "AAC", "migrate_only", "ACTIVE", "only be migrated, not copied"),
+        ("in_place", "AAC", "migrate_only", "ACTIVE", None),
+        ("copy", "ASC", "blocked", "ACTIVE", "only skip or manual"),
+        ("manual", "ASC", "blocked", "ACTIVE", None),
+        ("copy", "ordinary", "not_applicable", "ACTIVE", "only ASC and AAC"),
+        ("in_place", "Advantage+", "already_migrated", "ACTIVE", "nothing to migrate"),
+        ("skip", "ordinary", "not_applicable", None, None),
+        ("later", "ASC", "eligible", "ACTIVE", "unknown action"),
+    ],
+)
+def test_forbidden_plan_actions(
+    action: str, kind: str, eligibility: str, status: str | None, refused: str | None
+) -> None:
+    from bulk_engine.operations.migrate_eligibility import forbidden_action
+
+    why = forbidden_action(action, kind, eligibility, status)
+    assert (why is None) == (refused is None) and (refused is None or refused in str(why))
+
+
+def test_full_map_completes_ad_object_ids_from_the_copy_tree() -> None:
+    """The seed's example answer lists only the campaign: the ad sets and ads come from the tree read."""
+    from bulk_engine.operations.migrate_record import MigrationRecord, full_map, verify_problems
+
+    record = MigrationRecord("1", "asc", "eligible", "", action="copy_and_migrate", new_id="9")
+    record.id_map = [{"type": "campaign", "source_id": "1", "copied_id": "9"}]
+    adsets = [{"id": "91", "source_adset_id": "11"}]
+    ads = [{"id": "92", "source_ad_id": "12"}, {"id": "93", "source_ad_id": "13"}]
+    record.id_map = full_map(record, adsets, ads)
+    assert [(e["type"], e["source_id"], e["copied_id"]) for e in record.id_map] == [
+        ("campaign", "1", "9"),
+        ("adset", "11", "91"),
+        ("ad", "12", "92"),
+        ("ad", "13", "93"),
+    ]
+    node = {"id": "9", "smart_promotion_type": "GUIDED_CREATION", "advantage_state_info": {}}
+    assert verify_problems(record, node, adsets, ads, ["11"], None) == []
+    assert "ad set(s) not copied: 14" in verify_problems(record, node, adsets, ads, ["11", "14"], None)[0]
+    missing = verify_problems(
+        record, {**node, "smart_promotion_type": "AUTOMATED_SHOPPING_ADS"}, adsets, ads[:1], ["11"], None
+    )
+    assert "reads AUTOMATED_SHOPPING_ADS" in missing[0] and "ad 13 → 93" in missing[1]

@@ -181,3 +181,17 @@ with DAG(
         # no key probes (sent before a new engine job's first batch): the park comes from the batch itself
         engine_overrides={"idempotency": IdempotencyConfig(rebuild="never")},
     )
+
+with DAG(
+    "meta_test_copy_fallback",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"report_dir": "/tmp", "source_ids": []},
+    tags=["test"],
+):
+    MetaCopyOperator(  # a deep copy over the synchronous limit: completed by the chunked copy
+        task_id="copy",
+        source_ids="{{ params.source_ids | tojson }}",
+        report_path=REPORT,
+    )
