@@ -124,7 +124,7 @@ def _copy_source(spec: JobSpec) -> str:
 
 def _migrated_summary(sim: SimulatorServer) -> str | None:
     """``advantage_state_info`` of the Advantage+ campaign(s) the migration made, read from the simulator."""
-    from .simulator.copies import compute_advantage_state_info
+    from .simulator.advantage import compute_advantage_state_info
 
     store = sim.core.store
     lines = []

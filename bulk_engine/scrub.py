@@ -40,7 +40,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, quote_plus
 
 __all__ = [
@@ -159,7 +159,7 @@ class Scrubber:
         """
         if self._pattern is None:
             return value
-        return self._value(value)
+        return cast(_T, self._value(value))
 
     def _value(self, value: Any) -> Any:
         if isinstance(value, str):

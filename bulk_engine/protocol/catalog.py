@@ -1,6 +1,6 @@
 """The Marketing API's documented vocabulary and limits, shared by the simulator and the operations layer.
 
-Pure constants, one place: the simulator answers with them (``simulator/validation.py`` cites the seed of
+Pure constants, one place: the simulator answers with them (``simulator/validation/`` cites the seed of
 each rule in its table) and the operations layer checks job files against them before any call, so the
 two can never drift apart. Seeds: S000-S002 (messaging destinations, CTAs, ice breakers), S003 (bid
 strategies, budgets, spend caps, Advantage+ levers, placements, asset feeds).

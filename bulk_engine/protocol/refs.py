@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jsonpath_ng
 from jsonpath_ng.jsonpath import JSONPath
+from jsonpath_ng.parser import parse as jsonpath_parse
 
 from bulk_engine.errors import BulkEngineError, JobValidationError
 
@@ -65,7 +65,7 @@ def _compile(path: str) -> JSONPath:
     if "{" in path or "}" in path:
         raise InvalidRefPathError(f"reference path must not contain braces: {path!r}")
     try:
-        compiled: JSONPath = jsonpath_ng.parse(path)
+        compiled: JSONPath = jsonpath_parse(path)
     except Exception as exc:  # jsonpath-ng raises several unrelated types on bad input
         raise InvalidRefPathError(f"invalid JSONPath {path!r}: {exc}") from exc
     return compiled

@@ -4,8 +4,10 @@ Start it in-process with :class:`SimulatorServer` (async) or :class:`SimulatorTh
 from the shell with ``bulk-engine simulator``, or in pytest through the ``graph_simulator`` fixture.
 """
 
+from . import handlers  # noqa: F401  (imported to register the feature modules' routes with the core)
 from .config import FaultConfig, SimulatorConfig
-from .graph import GraphCore, GraphRequest, GraphResponse
+from .context import GraphRequest, GraphResponse
+from .graph import GraphCore
 from .server import SimulatorServer, SimulatorThread, create_app
 
 __all__ = [

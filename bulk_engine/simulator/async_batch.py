@@ -65,8 +65,8 @@ from urllib.parse import urlencode, urlsplit
 from weakref import WeakKeyDictionary
 
 from .batch import BatchOp, build_request, decode_body, dependency_error, loads_relaxed, parse_op
+from .context import CallContext, check_account_access
 from .errors import GraphAPIError, invalid_param, missing_param
-from .graph import CallContext, check_account_access
 from .params import split_fields
 from .routing import RouteTable
 from .store import (

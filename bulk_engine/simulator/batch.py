@@ -64,10 +64,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from jsonpath_ng.ext import parse as jsonpath_parse
+from jsonpath_ng.ext.parser import parse as jsonpath_parse
 
+from .context import VERSION_RE, GraphRequest, GraphResponse
 from .errors import GraphAPIError, invalid_param
-from .graph import VERSION_RE, GraphRequest, GraphResponse
 
 if TYPE_CHECKING:
     from .graph import GraphCore

@@ -27,27 +27,7 @@ true``; the rest follows Meta's public ``/copies`` references, marked [supplemen
   copy is never placed under an archived or deleted target (code 100, blame ``campaign_id`` / ``adset_id``),
   and an ad-set copy with its own budget under a campaign with a campaign budget answers ``1885621``.
 
-**Advantage+ state** (S003 §Advantage+ Campaign Experience for Sales, App, and Leads): the read-only campaign
-field ``advantage_state_info`` is computed on read from three levers —
-
-- ``advantage_budget_state``: ENABLED when the campaign has a ``daily_budget`` / ``lifetime_budget`` and a
-  supported ``bid_strategy`` (LOWEST_COST_WITHOUT_CAP, COST_CAP, LOWEST_COST_WITH_BID_CAP,
-  LOWEST_COST_WITH_MIN_ROAS; none given = the default LOWEST_COST_WITHOUT_CAP);
-- ``advantage_audience_state``: ENABLED when **at least one** non-deleted ad set has
-  ``targeting_automation.advantage_audience = 1`` or no targeting besides ``geo_locations``; the "advanced"
-  path counts too: custom audiences with ``targeting_relaxation_types.custom_audience|lookalike = 1``,
-  detailed targeting with ``targeting_optimization = expansion_all``, age/gender with
-  ``targeting_automation.individual_setting.age|gender = 1``;
-- ``advantage_placement_state``: ENABLED when **all** non-deleted ad sets set no placement targeting or
-  exclusions (:data:`PLACEMENT_KEYS`);
-
-and ``advantage_state`` = ``ADVANTAGE_PLUS_SALES`` (OUTCOME_SALES) / ``ADVANTAGE_PLUS_APP`` /
-``ADVANTAGE_PLUS_LEADS`` (OUTCOME_LEADS) when all three are ENABLED, else ``DISABLED``. **SPEC-DIGEST §9.3 #6**:
-the guide names the app objective ``APP_INSTALLS`` (step 1) and ``APP_PROMOTION`` (step 3) while the campaign
-enum has ``OUTCOME_APP_PROMOTION`` — all three map to ``ADVANTAGE_PLUS_APP``. Campaigns in an Advantage+ state
-read ``smart_promotion_type: GUIDED_CREATION`` ("Campaigns created with an advantage_state of … will reflect a
-smart_promotion_type of GUIDED_CREATION"); stored ASC / AAC types (``AUTOMATED_SHOPPING_ADS`` /
-``SMART_APP_PROMOTION``) read as stored until migrated.
+**Advantage+ state**: see :mod:`~bulk_engine.simulator.advantage` (computed on read; migration reads it too).
 
 **Migration** (S003 §Migrate Advantage+ Shopping Campaigns and Advantage+ App Campaigns into Advantage+
 Campaigns): ``POST /<campaign>/copies?migrate_to_advantage_plus=true`` copies and migrates (source kept;
@@ -81,18 +61,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bulk_engine.protocol.catalog import (
-    ADVANTAGE_STATES,
-    PLACEMENT_KEYS,
     SUPPORTED_ADVANTAGE_STRATEGIES,
 )
 
 from . import objects, status
+from .advantage import (
+    AAC,
+    ASC,
+    GUIDED_CREATION,
+    positive,
+)
 from .errors import GraphAPIError, invalid_param, rule_error
 from .routing import RouteTable
-from .store import AD, ADSET, CAMPAIGN, Node, Store
+from .store import AD, ADSET, CAMPAIGN, Node
 
 if TYPE_CHECKING:
-    from .graph import CallContext
+    from .context import CallContext
 
 routes = RouteTable()
 
@@ -106,116 +90,10 @@ SUBCODE_ECBP = 4990002
 SUBCODE_TOO_MANY_ADS = 4990003
 SUBCODE_NOT_MIGRATABLE = 4990004
 
-ASC = "AUTOMATED_SHOPPING_ADS"
-AAC = "SMART_APP_PROMOTION"
-GUIDED_CREATION = "GUIDED_CREATION"
-
 SOURCE_KEYS = {CAMPAIGN: "source_campaign_id", ADSET: "source_adset_id", AD: "source_ad_id"}
 COPIED_KEYS = {CAMPAIGN: "copied_campaign_id", ADSET: "copied_adset_id", AD: "copied_ad_id"}
 # Stored fields a copy never inherits (ids, timestamps, provenance, simulator-private markers).
 NOT_COPIED = {"id", "created_time", "updated_time", *SOURCE_KEYS.values()}
-
-# Targeting keys that never restrict the audience: geo, and the automation switches themselves.
-AUDIENCE_NEUTRAL_KEYS = {
-    "geo_locations",
-    "targeting_automation",
-    "targeting_relaxation_types",
-    "targeting_optimization",
-}
-DETAILED_TARGETING_KEYS = {
-    "flexible_spec",
-    "interests",
-    "behaviors",
-    "life_events",
-    "industries",
-    "income",
-    "family_statuses",
-    "education_statuses",
-    "work_positions",
-    "work_employers",
-}
-
-
-# --- Advantage+ state -------------------------------------------------------------------------------
-def compute_advantage_state_info(store: Store, campaign: Node) -> dict[str, str]:
-    """``advantage_state_info`` from the three levers (S003 §Step 2 / §Step 3 / §DISABLED state)."""
-    adsets = [a for a in store.children(campaign.id, ADSET) if a.status != "DELETED"]
-    budget = _budget_lever(campaign)
-    audience = any(_audience_enabled(a.get("targeting")) for a in adsets)
-    placement = all(_placement_enabled(a.get("targeting")) for a in adsets)
-    levers = {
-        "advantage_budget_state": _state(budget),
-        "advantage_audience_state": _state(audience),
-        "advantage_placement_state": _state(placement),
-    }
-    kind = ADVANTAGE_STATES.get(str(campaign.get("objective")), "DISABLED")
-    overall = kind if budget and audience and placement else "DISABLED"
-    return {"advantage_state": overall, **levers}
-
-
-def effective_smart_promotion_type(store: Store, campaign: Node) -> str | None:
-    """ASC/AAC as stored; ``GUIDED_CREATION`` for a campaign in an Advantage+ state; else as stored."""
-    stored = campaign.get("smart_promotion_type")
-    if stored in (ASC, AAC):
-        return str(stored)
-    if compute_advantage_state_info(store, campaign)["advantage_state"] != "DISABLED":
-        return GUIDED_CREATION
-    return str(stored) if stored else None
-
-
-def _state(enabled: bool) -> str:
-    return "ENABLED" if enabled else "DISABLED"
-
-
-def _budget_lever(campaign: Node) -> bool:
-    has_budget = any(_positive(campaign.get(k)) for k in ("daily_budget", "lifetime_budget"))
-    strategy = campaign.get("bid_strategy")
-    return has_budget and (strategy is None or strategy in SUPPORTED_ADVANTAGE_STRATEGIES)
-
-
-def _audience_enabled(targeting: Any) -> bool:
-    if not isinstance(targeting, dict):
-        return True  # no targeting at all: nothing besides geo
-    automation = targeting.get("targeting_automation")
-    automation = automation if isinstance(automation, dict) else {}
-    if _flag(automation.get("advantage_audience")):
-        return True
-    relaxation = targeting.get("targeting_relaxation_types")
-    relaxation = relaxation if isinstance(relaxation, dict) else {}
-    individual = automation.get("individual_setting")
-    individual = individual if isinstance(individual, dict) else {}
-    for key, value in targeting.items():
-        if key in AUDIENCE_NEUTRAL_KEYS or key in PLACEMENT_KEYS or value in (None, [], {}):
-            continue
-        if key in ("custom_audiences",) and (
-            _flag(relaxation.get("custom_audience")) or _flag(relaxation.get("lookalike"))
-        ):
-            continue
-        if key in DETAILED_TARGETING_KEYS and targeting.get("targeting_optimization") == "expansion_all":
-            continue
-        if key in ("age_min", "age_max", "age_range") and _flag(individual.get("age")):
-            continue
-        if key == "genders" and _flag(individual.get("gender")):
-            continue
-        return False
-    return True
-
-
-def _placement_enabled(targeting: Any) -> bool:
-    if not isinstance(targeting, dict):
-        return True
-    return not any(targeting.get(key) not in (None, [], {}) for key in PLACEMENT_KEYS)
-
-
-def _flag(value: Any) -> bool:
-    return value is True or (not isinstance(value, bool) and str(value).strip().lower() in ("1", "true"))
-
-
-def _positive(value: Any) -> bool:
-    try:
-        return int(str(value)) > 0
-    except ValueError:
-        return False
 
 
 # --- copy options -------------------------------------------------------------------------------------
@@ -349,8 +227,8 @@ def _check_budget_rule(source: Node, target: Node | None) -> None:
     """An ad set with its own budget cannot go under a campaign with a campaign budget (1885621)."""
     if source.type != ADSET or target is None:
         return
-    own = any(_positive(source.get(k)) for k in ("daily_budget", "lifetime_budget"))
-    shared = any(_positive(target.get(k)) for k in ("daily_budget", "lifetime_budget"))
+    own = any(positive(source.get(k)) for k in ("daily_budget", "lifetime_budget"))
+    shared = any(positive(target.get(k)) for k in ("daily_budget", "lifetime_budget"))
     if own and shared:
         raise rule_error(
             100,
@@ -516,11 +394,11 @@ def _migrate(ctx: CallContext, campaign: Node, adsets: list[Node], *, take_budge
     campaign.data["smart_promotion_type"] = GUIDED_CREATION
     campaign.data.pop("existing_customer_budget_percentage", None)
     keys = ("daily_budget", "lifetime_budget")
-    budgeted = [a for a in adsets if any(_positive(a.get(k)) for k in keys)]
-    if not any(_positive(campaign.get(k)) for k in keys) and len(budgeted) == 1:
+    budgeted = [a for a in adsets if any(positive(a.get(k)) for k in keys)]
+    if not any(positive(campaign.get(k)) for k in keys) and len(budgeted) == 1:
         adset = budgeted[0]
         for key in keys:
-            if _positive(adset.get(key)):
+            if positive(adset.get(key)):
                 campaign.data[key] = adset.get(key)
                 if take_budget:
                     adset.data.pop(key, None)

@@ -39,67 +39,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from types import ModuleType
+from dataclasses import dataclass
 from typing import Any
 
 from .clock import VirtualClock
 from .config import FaultConfig, SimulatorConfig
+from .context import VERSION_RE, CallContext, GraphRequest, GraphResponse
 from .errors import GraphAPIError, invalid_param, invalid_token, unknown_object
 from .faults import FaultInjector
 from .params import Params
 from .ratelimit import RateLimiter
-from .routing import Route, RouteTable
+from .routing import Route, RouteTable, registered_tables
 from .store import AD_ACCOUNT, PAGE, Node, Store
-
-VERSION_RE = re.compile(r"^v(\d+)\.(\d+)$")
-
-
-@dataclass
-class GraphRequest:
-    method: str
-    path: str  # without leading slash and without version: "", "act_1/campaigns", "1202…", "1202…/copies"
-    params: dict[str, Any]
-    token: str | None = None
-    version: str | None = None
-    appsecret_proof: str | None = None
-    files: dict[str, bytes] = field(default_factory=dict)
-    in_batch: bool = False
-    base_url: str = "https://graph.facebook.com"  # where paging.next links point (the simulator's own URL)
-
-
-@dataclass
-class GraphResponse:
-    status: int
-    body: Any
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class CallContext:
-    """What a handler sees: the core, the request, typed params, the virtual time and the version."""
-
-    core: GraphCore
-    request: GraphRequest
-    params: Params
-    now: float
-    version: str
-    route: Route
-
-    @property
-    def store(self) -> Store:
-        return self.core.store
-
-    @property
-    def config(self) -> SimulatorConfig:
-        return self.core.config
-
-    @property
-    def version_number(self) -> int:
-        match = VERSION_RE.match(self.version)
-        return int(match.group(1)) if match else 0
 
 
 @dataclass
@@ -118,7 +70,7 @@ class CallRecord:
 class GraphCore:
     """The simulated Graph API: store + clock + rate limiter + faults + route tables."""
 
-    def __init__(self, config: SimulatorConfig, route_modules: Iterable[ModuleType] | None = None) -> None:
+    def __init__(self, config: SimulatorConfig, route_tables: Iterable[RouteTable] | None = None) -> None:
         self.config = config
         self.clock = VirtualClock(config.start_time, config.time_scale)
         self.store = Store()
@@ -134,8 +86,7 @@ class GraphCore:
         self.message_sent_at: dict[str, float] = {}  # subscription token → last send (messages.py)
         self.http_requests: list[dict[str, Any]] = []
         self._routes: dict[tuple[str, str, str | None], Route] = {}
-        for module in route_modules if route_modules is not None else _default_route_modules():
-            table: RouteTable = module.routes
+        for table in route_tables if route_tables is not None else registered_tables():
             for route in table.routes:
                 self._routes[(route.method, route.node_type, route.edge)] = route
         self._seed_store()
@@ -443,15 +394,3 @@ def _error_code(body: Any) -> int | None:
         code = body["error"].get("code")
         return code if isinstance(code, int) else None
     return None
-
-
-def _default_route_modules() -> list[ModuleType]:
-    from . import async_batch, copies, messages, objects, status
-
-    return [objects, status, copies, messages, async_batch]
-
-
-def check_account_access(node: Node | None) -> None:
-    """Guard for handlers that require an ad-account node."""
-    if node is None or node.type != AD_ACCOUNT:
-        raise invalid_param("This edge is only available on ad accounts")

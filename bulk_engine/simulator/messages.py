@@ -42,14 +42,14 @@ from bulk_engine.protocol.catalog import (
 )
 
 from . import status
+from .context import check_account_access
 from .errors import GraphAPIError, invalid_param, missing_param, rule_error
-from .graph import check_account_access
 from .params import split_fields
 from .routing import RouteTable
 from .store import AD, AD_ACCOUNT, MESSAGE_CAMPAIGN, PAGE, Node
 
 if TYPE_CHECKING:
-    from .graph import CallContext
+    from .context import CallContext
 
 routes = RouteTable()
 

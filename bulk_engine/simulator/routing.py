@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .graph import CallContext
+    from .context import CallContext
     from .store import Node
 
 Handler = Callable[["CallContext", "Node | None"], Any]
@@ -40,3 +40,19 @@ class RouteTable:
             return fn
 
         return register
+
+
+_REGISTERED: list[RouteTable] = []
+
+
+def register(table: RouteTable) -> RouteTable:
+    """Serve ``table``'s routes in every :class:`~bulk_engine.simulator.graph.GraphCore` made without its
+    own tables (see :mod:`~bulk_engine.simulator.handlers`, which registers the feature modules)."""
+    if table not in _REGISTERED:
+        _REGISTERED.append(table)
+    return table
+
+
+def registered_tables() -> list[RouteTable]:
+    """The registered tables, in registration order (a later table's route for the same key wins)."""
+    return list(_REGISTERED)

@@ -3,7 +3,7 @@
 What the seeds say, and how the simulator answers it:
 
 - **Configured statuses** ``ACTIVE`` / ``PAUSED`` / ``ARCHIVED`` / ``DELETED``; creation accepts only ``ACTIVE``
-  and ``PAUSED`` (validation.py). Transition table (§Comparisons of Different Statuses, "Status can be
+  and ``PAUSED`` (validation/). Transition table (§Comparisons of Different Statuses, "Status can be
   changed to"): live → any valid status; ``ARCHIVED`` → ``DELETED``; ``DELETED`` → cannot change.
 - **ARCHIVED**: "An ARCHIVED object has only 2 fields you can change: name and status. You can also only
   change status to DELETED." Any other edit answers code 100 / subcode ``1885088`` (the seeds document it for
@@ -37,7 +37,7 @@ What the seeds say, and how the simulator answers it:
   on ``ad.effective_status`` DELETED. Edges follow the status doc: code 100 naming the value
   (:func:`check_status_filter`); ``SimulatorConfig.deleted_filter_error=False`` makes it match nothing instead.
 - **Other edit-time rule**: ``1340029`` deleting an ad of a dynamic-creative ad set ("Please proceed by
-  deleting parent Ad Set"). (``1487007``, editing an ad of an ended ad set, is validation.py's.)
+  deleting parent Ad Set"). (``1487007``, editing an ad of an ended ad set, is validation/ads.py's.)
 - **Bulk delete** ``DELETE /act_<id>/campaigns`` (S003 §Ad Account Campaigns → Deleting): ``delete_strategy``
   (required) ``DELETE_ANY`` (newest first) | ``DELETE_OLDEST`` (oldest first) | ``DELETE_ARCHIVED_BEFORE``
   (ARCHIVED campaigns archived before ``before_date``, which it requires); ``before_date`` also limits the other
@@ -51,12 +51,13 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
+from .advantage import compute_advantage_state_info, effective_smart_promotion_type
 from .errors import invalid_param, missing_param, rule_error
 from .routing import RouteTable
 from .store import AD, AD_ACCOUNT, ADSET, CAMPAIGN, CREATIVE, MESSAGE_CAMPAIGN, Node, Store
 
 if TYPE_CHECKING:
-    from .graph import CallContext
+    from .context import CallContext
 
 routes = RouteTable()
 
@@ -429,11 +430,9 @@ def _truthy(value: Any) -> bool:
     return value is True or str(value).lower() in ("true", "1")
 
 
-# --- Advantage+ (implemented in copies.py; kept here so reads have one entry point) -----------------
+# --- Advantage+ (computed in advantage.py; kept here so reads have one entry point) ----------------
 def advantage_state_info(store: Store, campaign: Node) -> dict[str, str] | None:
     """The campaign field ``advantage_state_info`` (S003 §Advantage+ Campaign Experience)."""
-    from .copies import compute_advantage_state_info
-
     if campaign.type != CAMPAIGN:
         return None
     return compute_advantage_state_info(store, campaign)
@@ -441,8 +440,6 @@ def advantage_state_info(store: Store, campaign: Node) -> dict[str, str] | None:
 
 def smart_promotion_type(store: Store, campaign: Node) -> str | None:
     """The campaign field ``smart_promotion_type``: ``GUIDED_CREATION`` for an Advantage+ state."""
-    from .copies import effective_smart_promotion_type
-
     if campaign.type != CAMPAIGN:
         return None
     return effective_smart_promotion_type(store, campaign)

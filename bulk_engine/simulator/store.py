@@ -60,6 +60,9 @@ class Store:
         self._children: dict[tuple[str, str], dict[str, None]] = {}
         self._ids = itertools.count(id_base + 1)
         self._seq = itertools.count(1)
+        # object_story_id → the data of the creative made for it, per ad account (validation/creatives.py
+        # existing_creative_for_story): filled as creatives are created, so the reuse lookup is O(1)
+        self.story_index: dict[str, dict[str, dict[str, Any]]] = {}
 
     # --- creation and lookup -------------------------------------------------------------------
     def new_id(self) -> str:

@@ -66,28 +66,36 @@ def campaign_op(op_id: str, act: str, **params: Any) -> Operation:
     )
 
 
-def tree_ops(prefix: str, act: str, page_id: str) -> list[Operation]:
-    """campaign → ad set → creative → ad, linked by the builder (op ids and names ``<prefix>-c``, ``-as``,
-    ``-cr``, ``-ad``)."""
-    job = Job(act)
-    campaign = job.campaign(
-        key=f"{prefix}-c", name=f"{prefix}-c", objective="OUTCOME_TRAFFIC", special_ad_categories=[]
-    )
+def add_tree(
+    job: Job,
+    ids: tuple[str, str, str, str],
+    names: tuple[str, str, str, str],
+    page_id: str,
+    message: str = "Hi",
+) -> None:
+    """A campaign → ad set → creative → ad tree into ``job``, with these op ids and names (in that order)."""
+    c, s, cr, ad = ids
+    campaign = job.campaign(key=c, name=names[0], objective="OUTCOME_TRAFFIC", special_ad_categories=[])
     adset = job.adset(
         campaign=campaign,
-        key=f"{prefix}-as",
-        name=f"{prefix}-as",
+        key=s,
+        name=names[1],
         billing_event="IMPRESSIONS",
         optimization_goal="LINK_CLICKS",
         daily_budget=1000,
         targeting=TARGETING,
     )
-    creative = job.creative(
-        key=f"{prefix}-cr",
-        name=f"{prefix}-cr",
-        object_story_spec={"page_id": page_id, "link_data": {"link": "https://example.com", "message": "Hi"}},
-    )
-    job.ad(adset=adset, creative=creative, key=f"{prefix}-ad", name=f"{prefix}-ad")
+    story = {"page_id": page_id, "link_data": {"link": "https://example.com", "message": message}}
+    creative = job.creative(key=cr, name=names[2], object_story_spec=story)
+    job.ad(adset=adset, creative=creative, key=ad, name=names[3])
+
+
+def tree_ops(prefix: str, act: str, page_id: str) -> list[Operation]:
+    """campaign → ad set → creative → ad, linked by the builder (op ids and names ``<prefix>-c``, ``-as``,
+    ``-cr``, ``-ad``)."""
+    job = Job(act)
+    ids = (f"{prefix}-c", f"{prefix}-as", f"{prefix}-cr", f"{prefix}-ad")
+    add_tree(job, ids, ids, page_id)
     return job.operations()
 
 

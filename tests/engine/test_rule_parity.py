@@ -1,7 +1,7 @@
 """One rule book, two implementations kept honest (issue "A typed front door", Deliver 4).
 
 The engine checks the documented Graph rules locally (``operations/rules.py``) so a job fails before any call;
-the simulator checks them again (``simulator/validation.py``, ``status.py``, ``messages.py``) because it is the
+the simulator checks them again (``simulator/validation/``, ``status.py``, ``messages.py``) because it is the
 test oracle and must not trust its client. Two tests keep them one rule book:
 
 - **the catalog**: every local rule id is a simulator rule with the same Graph code and subcode, or says
@@ -37,10 +37,10 @@ ELSEWHERE: dict[str, tuple[str, int | None]] = {
     "update.deleted.campaign": ("simulator/status.py", sim_status.SUBCODE_CAMPAIGN_DELETED),
     "message.interval": ("simulator/messages.py", sim_messages.SUBCODE_OUTSIDE_WINDOW),
     "update.creative": (
-        "simulator/validation.py creative.immutable",
+        "simulator/validation/ creative.immutable",
         sim.RULES["creative.immutable"].subcode,
     ),
-    "update.field": ("simulator/validation.py per-field rules of updates", None),
+    "update.field": ("simulator/validation/updates.py", None),
 }
 # Local names of simulator rules (kept apart so each file reads like its seed section).
 RENAMED = {"campaign.smart_promotion_type": "asc.removed_v25"}

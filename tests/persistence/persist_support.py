@@ -30,25 +30,12 @@ class Sim(engine_support.Sim):
 
 
 def tree(i: int, act: str, page_id: str, prefix: str = "t") -> list[Operation]:
-    """campaign → ad set → creative → ad (4 creates; op ids ``<prefix><i>/c``, ``/as``, ``/cr``, ``/ad``),
-    linked by the builder."""
+    """campaign → ad set → creative → ad (4 creates; op ids ``<prefix><i>/c``, ``/as``, ``/cr``, ``/ad``)."""
     job = Job(act)
     base = f"{prefix}{i}"
-    campaign = job.campaign(
-        key=f"{base}/c", name=f"Campaign {i}", objective="OUTCOME_TRAFFIC", special_ad_categories=[]
-    )
-    adset = job.adset(
-        campaign=campaign,
-        key=f"{base}/as",
-        name=f"Ad set {i}",
-        billing_event="IMPRESSIONS",
-        optimization_goal="LINK_CLICKS",
-        daily_budget=1000,
-        targeting=TARGETING,
-    )
-    story = {"page_id": page_id, "link_data": {"link": "https://example.com", "message": f"Hello {i}"}}
-    creative = job.creative(key=f"{base}/cr", name=f"Creative {i}", object_story_spec=story)
-    job.ad(adset=adset, creative=creative, key=f"{base}/ad", name=f"Ad {i}")
+    ids = (f"{base}/c", f"{base}/as", f"{base}/cr", f"{base}/ad")
+    names = (f"Campaign {i}", f"Ad set {i}", f"Creative {i}", f"Ad {i}")
+    engine_support.add_tree(job, ids, names, page_id, f"Hello {i}")
     return job.operations()
 
 

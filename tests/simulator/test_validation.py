@@ -1,4 +1,4 @@
-"""The simulator's documented validation rules, over real HTTP (see ``bulk_engine/simulator/validation.py``).
+"""The simulator's documented validation rules, over real HTTP (see ``bulk_engine/simulator/validation/``).
 
 Table-driven: each case builds what it needs, then sends a request that breaks exactly one rule (it must
 get exactly the documented code, subcode and blamed field) and a near miss that must succeed. Below the
@@ -688,8 +688,16 @@ def c_ad_website_url(env: Env) -> tuple[Req, Req]:
 
 
 def c_image_hash_unknown(env: Env) -> tuple[Req, Req]:
-    uploaded = env.g.post(f"{env.act}/adimages", bytes="aGVsbG8=", name="hero").body["images"]["hero"]["hash"]
-    elsewhere = env.g.post(f"{env.act_2}/adimages", bytes="b3RoZXI=", name="x").body["images"]["x"]["hash"]
+    uploaded = env.g.post(
+        f"{env.act}/adimages",
+        bytes="iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGNgYGQCAAAIAAQ24LCmAAAAAElFTkSuQmCC",
+        name="hero",
+    ).body["images"]["hero"]["hash"]
+    elsewhere = env.g.post(
+        f"{env.act_2}/adimages",
+        bytes="iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGNg5+AEAAAyABmP5B0GAAAAAElFTkSuQmCC",
+        name="x",
+    ).body["images"]["x"]["hash"]
 
     def spec(image_hash: str) -> dict[str, Any]:
         link = {"link": "https://example.com", "image_hash": image_hash}
