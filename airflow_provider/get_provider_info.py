@@ -47,6 +47,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider.operators.migrate",
                     "airflow_provider.operators.status",
                     "airflow_provider.operators.messages",
+                    "airflow_provider.operators.export",
+                    "airflow_provider.operators.update",
                 ],
             }
         ],

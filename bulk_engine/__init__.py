@@ -4,11 +4,19 @@ The public API is listed in ``__all__`` (kept sorted; a test guards it).
 """
 
 from .builder import BuildError, Handle, Job
-from .config import Credentials, EngineConfig, GovernorConfig, IdempotencyConfig, RetryConfig
+from .config import (
+    AsyncBatchConfig,
+    Credentials,
+    EngineConfig,
+    GovernorConfig,
+    IdempotencyConfig,
+    RetryConfig,
+)
 from .engine import BulkEngine, OperationSource
 from .errors import BulkEngineError, ConfigError, JobValidationError, JournalError, TransportError
 from .execution.clock import Clock, ScaledClock, SystemClock
 from .execution.events import (
+    AsyncSetProgress,
     BatchDone,
     BatchSent,
     EngineEvent,
@@ -40,6 +48,8 @@ __all__ = [
     "AdSetSpec",
     "AdSetTemplate",
     "AdSpec",
+    "AsyncBatchConfig",
+    "AsyncSetProgress",
     "AudienceSpec",
     "BatchDone",
     "BatchSent",

@@ -4,7 +4,10 @@ Each subcommand is one entry in :data:`COMMANDS`: a function that adds its argum
 sub-parser and a handler that receives the parsed namespace and returns the process exit code.
 
 Commands: ``run JOB_FILE`` (a job file against any Graph-compatible URL, with a live view and reports),
-``validate JOB_FILE`` (no calls), ``report REPORT_JSON`` (re-render a saved report), ``resume JOB_ID``
+``validate JOB_FILE`` (no calls), ``report REPORT_JSON`` (re-render a saved report), ``export EDGE`` (an
+ad-account edge to CSV / JSON Lines: :mod:`.cli_export`), ``migrate-plan`` (the Advantage+ migration
+preflight as a plan CSV: :mod:`.cli_migrate`), ``undo REPORT_OR_JOURNAL`` (the inverse of an
+update, status, create or copy job: :mod:`.cli_undo`), ``resume JOB_ID``
 (finish an interrupted job from its journal), ``simulator`` and ``demo``. The access token is read from
 ``META_ACCESS_TOKEN`` only (never a flag: flags land in shell history), the app secret from
 ``META_APP_SECRET`` when set.
@@ -358,6 +361,13 @@ def _configure_run(parser: argparse.ArgumentParser) -> None:
         "default), adlabels (two ad labels, names untouched) or off (no key: a create whose outcome is "
         "unknown then fails instead of being looked up); a journaled job keeps the scheme it started with",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("sync", "async", "auto"),
+        help="how creates are sent: sync (Graph batches of 50, the default), async (Meta's request sets of up "
+        "to 1,000, polled until done) or auto (async for large create/copy jobs where it saves requests; "
+        "the report says which and why); see docs/scale.md",
+    )
     _add_output_options(parser)
 
 
@@ -469,6 +479,8 @@ def _engine_config(args: argparse.Namespace) -> Any:
         values["request_timeout_s"] = args.request_timeout
     if getattr(args, "idempotency_key", None) is not None:
         values["idempotency"] = {"keys": args.idempotency_key}
+    if getattr(args, "backend", None) is not None:
+        values["backend"] = args.backend
     try:
         return EngineConfig(**values)
     except ValidationError as err:
@@ -569,9 +581,24 @@ def _run_run(args: argparse.Namespace) -> int:
         return await run_job(LeanEngine(engine), spec, ctx, job_id=plan.job_id)
 
     try:
-        return _run_session(session, work)
+        code = _run_session(session, work)
     finally:
         _close(engine_kwargs.get("journal"))
+    _write_undo_file(args, session)
+    return code
+
+
+def _write_undo_file(args: argparse.Namespace, session: Any) -> None:
+    """The undo file next to the JSON report of a run that changed something (``bulk-engine undo``)."""
+    from .cli_undo import write_undo_file
+
+    try:
+        written = write_undo_file(getattr(session, "report", None), args.report)
+    except OSError as err:
+        _say(args, f"bulk-engine: cannot write the undo file: {err}", err=True)
+        return
+    if written is not None and args.log_format != "json":
+        _say(args, f"Undo file: {written} (bulk-engine undo {written})")
 
 
 def _open_journal(target: str) -> Any:
@@ -783,6 +810,42 @@ def _run_demo(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
 
 
+def _configure_export(parser: argparse.ArgumentParser) -> None:
+    from .cli_export import configure_export
+
+    configure_export(parser)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from .cli_export import run_export
+
+    return run_export(args)
+
+
+def _configure_migrate_plan(parser: argparse.ArgumentParser) -> None:
+    from .cli_migrate import configure_migrate_plan
+
+    configure_migrate_plan(parser)
+
+
+def _run_migrate_plan(args: argparse.Namespace) -> int:
+    from .cli_migrate import run_migrate_plan
+
+    return run_migrate_plan(args)
+
+
+def _configure_undo(parser: argparse.ArgumentParser) -> None:
+    from .cli_undo import configure_undo
+
+    configure_undo(parser)
+
+
+def _run_undo(args: argparse.Namespace) -> int:
+    from .cli_undo import run_undo
+
+    return run_undo(args)
+
+
 COMMANDS: dict[str, Command] = {
     "run": Command(
         "run a job file against the Graph API (or a simulator) with a live view and reports",
@@ -792,6 +855,19 @@ COMMANDS: dict[str, Command] = {
     "validate": Command("validate a job file without sending anything", _configure_validate, _run_validate),
     "resume": Command("finish an interrupted job from its journal", _configure_resume, _run_resume),
     "report": Command("re-render a saved JSON report as HTML or CSV", _configure_report, _run_report),
+    "export": Command(
+        "export an ad-account edge (campaigns, ads, …) to CSV or JSON Lines", _configure_export, _run_export
+    ),
+    "migrate-plan": Command(
+        "write an Advantage+ migration plan (one row per campaign, to review) from a read-only preflight",
+        _configure_migrate_plan,
+        _run_migrate_plan,
+    ),
+    "undo": Command(
+        "undo a job (restore what it changed, pause or delete what it created, skip what others changed since)",
+        _configure_undo,
+        _run_undo,
+    ),
     "demo": Command(
         "run a demo bulk job end to end against the embedded simulator",
         _configure_demo,

@@ -17,14 +17,14 @@ Entry points (the CLI and the Airflow operators use these)::
 from .base import CompileContext, EngineLike, Issue, JobFileError, TaskEnv
 from .copy import CopyTask, RenameOptions
 from .create import CreateTask
+from .export import ExportFilter, ExportTask
 from .jobfile import TASK_TYPES, JobSpec, Task, job_schema, load_job, parse_job
 from .messages import MessageCampaignSpec, MessagesTask
-from .migrate import (
+from .migrate import MigrateTask, MigrationRecord
+from .migrate_eligibility import (
     CampaignFacts,
     Classification,
     Eligibility,
-    MigrateTask,
-    MigrationRecord,
     Readiness,
     ReadinessChange,
     classify,
@@ -44,6 +44,7 @@ from .run import (
 from .specs import AdCreativeSpec, AdSetMatrix, AdSetSpec, AdSetTemplate, AdSpec, AudienceSpec, CampaignSpec
 from .status import Selector, StatusTask, check_transition
 from .task import TaskBase, TaskReport
+from .update import UpdateTask
 
 __all__ = [
     "TASK_TYPES",
@@ -61,6 +62,8 @@ __all__ = [
     "CreateTask",
     "Eligibility",
     "EngineLike",
+    "ExportFilter",
+    "ExportTask",
     "Issue",
     "JobFileError",
     "JobReport",
@@ -80,6 +83,7 @@ __all__ = [
     "TaskBase",
     "TaskEnv",
     "TaskReport",
+    "UpdateTask",
     "check_transition",
     "classify",
     "copy_objects",

@@ -16,7 +16,7 @@ Format (``docs/job-schema.json`` is the JSON Schema; ``docs/job-files.md`` the g
     job_id: spring-launch          # optional; the journal's key
     account_id: act_1000000001     # default ad account of every task
     tasks:
-      - type: create               # create | status | copy | migrate | messages | operations
+      - type: create               # create | status | copy | migrate | messages | operations | update | export
         ...
 
 Errors: every problem is reported at once as a :class:`~bulk_engine.operations.base.JobFileError` (a
@@ -39,11 +39,13 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
 from bulk_engine.planning.graph import Operation
 
+from .assets import ImageSpec, LocalImage, image_source_issues, inspect_image
 from .base import CompileContext, Issue, JobFileError, TaskEnv
 from .canonical import canonical_chunks
 from .copy import CopyTask
 from .create import CreateTask
 from .csvinput import file_sha256, is_file
+from .export import ExportTask
 from .messages import MessagesTask
 from .migrate import MigrateTask
 from .raw import OperationsTask
@@ -52,14 +54,22 @@ from .schema_words import schema_message
 from .specs import job_model_config
 from .status import StatusTask
 from .task import ACCOUNT_PATTERN
+from .update import UpdateTask
 
 __all__ = ["TASK_TYPES", "JobSpec", "Task", "job_schema", "load_job", "parse_job"]
 
 Task = Annotated[
-    CreateTask | StatusTask | CopyTask | MigrateTask | MessagesTask | OperationsTask,
+    CreateTask
+    | StatusTask
+    | CopyTask
+    | MigrateTask
+    | MessagesTask
+    | OperationsTask
+    | UpdateTask
+    | ExportTask,
     Field(discriminator="type"),
 ]
-TASK_TYPES = ("create", "status", "copy", "migrate", "messages", "operations")
+TASK_TYPES = ("create", "status", "copy", "migrate", "messages", "operations", "update", "export")
 MAX_LISTED_ISSUES = 100
 """Problems listed one by one in a :class:`JobFileError`; the rest are counted in one last line."""
 
@@ -74,6 +84,10 @@ class JobSpec(BaseModel):
     description: str | None = None
     account_id: str | None = Field(
         None, pattern=ACCOUNT_PATTERN, description="Default ad account of every task"
+    )
+    images: dict[str, ImageSpec] = Field(
+        default_factory=dict,
+        description="Images every create task may use by key (`image: <key>`); a task's own `images` win",
     )
     tasks: list[Task] = Field(min_length=1)
 
@@ -108,12 +122,13 @@ class JobSpec(BaseModel):
                 job_digest.update(chunk.encode())
             self._job_digest = job_digest
         digest = self._job_digest.copy()
-        for task in self.tasks:
-            for name in task.input_files():
+        shared = [spec.file for spec in self.images.values() if spec.file is not None]
+        for names in (shared, *(task.input_files() for task in self.tasks)):
+            for name in names:
                 path = Path(name) if Path(name).is_absolute() else self._base_dir / name
                 digest.update(f"\n{name}:".encode())
                 digest.update(file_sha256(path).encode() if is_file(path) else b"missing")
-        return digest.hexdigest()
+        return str(digest.hexdigest())
 
     @property
     def needs_reads(self) -> bool:
@@ -125,6 +140,7 @@ class JobSpec(BaseModel):
         """Every rule violation (and, with ``inputs``, every CSV problem), located in the job file."""
         found: list[Issue] = []
         keys: dict[str, int] = {}
+        found.extend(self._image_issues(inputs))
         for i, task in enumerate(self.tasks):
             key = self.task_key(i)
             if key in keys:
@@ -139,6 +155,20 @@ class JobSpec(BaseModel):
         found = found[:MAX_LISTED_ISSUES]
         self._locator.locate(issue.path for issue in found if issue.file is None)
         return [self._locate(issue) for issue in found] + _more(more, self._source)
+
+    def _image_issues(self, inputs: bool) -> Iterator[Issue]:
+        """The top-level images: their sources, and (``inputs``) their files; shared with the create tasks."""
+        local: dict[str, LocalImage] = {}
+        for key, spec in self.images.items():
+            yield from image_source_issues(key, spec)
+            found = inspect_image(key, spec, self._base_dir) if inputs else None
+            if isinstance(found, Issue):
+                yield found
+            elif found is not None:
+                local[key] = found
+        for task in self.tasks:
+            if isinstance(task, CreateTask):
+                task.share_images(self.images, local if inputs else None)
 
     def check(self, *, inputs: bool = True) -> None:
         """Raise :class:`JobFileError` listing every issue (nothing is sent before this passes)."""

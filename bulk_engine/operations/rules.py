@@ -2,7 +2,7 @@
 
 Each check works on the Graph parameters an operation will send (so a matrix-expanded ad set is checked
 exactly as it will go out) and yields :class:`~bulk_engine.operations.base.Issue` s whose ``path`` names the
-parameter. Rule ids and codes mirror the simulator's table (``bulk_engine/simulator/validation.py``), which
+parameter. Rule ids and codes mirror the simulator's table (``bulk_engine/simulator/validation/``), which
 cites the seed section of each rule; when a rule mirrors a documented Graph error the issue carries its
 code/subcode (e.g. ``1885621`` "You can only set an ad set budget or a campaign budget").
 
@@ -140,6 +140,17 @@ RULES: Final[dict[str, Rule]] = {
     "ad.website_url": _r(2446383, "S003 §Handling Errors (2446383)"),
     "status.transition": _r(None, "S003 §Manage Your Ad Object's Status (transition table)"),
     "message.interval": _r(2018278, "S004 (at least 12 hours between messages)", 10),
+    # updates of existing objects (operations/update_fields.py)
+    "update.field": _r(
+        None, "S003 §Ad Campaign Management → Modify an Ad Campaign; §Advantage+ Shopping → Updating"
+    ),
+    "update.creative": _r(None, "S003 §Asynchronous and Batch Requests (Ad Creatives cannot be edited)"),
+    "update.relative": _r(None, "docs/job-files.md §update (relative values need a current amount)", None),
+    "update.archived": _r(1885088, "S003 §Manage Your Ad Object's Status → Archived; §Error Codes (1885088)"),
+    "update.deleted.campaign": _r(1487566, "S003 §Manage Your Ad Object's Status → Deleted; §Error Codes"),
+    "update.deleted.adset": _r(1487056, "S003 §Manage Your Ad Object's Status → Deleted; §Error Codes"),
+    "update.deleted.ad": _r(1885088, "S003 §Manage Your Ad Object's Status → Deleted; §Error Codes"),
+    "budget.too_low.update": _r(1885650, "S003 §Error Codes (1885650: minimum budget on update)"),
 }
 
 # --- enums and limits: the shared catalog (the simulator answers with the same values) ------------------

@@ -114,3 +114,56 @@ def test_every_example_dag_renders_for_a_manual_trigger(airflow_db: Path) -> Non
                     task.render_template(value, context, jinja_env=dag.get_template_env())
                 except Exception as err:
                     raise AssertionError(f"{dag_id}.{task.task_id}.{field}: {err}") from err
+
+
+def test_raise_budgets_example_raises_the_winners_once_and_keeps_an_undo_file(
+    meta_conn: Any, run_dag: RunDag, tmp_path: Path
+) -> None:
+    created = run_dag("meta_bulk_create")
+    report = json.loads(Path(xcom(created, "create_campaigns")["report_path"]).read_text())
+    adset_ids = [op["graph_id"] for op in report["operations"] if op["kind"] == "create_adset"]
+    roas = tmp_path / "roas.csv"
+    rows = [f"{i},{r}" for i, r in zip(adset_ids, [3.1, 0.8, 2.0, 1.9, 4.0], strict=True)]
+    roas.write_text("adset_id,roas\n" + "\n".join(rows) + "\n", encoding="utf-8")
+
+    run = run_dag("meta_raise_budgets", roas_csv=str(roas), min_roas=2.0, raise_pct=10, max_daily_budget=2150)
+
+    assert str(run.state) == "success"
+    summary = xcom(run, "raise_budgets")
+    assert summary["diff_counts"] == {"changed": 3, "unchanged": 0, "skipped": 0, "failed": 0}
+    budgets = {a["id"]: a["daily_budget"] for a in store(meta_conn, "adset")}
+    assert [budgets[i] for i in adset_ids] == ["2150", "2000", "2150", "2000", "2150"]  # +10% capped at 2150
+    undo = json.loads(Path(summary["undo_path"]).read_text())
+    assert sorted(o["id"] for o in undo["tasks"][0]["objects"]) == sorted(adset_ids[i] for i in (0, 2, 4))
+    assert undo["tasks"][0]["objects"][0]["before"] == {"daily_budget": 2000}
+
+
+def test_migration_example_runs_an_edited_plan_after_approval(meta_conn: Any, run_dag: RunDag) -> None:
+    """The review stops a plan with a blocked campaign; the reviewer edits the plan and approves it: the
+    edited rows run as written, the verified copy's source is switched over, the skipped one is untouched."""
+    import csv
+
+    stopped = run_dag("meta_advantage_plus_migration", demo_blocked=True)
+    assert ti_states(stopped)["migrate"] == "skipped"
+    plan = Path(xcom(stopped, "plan")["plan_path"])
+    with plan.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["action"] for r in rows] == ["copy", "copy", "manual"]
+    rows[0]["action"] = "skip"
+    edited = plan.with_name("plan-reviewed.csv")
+    with edited.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+    run = run_dag("meta_advantage_plus_migration", approved=True, plan_file=str(edited))
+
+    assert str(run.state) == "success"
+    assert ti_states(run)["switch_over"] == "success"
+    migrated = xcom(run, "migrate")["migrated"]
+    assert list(migrated) == [rows[1]["campaign_id"]]
+    campaigns = {c["id"]: c for c in store(meta_conn, "campaign")}
+    assert campaigns[rows[0]["campaign_id"]]["status"] == "ACTIVE"  # skipped by the reviewer
+    assert campaigns[rows[1]["campaign_id"]]["status"] == "PAUSED"  # switched over to its verified copy
+    assert campaigns[migrated[rows[1]["campaign_id"]]]["smart_promotion_type"] == "GUIDED_CREATION"
+    assert campaigns[rows[2]["campaign_id"]]["smart_promotion_type"] == "AUTOMATED_SHOPPING_ADS"
