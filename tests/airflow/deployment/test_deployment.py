@@ -1,6 +1,7 @@
-"""The provider in a real Airflow deployment: deferral through the triggerer, and a retry after a killed task.
+"""The provider in a real Airflow deployment: deferral through the triggerer (on a park and on an async request
+set), and a retry after a killed task.
 
-One test, two phases on one deployment (``conftest.py``); the durations of the steps are printed (``-s``):
+One test, three phases on one deployment (``conftest.py``); the durations of the steps are printed (``-s``):
 
 1. **Near its quota, deferred.** Another client has used 80 % of ``act_1000000001``'s hour; once the task
    has created part of its tree, that client takes the rest of the window. The engine's next batch is
@@ -12,8 +13,12 @@ One test, two phases on one deployment (``conftest.py``); the durations of the s
 2. **Killed mid-run.** On a slowed simulator the task process of a 60-operation job is SIGKILLed once part
    of the job exists; Airflow's retry (try 2) resumes from the engine's journal and ends with every object
    exactly once.
+3. **An async request set.** A job on ``backend="async"`` submits its tree as one request set to Meta's async
+   batch endpoint and defers on it, holding no worker slot while the server processes it; the triggerer's
+   event resumes the task, which collects the set's results: one set submitted, every object once, the same
+   try.
 
-A failure of phase 1 is raised after phase 2 has run, so one defect does not hide the other.
+A failure of phase 1 or 3 is raised after the other phases have run, so one defect does not hide another.
 
 Measured on 2 cores shared with other test runs (``pytest tests/airflow/deployment -s``): deployment start
 (``db migrate`` + four components healthy) 12–15 s, phase 1 14–18 s, phase 2 13–19 s, stop ~5 s: 47–57 s
@@ -40,12 +45,12 @@ from .harness import Deployment, processes_in, wait_for
 
 pytestmark = pytest.mark.deployment
 
-DEFER_DAG, KILL_DAG, TASK = "meta_deploy_defer", "meta_deploy_kill", "create"
+DEFER_DAG, KILL_DAG, ASYNC_DAG, TASK = "meta_deploy_defer", "meta_deploy_kill", "meta_deploy_async", "create"
 ACCOUNTS = SimulatorConfig().ad_account_ids
 BUC = "ads_management"
 # Mirrors dags/meta_deploy_dags.py (importing a DAG file here would build its DAGs in this process).
-DEFER_TREE, KILL_TREE = (4, 1), (20, 2)  # campaigns, ad sets per campaign
-DEFER_OPS, KILL_OPS = 4 * (1 + 1), 20 * (1 + 2)
+DEFER_TREE, KILL_TREE, ASYNC_TREE = (4, 1), (20, 2), (12, 2)  # campaigns, ad sets per campaign
+DEFER_OPS, KILL_OPS, ASYNC_OPS = 4 * (1 + 1), 20 * (1 + 2), 12 * (1 + 2)
 NEAR_QUOTA = 0.8
 FAST_POLL_S = 0.05  # how often the test looks at the in-process simulator while a task runs
 DEADLINE_S = 90.0  # any single wait; the whole test stays far below the suite's budget
@@ -265,12 +270,40 @@ def kill_phase(dep: Deployment, sim: SimulatorThread, report_dir: Path, phases: 
     phases.done("kill-1 retried and succeeded")
 
 
+def async_phase(dep: Deployment, sim: SimulatorThread, report_dir: Path, phases: Phases) -> None:
+    """Phase 3 (module docstring): one request set submitted → deferred while Meta works → collected."""
+    run_id = "async-1"
+    set_latency(sim, 0)
+
+    def request_sets() -> int:
+        return int(sim.run(lambda core: len(list(core.store.nodes("async_request_set")))))
+
+    dep.trigger(ASYNC_DAG, run_id, {"report_dir": str(report_dir)})
+    done = wait_for(
+        "async-1 to finish",
+        lambda: ti_in(dep, ASYNC_DAG, run_id, "success", "failed", "up_for_retry"),
+        DEADLINE_S,
+        lambda: dep.diagnostics(ASYNC_DAG),
+    )
+    assert done["state"] == "success", f"{done['state']}\n{dep.diagnostics(ASYNC_DAG)}"
+    assert done["try_number"] == 1  # a deferral is not a retry
+    deferrals = dep.log_events(ASYNC_DAG, run_id, "Pausing task as DEFERRED")  # Airflow's own line
+    assert len(deferrals) == 1, f"{len(deferrals)} deferrals: the task held its slot while Meta worked"
+    assert_run_succeeded(dep, ASYNC_DAG, run_id)
+    assert_exactly_once(sim, "async-", ASYNC_TREE)
+    assert request_sets() == 1  # submitted once, collected after the deferral: never submitted again
+    summary = dep.xcom(ASYNC_DAG, run_id, TASK)
+    assert summary["counts"] == {"succeeded": ASYNC_OPS, "failed": 0, "skipped": 0}
+    assert summary["deferrals"] == 1
+    phases.done("async-1 deferred on its request set and collected it")
+
+
 def test_deferral_and_killed_task_in_a_real_deployment(
     deployment: Deployment, simulator: SimulatorThread, tmp_path: Path
 ) -> None:
     """Both phases on one deployment (start-up is the expensive part); see the module docstring."""
     phases = Phases()
-    for dag_id in (DEFER_DAG, KILL_DAG):
+    for dag_id in (DEFER_DAG, KILL_DAG, ASYNC_DAG):
         wait_for(
             f"{dag_id} to be parsed",
             partial(deployment.dag_is_parsed, dag_id),
@@ -285,5 +318,10 @@ def test_deferral_and_killed_task_in_a_real_deployment(
         failures.append(f"deferral phase: {err}")
         phases.done("deferral phase FAILED")
     kill_phase(deployment, simulator, tmp_path, phases)
-    phases.done("both phases")
+    try:
+        async_phase(deployment, simulator, tmp_path, phases)
+    except AssertionError as err:
+        failures.append(f"async phase: {err}")
+        phases.done("async phase FAILED")
+    phases.done("all phases")
     assert not failures, "\n".join(failures)

@@ -1,9 +1,11 @@
 """DAGs of the real-deployment test (``tests/airflow/deployment``): run by a scheduler, a LocalExecutor worker
 and a triggerer against the simulator, never by ``dag.test()``. Not examples for users.
 
-Both send small batches one at a time (``max_batch_ops``, concurrency 1) so a run lasts long enough
+The first two send small batches one at a time (``max_batch_ops``, concurrency 1) so a run lasts long enough
 against a slowed simulator for the test to act while it is under way: fill the account's quota
-(``meta_deploy_defer``) or kill the task process (``meta_deploy_kill``).
+(``meta_deploy_defer``) or kill the task process (``meta_deploy_kill``). The third hands its tree to Meta's
+async batch endpoint (``backend="async"``) and defers while the server processes the request set
+(``meta_deploy_async``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ SLOW_ENGINE: dict[str, Any] = {
 }
 DEFER_CAMPAIGNS, DEFER_ADSETS = 4, 1
 KILL_CAMPAIGNS, KILL_ADSETS = 20, 2
+ASYNC_CAMPAIGNS, ASYNC_ADSETS = 12, 2
 
 
 def campaigns(prefix: str, count: int, adsets: int) -> list[dict[str, Any]]:
@@ -92,4 +95,22 @@ with DAG(
         engine_overrides=SLOW_ENGINE,
         retries=1,
         retry_delay=timedelta(seconds=1),
+    )
+
+with DAG(
+    "meta_deploy_async",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"report_dir": "/tmp"},
+    tags=["test"],
+):
+    MetaBulkCreateOperator(  # submits one request set, defers on it, collects it after the triggerer's event
+        task_id="create",
+        account_id=ACCOUNTS[2],
+        campaigns=campaigns("async-", ASYNC_CAMPAIGNS, ASYNC_ADSETS),
+        report_path=REPORT,
+        backend="async",
+        deferrable=True,
+        set_poll_s=1,
     )
