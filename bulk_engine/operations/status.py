@@ -43,7 +43,7 @@ from .rules import RULES
 from .specs import job_model_config
 from .task import TaskBase, TaskReport
 
-__all__ = ["OBJECT_ID", "Selector", "StatusTask", "check_transition", "select_objects"]
+__all__ = ["OBJECT_ID", "Selector", "StatusTask", "check_transition", "select_objects", "source_issues"]
 
 Status = Literal["ACTIVE", "PAUSED", "ARCHIVED", "DELETED"]
 STATUSES = ("ACTIVE", "PAUSED", "ARCHIVED", "DELETED")
@@ -145,6 +145,19 @@ class Selector(BaseModel):
         return not (self.name_regex is not None and re.search(self.name_regex, name) is None)
 
 
+def source_issues(task: Any, what: str, rule: str) -> Iterator[Issue]:
+    """The one rule of tasks that choose objects (status, update): exactly one of ids, csv or selector."""
+    sources = [k for k in ("ids", "csv", "selector") if getattr(task, k)]
+    if len(sources) != 1:
+        yield Issue(
+            ("ids",),
+            f"{what} needs exactly one of ids, csv or selector" + (f" - got {sources}" if sources else ""),
+            None,
+            rule,
+            has_value=False,
+        )
+
+
 class StatusTask(TaskBase):
     """Set ACTIVE / PAUSED / ARCHIVED / DELETED on many objects (see the module docstring)."""
 
@@ -180,16 +193,7 @@ class StatusTask(TaskBase):
 
     # --- validation -------------------------------------------------------------------------------------
     def rule_issues(self) -> Iterator[Issue]:
-        sources = [k for k in ("ids", "csv", "selector") if getattr(self, k)]
-        if len(sources) != 1:
-            yield Issue(
-                ("ids",),
-                "a status task needs exactly one of ids, csv or selector"
-                + (f" - got {sources}" if sources else ""),
-                None,
-                "status.source",
-                has_value=False,
-            )
+        yield from source_issues(self, "a status task", "status.source")
         if self.status is None and not self.csv:
             yield Issue(
                 ("status",),

@@ -46,7 +46,7 @@ from .reads import read_nodes
 from .relative_values import Clamp, ValueSpec, parse_value
 from .rules import issue
 from .specs import job_model_config
-from .status import OBJECT_ID, Selector, select_objects
+from .status import OBJECT_ID, Selector, select_objects, source_issues
 from .task import TaskBase, TaskReport
 from .update_fields import (
     BUDGETS,
@@ -124,16 +124,7 @@ class UpdateTask(TaskBase):
 
     # --- validation (before any call) --------------------------------------------------------------------
     def rule_issues(self) -> Iterator[Issue]:
-        sources = [k for k in ("ids", "csv", "selector") if getattr(self, k)]
-        if len(sources) != 1:
-            yield Issue(
-                ("ids",),
-                "an update task needs exactly one of ids, csv or selector"
-                + (f" - got {sources}" if sources else ""),
-                None,
-                "update.source",
-                has_value=False,
-            )
+        yield from source_issues(self, "an update task", "update.source")
         if self.selector is None and self.level is None and (self.ids or self.csv):
             yield Issue(
                 ("level",),
