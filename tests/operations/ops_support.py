@@ -157,3 +157,25 @@ def deep(data: dict[str, Any]) -> dict[str, Any]:
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def snapshot(sim: Any) -> dict[str, dict[str, Any]]:
+    """Every ad object's data (campaigns, ad sets, ads, creatives) as it is now."""
+    return {
+        n.id: copy.deepcopy(n.data) for t in ("campaign", "adset", "ad", "adcreative") for n in sim.nodes(t)
+    }
+
+
+def changes(before: dict[str, dict[str, Any]], sim: Any) -> dict[str, dict[str, tuple[Any, Any]]]:
+    """What changed since ``before``, field by field (``updated_time`` aside)."""
+    out: dict[str, dict[str, tuple[Any, Any]]] = {}
+    for object_id, now in snapshot(sim).items():
+        old = before.get(object_id, {})
+        changed = {
+            k: (old.get(k), now.get(k))
+            for k in old.keys() | now.keys()
+            if k != "updated_time" and old.get(k) != now.get(k)
+        }
+        if changed:
+            out[object_id] = changed
+    return out

@@ -3,13 +3,12 @@ nothing else changes, objects changed since are skipped and listed, a killed und
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ops_support import adset, campaign, ids_by_op, simple_tree, tree_job
+from ops_support import adset, campaign, changes, ids_by_op, simple_tree, snapshot, tree_job
 
 from bulk_engine.engine import BulkEngine
 from bulk_engine.operations import JobReport, JobSpec, load_job, parse_job, run_job
@@ -17,27 +16,7 @@ from bulk_engine.operations.undo import undo_document, undo_from_journal, write_
 from bulk_engine.persistence import SqliteJournal
 from bulk_engine.results import JobResult
 
-
 # --- helpers --------------------------------------------------------------------------------------------
-def _snapshot(sim: Any) -> dict[str, dict[str, Any]]:
-    return {
-        n.id: copy.deepcopy(n.data) for t in ("campaign", "adset", "ad", "adcreative") for n in sim.nodes(t)
-    }
-
-
-def _changes(before: dict[str, dict[str, Any]], sim: Any) -> dict[str, dict[str, tuple[Any, Any]]]:
-    """Every field of every ad object that differs from ``before`` (``updated_time`` aside)."""
-    out: dict[str, dict[str, tuple[Any, Any]]] = {}
-    for object_id, now in _snapshot(sim).items():
-        old = before.get(object_id, {})
-        changed = {
-            k: (old.get(k), now.get(k))
-            for k in old.keys() | now.keys()
-            if k != "updated_time" and old.get(k) != now.get(k)
-        }
-        if changed:
-            out[object_id] = changed
-    return out
 
 
 async def _launch(sim: Any) -> tuple[JobSpec, JobReport, dict[str, str]]:
@@ -89,18 +68,18 @@ async def test_undo_of_a_create_pauses_the_top_of_each_tree_and_nothing_else(
         (ids["X"], "adset", "ACTIVE"),
     }
     assert [(n["id"], "creative" in n["reason"]) for n in doc["not_undoable"]] == [(ids["t0/cr:c"], True)]
-    before = _snapshot(sim)
+    before = snapshot(sim)
     undo = await _undo(sim, doc, tmp_path / "undo")
     assert undo.job_id == "undo-launch" and undo.counts["failed"] == 0
     assert _skipped(undo) == {ids["B"]: "unchanged: status already PAUSED"}  # created paused
-    assert _changes(before, sim) == {  # the whole store: these and nothing else
+    assert changes(before, sim) == {  # the whole store: these and nothing else
         ids["A"]: {"status": ("ACTIVE", "PAUSED")},
         ids["X"]: {"status": ("ACTIVE", "PAUSED")},
     }
     # the undo is an update job: its own undo re-activates what it paused
     again = await _undo(sim, undo_document(undo.to_dict()), tmp_path / "undo-undo")
     assert again.counts == {"succeeded": 4, "failed": 0, "skipped": 0}
-    assert _changes(before, sim) == {}
+    assert changes(before, sim) == {}
 
 
 async def test_undo_with_delete_deletes_the_tops_and_keeps_the_creative(
@@ -108,11 +87,11 @@ async def test_undo_with_delete_deletes_the_tops_and_keeps_the_creative(
 ) -> None:
     sim = await start_sim()
     spec, report, ids = await _launch(sim)
-    before = _snapshot(sim)
+    before = snapshot(sim)
     undo = await _undo(sim, undo_document(report.to_dict(), job=spec), tmp_path / "undo", created="delete")
     assert undo.job_id == "undo-launch-delete"
     assert undo.counts == {"succeeded": 6, "failed": 0, "skipped": 0}  # 3 reads, 3 writes
-    assert _changes(before, sim) == {
+    assert changes(before, sim) == {
         ids["A"]: {"status": ("ACTIVE", "DELETED")},
         ids["B"]: {"status": ("PAUSED", "DELETED")},
         ids["X"]: {"status": ("ACTIVE", "DELETED")},
@@ -135,13 +114,13 @@ async def test_objects_changed_since_are_skipped_and_listed_never_overwritten(
         }
     )
     assert others.counts["failed"] == 0 and others.counts["skipped"] == 0
-    before = _snapshot(sim)
+    before = snapshot(sim)
     undo = await _undo(sim, undo_document(report.to_dict(), job=spec), tmp_path / "undo")
     skipped = _skipped(undo)
     assert set(skipped) == {ids["B"], ids["X"]}
     assert "changed since: status is 'ACTIVE', not 'PAUSED'" in skipped[ids["B"]]
     assert "changed since: status is 'DELETED', not 'ACTIVE'" in skipped[ids["X"]]
-    assert _changes(before, sim) == {ids["A"]: {"status": ("ACTIVE", "PAUSED")}}
+    assert changes(before, sim) == {ids["A"]: {"status": ("ACTIVE", "PAUSED")}}
     # with delete, an object already DELETED is skipped as such
     deleted = await _undo(
         sim, undo_document(report.to_dict(), job=spec), tmp_path / "delete", created="delete"
@@ -192,10 +171,10 @@ async def test_undo_of_a_copy_pauses_the_copies_sync_chunked_and_into_a_target(
     doc = undo_document(report.to_dict(), job=spec)
     assert {c["id"] for t in doc["tasks"] for c in t["created"]} == tops
     assert doc["not_undoable"] == []
-    before = _snapshot(sim)
+    before = snapshot(sim)
     undo = await _undo(sim, doc, tmp_path / "undo")
     assert undo.counts["failed"] == 0 and undo.counts["skipped"] == 0
-    assert _changes(before, sim) == {i: {"status": ("ACTIVE", "PAUSED")} for i in tops}
+    assert changes(before, sim) == {i: {"status": ("ACTIVE", "PAUSED")} for i in tops}
 
 
 async def test_a_copy_with_an_inherited_status_is_listed_not_undone(start_sim: Any, tmp_path: Path) -> None:
@@ -264,10 +243,10 @@ async def test_an_interrupted_create_is_undone_from_the_journal(start_sim: Any, 
     made = {n.id for n in sim.nodes("campaign")}
     assert made and {c["id"] for t in doc["tasks"] for c in t["created"]} == made
     assert {c["status"] for t in doc["tasks"] for c in t["created"]} == {"ACTIVE"}
-    before = _snapshot(sim)
+    before = snapshot(sim)
     undo = await _undo(sim, doc, tmp_path / "undo")
     assert undo.counts["failed"] == 0 and undo.counts["skipped"] == 0
-    assert _changes(before, sim) == {i: {"status": ("ACTIVE", "PAUSED")} for i in made}
+    assert changes(before, sim) == {i: {"status": ("ACTIVE", "PAUSED")} for i in made}
 
 
 async def test_a_killed_undo_of_a_create_resumes_and_applies_once(start_sim: Any, tmp_path: Path) -> None:
@@ -281,14 +260,14 @@ async def test_a_killed_undo_of_a_create_resumes_and_applies_once(start_sim: Any
     made = [str(ids_by_op(report)[f"t0/c{i}"]) for i in range(4)]
     job_file, _ = write_undo_job(undo_document(report.to_dict(), job=spec), tmp_path / "undo")
     undo_spec = load_job(job_file)
-    before = _snapshot(sim)
+    before = snapshot(sim)
     with SqliteJournal(tmp_path / "jobs.sqlite") as journal:
         await _journaled(sim, journal, undo_spec, killed_after=1)  # the reads, then half of the writes
         assert sorted(sim.node(i).data["status"] for i in made) == ["ACTIVE"] * 2 + ["PAUSED"] * 2
         resumed = await _journaled(sim, journal, undo_spec, killed_after=None)
     assert resumed.counts == {"succeeded": 8, "failed": 0, "skipped": 0}
     assert resumed.to_result().from_journal == 4 + 2  # the reads and the writes done before the kill
-    assert _changes(before, sim) == {i: {"status": ("ACTIVE", "PAUSED")} for i in made}
+    assert changes(before, sim) == {i: {"status": ("ACTIVE", "PAUSED")} for i in made}
 
 
 async def test_the_statuses_come_from_the_report_s_job_file_unless_it_changed(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 from decimal import Decimal
@@ -10,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ops_support import adset, campaign, ids_by_op, simple_tree, tree_job, write
+from ops_support import adset, campaign, changes, ids_by_op, simple_tree, snapshot, tree_job, write
 
 from bulk_engine.config import RetryConfig
 from bulk_engine.engine import BulkEngine
@@ -91,28 +90,6 @@ async def _tree(sim: Any) -> dict[str, str]:
     return {k: str(v) for k, v in out.items()}
 
 
-def _snapshot(sim: Any) -> dict[str, dict[str, Any]]:
-    """Every ad object's data (campaigns, ad sets, ads, creatives) as it is now."""
-    return {
-        n.id: copy.deepcopy(n.data) for t in ("campaign", "adset", "ad", "adcreative") for n in sim.nodes(t)
-    }
-
-
-def _changes(before: dict[str, dict[str, Any]], sim: Any) -> dict[str, dict[str, tuple[Any, Any]]]:
-    """What changed since ``before``, field by field (``updated_time`` aside)."""
-    out: dict[str, dict[str, tuple[Any, Any]]] = {}
-    for object_id, now in _snapshot(sim).items():
-        old = before.get(object_id, {})
-        changed = {
-            k: (old.get(k), now.get(k))
-            for k in old.keys() | now.keys()
-            if k != "updated_time" and old.get(k) != now.get(k)
-        }
-        if changed:
-            out[object_id] = changed
-    return out
-
-
 # --- runs against the simulator -------------------------------------------------------------------------
 async def test_csv_with_absolute_and_relative_values_checked_field_by_field(
     start_sim: Any, tmp_path: Path
@@ -137,11 +114,11 @@ async def test_csv_with_absolute_and_relative_values_checked_field_by_field(
             }
         ]
     }
-    before = _snapshot(sim)
+    before = snapshot(sim)
     old_name = before[ids["A/s0"]]["name"]  # the create's idempotency key is kept in the new name
     report = await sim.run(job, base_dir=tmp_path)
     assert report.counts == {"succeeded": 4 + 4, "failed": 0, "skipped": 0}  # 4 reads, 4 writes
-    assert _changes(before, sim) == {  # the whole store, field by field: these and nothing else
+    assert changes(before, sim) == {  # the whole store, field by field: these and nothing else
         ids["A/s0"]: {
             "daily_budget": ("1000", "1100"),
             "name": (old_name, f"A0 raised [{key_in_name(old_name)}]"),
@@ -429,7 +406,7 @@ async def test_undo_restores_the_exact_store_and_skips_an_object_changed_since(
 ) -> None:
     sim = await start_sim()
     ids = await _tree(sim)
-    before = _snapshot(sim)
+    before = snapshot(sim)
     adsets = [ids[k] for k in ("A/s0", "A/s1", "B/s0")]
     report = await sim.run(
         {
@@ -453,7 +430,7 @@ async def test_undo_restores_the_exact_store_and_skips_an_object_changed_since(
         }
     )
     assert report.ok
-    assert len(_changes(before, sim)) == 6
+    assert len(changes(before, sim)) == 6
     # someone else edits A/s1 in between
     other = await sim.run(
         {"tasks": [{"type": "update", "level": "adset", "ids": [ids["A/s1"]], "set": {"daily_budget": 1777}}]}
@@ -466,7 +443,7 @@ async def test_undo_restores_the_exact_store_and_skips_an_object_changed_since(
     assert undo.counts["failed"] == 0
     # the exact previous store, but for the object edited in between (its name is not restored either:
     # an object changed since is left alone as a whole)
-    assert _changes(before, sim) == {
+    assert changes(before, sim) == {
         ids["A/s1"]: {
             "daily_budget": ("1000", "1777"),
             "name": (before[ids["A/s1"]]["name"], f"Raised [{key_in_name(before[ids['A/s1']]['name'])}]"),
