@@ -124,7 +124,6 @@ OVERSIZED: dict[str, int] = {
     "airflow_provider/operators/base.py": 638,
     "bulk_engine/cli.py": 947,
     "bulk_engine/engine.py": 610,
-    "bulk_engine/execution/governor.py": 1081,
     "bulk_engine/execution/runner.py": 895,
     "bulk_engine/operations/migrate.py": 602,
     "bulk_engine/operations/rules.py": 806,

@@ -59,6 +59,7 @@ class Loop:
 
     now: list[float] = field(default_factory=lambda: [10_000.0])
     config: GovernorConfig = field(default_factory=GovernorConfig)
+    tier: str = "development_access"
     refused: int = 0
     sent: int = 0
     waits: list[tuple[float, float]] = field(default_factory=list)  # (seconds, server's reset/regain then)
@@ -66,7 +67,7 @@ class Loop:
 
     def __post_init__(self) -> None:
         clock = VirtualClock(0.0, 1.0, monotonic=lambda: self.now[0])
-        self.limiter = RateLimiter(SimulatorConfig(access_tier="development_access"), clock)
+        self.limiter = RateLimiter(SimulatorConfig(access_tier=self.tier), clock)
         self.governor = Governor(self.config, ManualClock(self.now))
 
     def others(self, calls: int, account: str = ACT) -> None:
@@ -186,6 +187,68 @@ async def test_two_workers_reading_the_same_account_share_it_without_refusals() 
     assert loop.refused == 0
     assert loop.governor.pair(ACT).shared_until > start and other.pair(ACT).shared_until > start
     assert loop.now[0] - start <= 1.2 * (2 * target / QUOTA * HOUR)
+
+
+async def test_workers_still_setting_up_do_not_look_gone_after_one_quiet_reading() -> None:
+    """Three workers start together: each makes one call (the idempotency probe), then sets up before its
+    first batch. The fastest one's readings show the others' two calls standing still — not because they
+    stopped, they have not started. It stays on probation (shared: its grants at most double its calls)
+    until the others send, and then knows the account is shared. Before: one quiet reading ended the
+    probation, the worker took half the room (~145 calls) as its own, and the account refused 8-11 calls
+    (issue 19, ``test_postgres_shared_account.py[separate-sqlite-together]``)."""
+    loop = Loop()
+    loop.others(2)  # the other two workers' probes
+    sent = 0
+    for _ in range(3):  # three round trips of ours while the others set up
+        room = loop.governor.headroom(ACT)
+        calls = max(1, int(room or 1))
+        await loop.batch(calls)
+        sent += calls
+        loop.now[0] += 1.0
+        pair = loop.governor.pair(ACT)
+        assert pair.probation, "the others' calls standing still for seconds do not mean they are gone"
+        assert (loop.governor.headroom(ACT) or 0) <= 2 * sent, "on probation grants only double our calls"
+    loop.others(40)  # now they send their first batches
+    await loop.batch(1)
+    pair = loop.governor.pair(ACT)
+    assert not pair.probation and pair.shared_until > loop.now[0] + loop.config.window_s
+    assert loop.refused == 0
+
+
+async def test_calls_left_by_a_worker_that_stopped_end_the_probation_within_minutes() -> None:
+    """Calls of someone who stopped (an earlier run) stand still: once two fresh readings and a twelfth of
+    the window showed no growth, the account is ours alone again (the whole room under the ceiling, not a
+    share with its margin) — while the run had kept sending meanwhile, doubling its calls."""
+    loop = Loop()
+    loop.others(100)
+    started = loop.now[0]
+    await loop.batch(1)  # first contact: the reading shows the 100 calls, the probation begins
+    assert loop.governor.pair(ACT).probation
+    while loop.governor.pair(ACT).probation:
+        room = loop.governor.headroom(ACT)
+        await loop.batch(max(1, min(50, int(room or 1))))
+        loop.now[0] += 30.0  # a round trip every 30 s
+        assert loop.now[0] - started < loop.config.window_s / 6, "the probation outlasted its evidence"
+    pair = loop.governor.pair(ACT)
+    assert loop.now[0] - started >= loop.config.window_s / 12
+    assert pair.shared_until < loop.now[0] and loop.refused == 0
+    assert loop.sent >= 30  # it ramped up meanwhile (1, 2, 4, ... calls), it did not stand still
+
+
+async def test_a_step_of_a_two_decimal_reading_is_not_another_worker() -> None:
+    """At the standard tier 0.01 % of the quota is 10 calls: five GETs of ours the governor did not book
+    (the idempotency lookups before a job's first batch) read as 0.01 % beside our one call, which says
+    nothing of anyone else. Before, the account was judged shared, the grant cut to twice our calls (14)
+    and the batches planned before that reading waited an hour at "usage 0 %" (issue 15's CSV job)."""
+    loop = Loop(tier="standard_access")
+    await loop.batch(1)
+    loop.others(5)  # our own reads, not booked with the governor
+    loop.governor.observe(ACT, parse_usage_headers(loop.headers(), account_id=ACT))  # their reading
+    await loop.batch(1)
+    pair = loop.governor.pair(ACT)
+    assert pair.pct["calls"] == pytest.approx(0.01)
+    assert pair.shared_until < loop.now[0] and not pair.probation
+    assert (loop.governor.headroom(ACT) or 0) > 40_000  # half the room under the ceiling of 100,000
 
 
 async def test_without_a_tier_the_quota_is_our_counted_calls_over_the_percentage() -> None:
