@@ -26,13 +26,16 @@ from bulk_engine import BulkEngine, Credentials, EngineConfig
 
 # (area, substrings of the profiled file path), first match wins
 AREAS: list[tuple[str, tuple[str, ...]]] = [
-    ("planning: batch packing (planning/batcher.py)", ("planning/batcher.py",)),
-    ("planning: dependency graph (planning/graph.py)", ("planning/graph.py",)),
+    ("planning: batch packing (planning/batcher.py)", ("planning/batcher.py", "planning/packing.py")),
+    ("planning: dependency graph (planning/graph.py)", ("planning/graph.py", "planning/operation.py")),
     ("wire: encode batches (protocol/batch.py)", ("protocol/batch.py",)),
     ("refs: JSONPath resolution (protocol/refs.py, jsonpath_ng)", ("protocol/refs.py", "jsonpath_ng")),
-    ("usage headers (protocol/usage.py)", ("protocol/usage.py",)),
+    ("usage headers (protocol/usage.py)", ("protocol/usage.py", "protocol/usage_model.py")),
     ("error classification (protocol/errors.py)", ("protocol/errors.py",)),
-    ("runner + governor + engine (execution/, engine.py)", ("execution/", "bulk_engine/engine.py")),
+    (
+        "runner + governor + engine (execution/, engine.py)",
+        ("execution/", "bulk_engine/engine.py", "bulk_engine/admission.py"),
+    ),
     ("form encoding of the request (urllib.parse via aiohttp)", ("urllib/parse.py",)),
     ("JSON (json module)", ("json/",)),
     ("HTTP client (aiohttp, yarl, multidict)", ("aiohttp", "yarl", "multidict")),

@@ -10,9 +10,10 @@ With a journal (``BulkEngine(config, journal=SqliteJournal("jobs.db"))``) a run 
 exactly-once: every operation's plan, intent (before the request leaves) and outcome are journaled;
 ``engine.run(job, job_id=...)`` again, or ``engine.resume(job_id)`` from the journal alone, finishes an
 interrupted job without re-sending what succeeded; creates carry idempotency keys and are reconciled
-with the server after an unknown outcome (``docs/exactly-once.md``). Each run also records its figures in
-the journal (a ``RunRecord``: at its start, every ``GovernorConfig.persist_every_s`` of wall time, at its
-end), so ``JobResult.all_runs`` can count every run of the job, not just the last.
+with the server after an unknown outcome (``docs/exactly-once.md``); each window of operations passes that
+journal admission (:mod:`bulk_engine.admission`) before the runner sends it. Each run also records its
+figures in the journal (a ``RunRecord``: at its start, every ``GovernorConfig.persist_every_s`` of wall
+time, at its end), so ``JobResult.all_runs`` can count every run of the job, not just the last.
 """
 
 from __future__ import annotations
@@ -36,14 +37,13 @@ from contextlib import aclosing
 from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectSendStream
 
+from .admission import Admission
 from .config import Backend, EngineConfig
 from .errors import BulkEngineError, ConfigError, JobValidationError, JournalError
 from .execution.async_backend import AsyncRunner
-from .execution.charging import READS_OF_AD_OBJECTS
 from .execution.clock import Clock, SystemClock
-from .execution.events import Observer, OperationFinished, Park, Waiting
+from .execution.events import Observer, Park, Waiting
 from .execution.governor import Governor
 from .execution.retry import RetryPolicy
 from .execution.runner import Runner
@@ -52,7 +52,7 @@ from .persistence.codec import job_fingerprint, plan_text
 from .persistence.ephemeral import EphemeralJournal
 from .persistence.journal import Journal, RunState
 from .persistence.session import JournalSession, load_operations
-from .planning.graph import Cascade, Operation, OpState, PlanningError
+from .planning.graph import Operation, PlanningError
 from .planning.request_sets import BackendChoice, choose_backend
 from .results import JobResult, JobStats, Outcome, OutcomeState, RunTotals
 from .scrub import Scrubber
@@ -272,14 +272,22 @@ class BulkEngine:
         try:
             session.start_run()
             send, receive = anyio.create_memory_object_stream[Outcome](max_buffer_size=math.inf)
+            admission = Admission(
+                session,
+                runner,
+                send,
+                window_ops=self.config.window_ops,
+                observer=self.observer,
+                stopping=lambda: self._stop_requested,
+            )
             try:
-                await self._admit(session, runner, first, send, validate=True, texts=texts)
+                await admission.admit(first, validate=True, texts=texts)
             except BaseException:  # refused before anything was sent: the streams were never handed on
                 send.close()
                 receive.close()
                 raise
             texts.clear()
-            source = self._admitted(session, runner, source, send)
+            source = admission.admitted(source)
             preloaded: list[Operation] = []
             failure: list[BulkEngineError] = []
             refreshing = anyio.CancelScope()
@@ -402,93 +410,6 @@ class BulkEngine:
         job: OperationSource = ops if record.ordered else list(ops)
         return await self.run(job, job_id=job_id, fingerprint=record.fingerprint)
 
-    # --- journal admission ------------------------------------------------------------------------
-    async def _admit(
-        self,
-        session: JournalSession,
-        runner: Runner,
-        ops: list[Operation],
-        send: MemoryObjectSendStream[Outcome],
-        *,
-        validate: bool,
-        texts: dict[int, tuple[str, str]] | None = None,
-    ) -> list[Operation]:
-        """Journal a window: answer what succeeded earlier, key creates, flag what to reconcile."""
-        if not ops:
-            return []
-        graph = runner.graph
-        run, done = session.admit(ops, known=graph.__contains__, add_resolved=graph.add_resolved, texts=texts)
-        for outcome in done:
-            send.send_nowait(outcome)
-            self._observe(outcome)
-        if validate:  # a whole in-memory job: validate before anything is journaled or sent
-            try:
-                cascades = graph.add(run)
-            except PlanningError as err:
-                session.discard_plans()
-                raise JobValidationError(str(err)) from err
-            session.commit_plans()
-            await self._probe_all(session, runner)
-            for outcome in _cascade_outcomes(graph, cascades):
-                session.record(outcome)
-                send.send_nowait(outcome)
-                self._observe(outcome)
-            session.flush()
-            return []
-        session.commit_plans()
-        await self._probe_all(session, runner)
-        return run
-
-    def _observe(self, outcome: Outcome) -> None:
-        """Outcomes the engine settles itself (answered from the journal) reach the observer too."""
-        if self.observer is not None:
-            try:
-                self.observer(OperationFinished(outcome))
-            except Exception:  # an observer must never break a job
-                logger.exception("engine observer failed on OperationFinished")
-
-    async def _probe_all(self, session: JournalSession, runner: Runner) -> None:
-        for path in session.probe_paths():  # rebuild mode: before anything of the window is sent
-            session.probe_result(path, await self._probe(session, runner, path))
-
-    async def _admitted(
-        self,
-        session: JournalSession,
-        runner: Runner,
-        source: AsyncIterator[Operation],
-        send: MemoryObjectSendStream[Outcome],
-    ) -> AsyncIterator[Operation]:
-        """``source`` read in chunks, each journaled (plans in one transaction) before it is yielded."""
-        chunk_size = max(1, min(self.config.window_ops, 1000))
-        exhausted = False
-        while not exhausted:
-            chunk: list[Operation] = []
-            while len(chunk) < chunk_size:
-                try:
-                    chunk.append(await anext(source))
-                except StopAsyncIteration:
-                    exhausted = True
-                    break
-            for op in await self._admit(session, runner, chunk, send, validate=False):
-                yield op
-
-    async def _probe(self, session: JournalSession, runner: Runner, path: str) -> bool:
-        """Does any object of this job exist on ``path`` (an edge such as ``act_1/campaigns``)?
-
-        Used when a job id the journal does not know is run (lost journal, a retry on another worker).
-        Any doubt answers True: the edge's creates are then looked up one by one before they are sent.
-        """
-        account = path.split("/", 1)[0]
-        if self._stop_requested or await runner.offer_park(account, READS_OF_AD_OBJECTS):
-            return True  # send nothing (stopped, or the account is parked and on_park stopped it): in doubt
-        body = await runner.probe(account, session.probe_request(path))
-        if body is None:
-            return True
-        try:
-            return session.keys.probe_hit(body)
-        except ValueError:
-            return True
-
 
 class JobRun:
     """One run of :meth:`BulkEngine.stream`: an async iterator of outcomes, then ``result`` (its figures).
@@ -559,15 +480,6 @@ class JobRun:
         if self._result is None:
             raise RuntimeError(f"job {self.job_id!r}: the stream has not been read to its end yet")
         return self._result
-
-
-def _cascade_outcomes(graph: Any, cascades: list[Cascade]) -> list[Outcome]:
-    out: list[Outcome] = []
-    for c in cascades:
-        op = graph.operation(c.op_id)
-        state = OutcomeState.FAILED if c.state is OpState.FAILED else OutcomeState.SKIPPED
-        out.append(Outcome(c.op_id, state, op.account_id, op.kind.value, reason=c.reason))
-    return out
 
 
 def _ended_by(err: BaseException) -> tuple[RunState, str | None]:

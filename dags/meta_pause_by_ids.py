@@ -4,33 +4,23 @@ The ids come from the run's configuration, e.g. the report of a bulk creation::
 
     airflow dags test meta_pause_by_ids --conf '{"object_ids": ["1202…", "1202…"], "status": "PAUSED"}'
 
-A small task turns the ids into status updates (``POST /<id> status=…``); the deferrable bulk task sends
-them in batches of 50 and waits out throttles on the triggerer.
+:class:`~airflow_provider.operators.MetaStatusOperator` sends one status update per id (``POST /<id>
+status=…``) in batches of 50, skips transitions the status machine forbids without a call, and waits out
+throttles on the triggerer. A run without ids skips it (a status task needs at least one id).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 
-from airflow_provider.operators import MetaBulkOperator
+from airflow_provider.operators import MetaStatusOperator
 
 
-@task
-def status_updates() -> list[dict[str, Any]]:
-    """One ``update`` operation per id; the account defaults to the connection's ad account."""
-    params = get_current_context()["params"]
-    return [
-        {
-            "op_id": f"status/{object_id}",
-            "path": str(object_id),
-            "kind": "update",
-            "params": {"status": params["status"]},
-        }
-        for object_id in params["object_ids"]
-    ]
+@task.short_circuit
+def has_ids() -> bool:
+    """Go on only when the run names ids; otherwise the status task is skipped, nothing is sent."""
+    return bool(get_current_context()["params"]["object_ids"])
 
 
 with DAG(
@@ -46,9 +36,10 @@ with DAG(
     },
     tags=["meta", "example"],
 ):
-    MetaBulkOperator(
+    has_ids() >> MetaStatusOperator(
         task_id="set_status",
         meta_conn_id="meta_default",
-        operations=status_updates(),
+        status="{{ params.status }}",
+        ids="{{ params.object_ids | tojson }}",  # the operator takes a list's JSON text
         report_path="{{ params.report_dir }}/{{ dag.dag_id }}/{{ run_id }}/{{ ti.task_id }}.json",
     )

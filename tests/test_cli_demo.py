@@ -45,6 +45,7 @@ def test_demo_runs_the_job_with_the_run_view_and_writes_the_three_reports(tmp_pa
     assert max(p["peak_usage_pct"] for p in data["accounts"]) >= 75
     assert "ADVANTAGE_PLUS_SALES" in proc.stdout
 
-    rows = list(csv.DictReader(csv_path.open()))
+    with csv_path.open() as table:
+        rows = list(csv.DictReader(table))
     assert len(rows) == sum(data["counts"].values())
     assert "<svg" in html_path.read_text()  # the throughput / usage chart

@@ -27,7 +27,7 @@ import pytest
 from pydantic import SecretStr
 
 from bulk_engine.cli import COMMANDS, build_parser, main
-from bulk_engine.cli import _simulator_config as simulator_config
+from bulk_engine.cli.simulator import simulator_config
 from bulk_engine.simulator import FaultConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,14 +18,17 @@ job built from their arguments.
   pacing wait on a full usage window) lasting ``defer_after_s`` or more: the account is stopped, the job breaks
   off once the other accounts are done, and the task defers with the wait-only
   :class:`~airflow_provider.triggers.ThrottleCooldownTrigger` until the earliest regain time, with ``timeout=``
-  what is left of ``execution_timeout``. ``execute_complete`` runs the job again.
+  what is left of ``execution_timeout``. ``execute_complete`` runs the job again. Waiting for Graph to
+  process a video defers alike (:mod:`~airflow_provider.operators.waits`).
 - **Stopping**: ``on_kill`` (Airflow's SIGTERM: mark failed, clear, timeout) stops the engine gracefully —
   nothing new is sent, the batches in flight answer and are journaled — and the task ends with what is left
   for the next try.
 - **Results**: the full report (``JobReport.to_dict()`` plus ``deferrals``, ``waited_s``, ``journal`` and the
   Airflow keys) goes to ``report_path`` (a local path or an object-storage URL); the XCom ``return_value`` is
   a small summary whose counters cover every run of the job (``all_runs``: each try, deferral and re-run,
-  from the journal). A progress line is logged every ``progress_every_s`` seconds while the job runs.
+  from the journal), with the ``job_id`` and ``journal`` a later task needs to read this one's journal (a
+  migration's rollback). A progress line is logged every ``progress_every_s`` seconds while the job runs.
+  Journal, report and summary are built in :mod:`~airflow_provider.operators.outputs`.
 
 Secrets: :meth:`MetaOperatorBase._output_scrubber` makes the task's one :class:`~bulk_engine.scrub.Scrubber`
 (token, app secret, ``appsecret_proof``); XComs, the report file, the engine's log records and the task's
@@ -37,40 +40,39 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from bulk_engine import (
-    ConfigError,
-    EngineConfig,
-    JobValidationError,
-    JournalError,
-    MemoryJournal,
-    SqliteJournal,
-)
+from bulk_engine import EngineConfig, JobValidationError, JournalError
 from bulk_engine.operations import CompileContext, JobReport, JobSpec, run_job
-from bulk_engine.persistence import open_journal
 from bulk_engine.protocol.usage import UsageSnapshot
 from bulk_engine.scrub import Scrubber, scrubbing_logs
 from bulk_engine.wording import duration
 
 from .._graph import GraphReadError, graph_get, run_sync
-from ..hooks.journal import journal_url
 from ..hooks.meta_graph import DEFAULT_CONN_ID, MetaGraphHook
 from ..links import AdsManagerLink, ads_manager_url
 from ..reports import write_report
 from ..running import LongHold, Stopped, TaskRun
 from ..triggers.async_requests import AsyncRequestSetTrigger
 from ..triggers.throttle import ThrottleCooldownTrigger
+from .outputs import (
+    COUNTERS,
+    DEFAULT_JOURNAL,
+    airflow_keys,
+    output_scrubber,
+    task_journal,
+    task_report,
+    task_summary,
+)
+from .waits import DeferringWaits
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -78,22 +80,14 @@ if TYPE_CHECKING:
     from bulk_engine import Journal
 
 PREFLIGHT_CONCURRENCY = 8
-DEFAULT_JOURNAL = "{airflow_home}/meta_bulk/journals/{job_id}.sqlite"
-COUNTERS = (
-    "http_requests",
-    "graph_calls",
-    "retries",
-    "throttle_events",
-    "lookups",
-    "recovered",
-    "from_journal",
-)
 
 __all__ = [
+    "COUNTERS",
     "DEFAULT_JOURNAL",
     "MetaOperatorBase",
     "Preflight",
     "Resume",
+    "airflow_keys",
     "default_deferrable",
     "job_id_for",
     "job_id_of",
@@ -251,6 +245,10 @@ class MetaOperatorBase(BaseOperator):
         """What the verb adds to the XCom summary (keep it small: the report file has everything)."""
         return {}
 
+    def check_journal(self, spec: JobSpec, journal: Journal) -> None:
+        """Raise :class:`~bulk_engine.JobValidationError` when the job relies on journal content that is not
+        there (a rollback naming a migration its journal does not hold); runs before any call."""
+
     def stop_after(self, report: JobReport) -> BaseException | None:
         """An exception to end the task with once the report and summary are out (e.g. a gate's)."""
         return None
@@ -318,14 +316,19 @@ class MetaOperatorBase(BaseOperator):
             raise AirflowFailException(
                 scrubber.text(f"the job is invalid; nothing was sent:\n{err}")
             ) from None
-        readings: dict[str, UsageSnapshot] = {}
-        if self.deferrable and self.preflight:
-            with scrubbing_logs(scrubber):
-                read = run_sync(lambda: preflight(config, accounts))
-            self._defer_if_all_held(context, resume, accounts, read.blocked)
-            usable |= read.usable
-            readings = read.readings
         with self._journal(job_id) as (journal, location), scrubbing_logs(scrubber):
+            try:  # what the job needs from the journal is there (a rollback's migration): before any call
+                self.check_journal(spec, journal)
+            except JobValidationError as err:
+                raise AirflowFailException(
+                    scrubber.text(f"the job is invalid; nothing was sent:\n{err}")
+                ) from None
+            readings: dict[str, UsageSnapshot] = {}
+            if self.deferrable and self.preflight:
+                read = run_sync(lambda: preflight(config, accounts))
+                self._defer_if_all_held(context, resume, accounts, read.blocked)
+                usable |= read.usable
+                readings = read.readings
             # The read's news is fresh for the task's first engine only: a later one (the migration gate's
             # second job) starts from the parks and readings the first journaled since.
             news = [(usable, readings)]
@@ -370,7 +373,7 @@ class MetaOperatorBase(BaseOperator):
         try:
             return run_sync(
                 lambda: task_run.run(
-                    lambda guard: run_job(guard, spec, ctx, job_id=job_id),
+                    lambda guard: run_job(DeferringWaits(guard, task_run), spec, ctx, job_id=job_id),
                     usable=usable,
                     readings=readings,
                 )
@@ -491,23 +494,10 @@ class MetaOperatorBase(BaseOperator):
             return None
         return self.execution_timeout - timedelta(seconds=now - resume.started_at)
 
-    # --- outputs -------------------------------------------------------------------------------------
+    # --- outputs (outputs.py: the journal, the report, the summary) -------------------------------------
     def _output_scrubber(self, config: EngineConfig) -> Scrubber:
-        """The scrubber of this task's outputs, kept for :attr:`scrubber`.
-
-        The secrets also go to Airflow's own masker, for the task log lines this operator does not write
-        (a failure's traceback…): Airflow masks the connection's password and secret extras by itself but
-        has never seen the ``appsecret_proof``.
-        """
-        secrets = config.credentials.secrets()
-        try:
-            from airflow.sdk.log import mask_secret
-        except ImportError:  # pragma: no cover - an Airflow without it: our own outputs are scrubbed anyway
-            pass
-        else:
-            for secret in secrets:
-                mask_secret(secret)
-        self._scrubber = Scrubber(secrets)
+        """The scrubber of this task's outputs (:func:`~.outputs.output_scrubber`), kept for :attr:`scrubber`."""
+        self._scrubber = output_scrubber(config)
         return self._scrubber
 
     @property
@@ -515,29 +505,15 @@ class MetaOperatorBase(BaseOperator):
         """What every XCom value, report and message of the task goes through (see :meth:`_output_scrubber`)."""
         return self._scrubber if self._scrubber is not None else Scrubber(())
 
-    @contextlib.contextmanager
-    def _journal(self, job_id: str) -> Iterator[tuple[Journal, str | None]]:
-        if self.journal_conn_id:
-            try:
-                shared = open_journal(journal_url(self.journal_conn_id, schema=self.journal_schema))
-            except (ConfigError, JournalError) as err:
-                raise AirflowFailException(self.scrubber.text(str(err))) from None
-            try:
-                yield shared, shared.location  # the location names no password
-            finally:
-                shared.close()
-            return
-        if self.journal_path is None:
-            yield MemoryJournal(), None
-            return
-        home = os.environ.get("AIRFLOW_HOME") or str(Path.home() / "airflow")
-        path = Path(str(self.journal_path).replace("{airflow_home}", home).replace("{job_id}", job_id))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        journal = SqliteJournal(path)
-        try:
-            yield journal, str(path)
-        finally:
-            journal.close()
+    def _journal(self, job_id: str) -> contextlib.AbstractContextManager[tuple[Journal, str | None]]:
+        """The task instance's journal and its location (:func:`~.outputs.task_journal`)."""
+        return task_journal(
+            job_id=job_id,
+            journal_path=self.journal_path,
+            journal_conn_id=self.journal_conn_id,
+            journal_schema=self.journal_schema,
+            scrubber=self.scrubber,
+        )
 
     def _finish(
         self,
@@ -548,30 +524,23 @@ class MetaOperatorBase(BaseOperator):
         journal: str | None,
         config: EngineConfig,
     ) -> dict[str, Any]:
-        scrub = self.scrubber.scrub_value
-        report = job_report.to_dict()
-        report.update(
+        report = task_report(
+            job_report,
+            context,
             deferrals=resume.deferrals,
-            waited_s=round(resume.waited_s, 3),
+            waited_s=resume.waited_s,
             journal=journal,
-            airflow=airflow_keys(context),
+            scrubber=self.scrubber,
         )
-        report = scrub(report)
         location = write_report(self.report_path, report, self.report_conn_id) if self.report_path else None
-        all_runs = report.get("all_runs") or {}
-        summary = {
-            "job_id": job_id,
-            "counts": report["counts"],
-            "ok": job_report.ok,
-            "report_path": location,
-            **{key: report.get(key, 0) for key in (*COUNTERS, "elapsed_s")},
-            "all_runs": all_runs,
-            "deferrals": resume.deferrals,
-            "waited_s": round(resume.waited_s, 3),
-            "tasks": [{"key": t.key, "type": t.type, "counts": t.counts} for t in job_report.tasks],
-            **self.summarize(job_report),
-        }
-        summary = scrub(summary)  # every XCom value: pushed below or returned (return_value)
+        summary = task_summary(
+            job_id,
+            job_report,
+            report,
+            location=location,
+            extra=self.summarize(job_report),
+            scrubber=self.scrubber,
+        )
         self.ads_manager_url = ads_manager_url(config.graph_url, job_report.outcomes)
         total = sum(summary["counts"].values())
         if total and report.get("from_journal", 0) == total and not report.get("http_requests"):
@@ -590,17 +559,6 @@ class MetaOperatorBase(BaseOperator):
                 f"{summary['counts']['skipped']} skipped (report: {location or 'not written'})"
             )
         return summary
-
-
-def airflow_keys(context: Context) -> dict[str, Any]:
-    ti = context["ti"]
-    return {
-        "dag_id": ti.dag_id,
-        "run_id": ti.run_id,
-        "task_id": ti.task_id,
-        "map_index": getattr(ti, "map_index", -1),
-        "try_number": getattr(ti, "try_number", None),
-    }
 
 
 @dataclass(frozen=True)

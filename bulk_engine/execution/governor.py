@@ -150,6 +150,20 @@ class Governor:
     # --- admission -------------------------------------------------------------------------------
     async def acquire(self, account_id: str, ops: int, buc_type: str = ADS_MANAGEMENT) -> Ticket:
         """Wait until (account, buc) may send a batch of ``ops`` calls; book it as in flight."""
+        ticket = await self._acquire(account_id, ops, buc_type, shrinkable=False)
+        assert ticket is not None  # only a shrinkable batch is handed back
+        return ticket
+
+    async def acquire_or_shrink(
+        self, account_id: str, ops: int, buc_type: str = ADS_MANAGEMENT
+    ) -> Ticket | None:
+        """:meth:`acquire`, but ``None`` when the batch must wait for room while a smaller one fits now and
+        no answer of ours is on its way: the caller plans it again within :meth:`headroom`. Batches planned
+        when the room was large must not wait an hour for our calls to leave the window after a reading
+        shrank the grant (nothing in flight brings the reading that would grow it again)."""
+        return await self._acquire(account_id, ops, buc_type, shrinkable=True)
+
+    async def _acquire(self, account_id: str, ops: int, buc_type: str, *, shrinkable: bool) -> Ticket | None:
         state = self.pair(account_id, buc_type)
         app = self.app()
         while True:
@@ -160,6 +174,12 @@ class Governor:
                 continue
             wait = self._pacing_wait(state, ops, now)
             if wait > 0:
+                if (
+                    shrinkable
+                    and state.in_flight == 0
+                    and 1 <= (self.headroom(account_id, buc_type) or 0) < ops
+                ):
+                    return None
                 await self._sleep_unless_changed(state, wait)
                 continue
             if state.in_flight >= self._limit(state):
@@ -168,7 +188,7 @@ class Governor:
             break
         # Book the send before any await, so concurrent acquirers see it in their checks.
         for window in (state, app):
-            room = self._headroom(window, now, probe=False)
+            room = self._estimate.room(window, now, probe=False)
             if room is not None and room < self._estimate.need(window, ops):  # it goes as a probe
                 window.probe_at = now + (window.probe_interval or self._estimate.base_probe_interval())
                 window.probing = True
@@ -233,62 +253,6 @@ class Governor:
         any batch says nothing of a batch's share), then the pair's concurrency limit."""
         return 1 if state.last_pct is None or state.answers == 0 else state.limit
 
-    def _headroom(self, window: Window, now: float, *, probe: bool = True) -> float | None:
-        """Calls that fit under the window's ceiling now (``None``: no reading yet, nothing to pace by).
-
-        Per metric, from the last reading: the free room is ceiling × quota − others' calls − ours; until
-        the next reading we may hold our calls of then plus half of that room (our share of it when the
-        account is shared) — several workers reading the same free room before any sees the others'
-        answers then take it together at most once. Room that our own calls leave as they age is ours
-        again at once. With ``probe``, a probe's few calls while only others' calls block and a probe is
-        due (it brings the reading that shows their calls leaving).
-        """
-        if window.reading_at is None:
-            if window.key == APP or window.answers > 0:
-                return None  # no reading (yet: Meta sends the headers "once enough calls have been made")
-            # First contact: one call alone, so the first reading is taken before the window is used —
-            # it may already be full (others' calls, an earlier run) and the quota is not known yet.
-            return 1.0 if window.in_flight == 0 else 0.0
-        self._estimate.expire(window, now)
-        if window.key == APP and (self._estimate.stale(window, now) or not window.allowance):
-            return None  # the app's quota is not documented: it paces only while its readings bound it
-        if self._estimate.stale(window, now):
-            # No reading for a whole window: what it said has aged out and nothing says what came since
-            # (other workers?): look again with a probe's few calls, as at first contact.
-            return float(max(1, self._estimate.probe_calls(window, now))) if window.in_flight == 0 else 0.0
-        allowed = min(window.allowance.values()) if window.allowance else None
-        if allowed is None:
-            return None
-        room = allowed - window.log.answer_view
-        if probe and room < 1 and self._estimate.probe_due(window, now):
-            return float(self._estimate.probe_calls(window, now)) or room
-        return room
-
-    def _headroom_wait(self, window: Window, ops: int, now: float) -> float:
-        """Seconds until ``ops`` more calls fit: our calls leaving the window (our log says when), or the
-        next probe while others' calls block — never beyond the server's reset time of the last reading."""
-        room = self._headroom(window, now)
-        need = self._estimate.need(window, ops)
-        if room is None or room >= need:
-            return 0.0
-        first_contact = window.reading_at is None and window.answers == 0
-        if window.key != APP and (first_contact or self._estimate.stale(window, now)):  # first contact, or
-            # looking again after a window without readings:
-            return 0.0 if window.in_flight == 0 else math.inf  # the batch that goes, or the reading it brings
-        waits: list[float] = []
-        free_at = window.log.free_at(need - max(0.0, room), self.config.window_s, self.config.aging_margin_s)
-        if free_at is not None:
-            waits.append(free_at - now)
-        if self._estimate.blocked_by_others(window, now) and window.probe_at > now:
-            waits.append(window.probe_at - now)  # a due probe that is too small for this batch: not a wait
-        if not waits:  # nothing we know of frees room: pace at the quota rate until a reading says more
-            quota = window.quota("calls") or 1.0
-            waits.append(need * self.config.window_s / quota)
-        wait = min(waits)
-        if window.reset_at is not None and window.reset_at > now:  # "usage back to 0" by then
-            wait = min(wait, window.reset_at + self.config.aging_margin_s - now)
-        return max(1e-3, wait)
-
     def expected_wait(self, account_id: str, ops: int = 1, buc_type: str = ADS_MANAGEMENT) -> float:
         """Seconds until ``ops`` calls are expected to fit in the pair and the app if nothing new is learnt.
 
@@ -296,39 +260,17 @@ class Governor:
         ahead; this is how long the account is held, what a scheduler deciding whether to free its worker
         needs — an hour-long full window must not look like a series of 12-second waits."""
         now = self.clock.monotonic()
-        return max(self._expected_wait(w, ops, now) for w in (self.pair(account_id, buc_type), self.app()))
-
-    def _expected_wait(self, window: Window, ops: int, now: float) -> float:
-        """The hold of one window: our calls leaving it, others' calls of the last reading leaving it (a
-        window after that reading at most), or the server's reset time, whichever the reading allows."""
-        room = self._headroom(window, now, probe=False)
-        need = self._estimate.need(window, ops)
-        if room is None or room >= need:
-            return 0.0
-        if window.in_flight > 0:
-            return 0.0  # answers on their way bring the next reading: nothing to expect beyond it yet
-        if window.key != APP and (window.reading_at is None or self._estimate.stale(window, now)):
-            return 0.0  # first contact or a stale reading: a batch goes to look
-        waits: list[float] = []
-        free_at = window.log.free_at(need - max(0.0, room), self.config.window_s, self.config.aging_margin_s)
-        if free_at is not None:
-            waits.append(free_at - now)
-        others = self._estimate.blocked_by_others(window, now) and window.reading_at is not None
-        if others and window.reading_at is not None:
-            waits.append(window.reading_at + self.config.window_s + self.config.aging_margin_s - now)
-        if not waits:
-            waits.append(need * self.config.window_s / (window.quota("calls") or 1.0))
-        wait = min(waits)  # whichever frees room first: then it is looked at again
-        if window.reset_at is not None and window.reset_at > now:
-            wait = min(wait, window.reset_at + self.config.aging_margin_s - now)
-        return max(0.0, wait)
+        return max(self._estimate.hold(w, ops, now) for w in (self.pair(account_id, buc_type), self.app()))
 
     def headroom(self, account_id: str, buc_type: str = ADS_MANAGEMENT) -> int | None:
         """Calls that fit under the ceilings of the pair and the app right now (None while unknown)."""
         now = self.clock.monotonic()
         rooms = [
             r
-            for r in (self._headroom(self.pair(account_id, buc_type), now), self._headroom(self.app(), now))
+            for r in (
+                self._estimate.room(self.pair(account_id, buc_type), now),
+                self._estimate.room(self.app(), now),
+            )
             if r is not None
         ]
         return int(min(rooms)) if rooms else None
@@ -342,11 +284,11 @@ class Governor:
         """The longer of the pair's and the app's waits for ``ops`` calls; a long one is announced."""
         wait, window = 0.0, state
         for candidate in (state, self.app()):
-            candidate_wait = self._headroom_wait(candidate, ops, now)
+            candidate_wait = self._estimate.room_wait(candidate, ops, now)
             if candidate_wait > wait:
                 wait, window = candidate_wait, candidate
         if wait > 0:  # announced as the hold it is, not the next look (a probe's, a few seconds ahead)
-            held = max(wait, self._expected_wait(window, ops, now))
+            held = max(wait, self._estimate.hold(window, ops, now))
             self._announce_wait(window.key, held, self._pacing_reason(window), window.last_pct)
         return wait
 

@@ -46,8 +46,10 @@ _GREED = 0.5  # the part of the free room taken before the next reading
 
 
 class Estimator:
-    """The governor's reading of the server: takes readings into windows and grants them their room.
-    Stateless beyond the configuration; every decision reads and writes the :class:`Window` it is given."""
+    """The governor's reading of the server: takes readings into windows, grants them their room, and says
+    what room a window has now (:meth:`room`), when a batch fits (:meth:`room_wait`) and how long the window
+    holds it (:meth:`hold`). Stateless beyond the configuration; every decision reads and writes the
+    :class:`Window` it is given (parks and admission stay the governor's)."""
 
     def __init__(self, config: GovernorConfig) -> None:
         self.config = config
@@ -255,3 +257,84 @@ class Estimator:
                 " (probation)" if window.probation else "",
                 {m: round(v) for m, v in grants.items()} if fresh else "kept/shrunk",
             )
+
+    def room(self, window: Window, now: float, *, probe: bool = True) -> float | None:
+        """Calls that fit under the window's ceiling now (``None``: no reading yet, nothing to pace by).
+
+        Per metric, from the last reading: the free room is ceiling × quota − others' calls − ours; until
+        the next reading we may hold our calls of then plus half of that room (our share of it when the
+        account is shared) — several workers reading the same free room before any sees the others'
+        answers then take it together at most once. Room that our own calls leave as they age is ours
+        again at once. With ``probe``, a probe's few calls while only others' calls block and a probe is
+        due (it brings the reading that shows their calls leaving).
+        """
+        if window.reading_at is None:
+            if window.key == APP or window.answers > 0:
+                return None  # no reading (yet: Meta sends the headers "once enough calls have been made")
+            # First contact: one call alone, so the first reading is taken before the window is used —
+            # it may already be full (others' calls, an earlier run) and the quota is not known yet.
+            return 1.0 if window.in_flight == 0 else 0.0
+        self.expire(window, now)
+        if window.key == APP and (self.stale(window, now) or not window.allowance):
+            return None  # the app's quota is not documented: it paces only while its readings bound it
+        if self.stale(window, now):
+            # No reading for a whole window: what it said has aged out and nothing says what came since
+            # (other workers?): look again with a probe's few calls, as at first contact.
+            return float(max(1, self.probe_calls(window, now))) if window.in_flight == 0 else 0.0
+        allowed = min(window.allowance.values()) if window.allowance else None
+        if allowed is None:
+            return None
+        room = allowed - window.log.answer_view
+        if probe and room < 1 and self.probe_due(window, now):
+            return float(self.probe_calls(window, now)) or room
+        return room
+
+    def room_wait(self, window: Window, ops: int, now: float) -> float:
+        """Seconds until ``ops`` more calls fit: our calls leaving the window (our log says when), or the
+        next probe while others' calls block — never beyond the server's reset time of the last reading."""
+        room = self.room(window, now)
+        need = self.need(window, ops)
+        if room is None or room >= need:
+            return 0.0
+        first_contact = window.reading_at is None and window.answers == 0
+        if window.key != APP and (first_contact or self.stale(window, now)):  # first contact, or
+            # looking again after a window without readings:
+            return 0.0 if window.in_flight == 0 else math.inf  # the batch that goes, or the reading it brings
+        waits: list[float] = []
+        free_at = window.log.free_at(need - max(0.0, room), self.config.window_s, self.config.aging_margin_s)
+        if free_at is not None:
+            waits.append(free_at - now)
+        if self.blocked_by_others(window, now) and window.probe_at > now:
+            waits.append(window.probe_at - now)  # a due probe that is too small for this batch: not a wait
+        if not waits:  # nothing we know of frees room: pace at the quota rate until a reading says more
+            quota = window.quota("calls") or 1.0
+            waits.append(need * self.config.window_s / quota)
+        wait = min(waits)
+        if window.reset_at is not None and window.reset_at > now:  # "usage back to 0" by then
+            wait = min(wait, window.reset_at + self.config.aging_margin_s - now)
+        return max(1e-3, wait)
+
+    def hold(self, window: Window, ops: int, now: float) -> float:
+        """The hold of one window: our calls leaving it, others' calls of the last reading leaving it (a
+        window after that reading at most), or the server's reset time, whichever the reading allows."""
+        room = self.room(window, now, probe=False)
+        need = self.need(window, ops)
+        if room is None or room >= need:
+            return 0.0
+        if window.in_flight > 0:
+            return 0.0  # answers on their way bring the next reading: nothing to expect beyond it yet
+        if window.key != APP and (window.reading_at is None or self.stale(window, now)):
+            return 0.0  # first contact or a stale reading: a batch goes to look
+        waits: list[float] = []
+        free_at = window.log.free_at(need - max(0.0, room), self.config.window_s, self.config.aging_margin_s)
+        if free_at is not None:
+            waits.append(free_at - now)
+        others = self.blocked_by_others(window, now) and window.reading_at is not None
+        if others and window.reading_at is not None:
+            waits.append(window.reading_at + self.config.window_s + self.config.aging_margin_s - now)
+        if not waits:
+            waits.append(need * self.config.window_s / (window.quota("calls") or 1.0))
+        wait = min(waits)  # whichever frees room first: then it is looked at again
+        if window.reset_at is not None and window.reset_at > now:
+            wait = min(wait, window.reset_at + self.config.aging_margin_s - now)
+        return max(0.0, wait)

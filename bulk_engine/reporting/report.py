@@ -8,7 +8,7 @@ Fields (``REPORT_VERSION`` 1) — the DESIGN.md contract first:
   error_user_title, error_user_msg, blame_field_specs, fbtrace_id…}, ``reason``, ``attempts``);
 - ``status`` (``completed`` | ``interrupted`` | ``dry_run``), ``exit_code``, ``source`` (the job file),
   ``fingerprint``, ``graph_url``, ``api_version``, ``started_at`` / ``finished_at`` (UTC ISO 8601), ``tasks``
-  (per-task details from the operations layer), ``kinds`` (states per operation kind), ``accounts`` (per
+  (per-task details from the operations layer; ``elapsed_s`` is wall seconds, like the header's), ``kinds`` (states per operation kind), ``accounts`` (per
   ad account and BUC type: last and peak usage %, batches, calls, throttles, time parked, the pair's own
   waits and time waited), ``throttles`` (each throttle: when, which account and BUC type, for how long,
   until when), ``waits`` (each scope that waited — the app, an ad account, or an account × BUC type pair:

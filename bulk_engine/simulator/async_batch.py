@@ -34,22 +34,11 @@ Endpoints:
   one request if it is still ``initial`` → ``true``, and answers code **100** (``GraphMethodException``)
   once it is ``in_progress`` or finished ("can only be cancelled if it is not processed yet").
 
-Processing model (virtual time, no background tasks): requests are processed one after another in
-submission order (dependencies first: a stable topological order) at ``async_requests_per_s`` requests per
-virtual second. Request *k* of a set created at *t0* is ``in_progress`` from its slot start and finishes at
-the end of its slot (``t0 + (k + 1) / rate`` when nothing was canceled); canceled requests take no slot.
-The state is brought up to date lazily whenever the set, its requests or a listing that contains them is
-read, updated or deleted — so advancing the clock (``core.clock.advance``) is all a test needs. A finished
-request ran through :meth:`GraphCore.call` with the token, ``appsecret_proof`` and API version of the POST
-that created the set, so it is validated and charged to the ad account's rate limit exactly like a batch
-op (its call-log record has ``http_request = 0``: no HTTP request carried it).
+Processing over virtual time (the order, the slots, lazy catching up, throttled requests) is
+:mod:`~bulk_engine.simulator.async_processing`'s.
 
-Choices where the seeds are silent:
+Choices where the seeds are silent (see also the processing module's):
 
-- A request whose referenced (or ``depends_on``) request did not succeed fails with code 100.
-- A request answered with a throttling code (4, 17, 32, 613, 80000–80014) is not failed: it stays
-  ``in_progress`` and the set pauses until the answer's ``estimated_time_to_regain_access`` has passed (at
-  least ``THROTTLE_BACKOFF_S`` virtual seconds), as Meta's backend paces its own work. Other errors, including injected transient codes 1/2, finish the request with ``error``.
 - ``notification_mode`` defaults to ``ON_COMPLETE`` when a ``notification_uri`` is given, else ``OFF``. The
   simulator never makes outbound requests: when an ``ON_COMPLETE`` set completes, ``notification_status``
   becomes ``sent`` and ``notification_result`` says the delivery was simulated (``sending`` never shows).
@@ -59,12 +48,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode, urlsplit
-from weakref import WeakKeyDictionary
 
-from .batch import BatchOp, build_request, decode_body, dependency_error, loads_relaxed, parse_op
+from .async_processing import SetRuntime, advance, complete, numeric_id, scope_from, track
+from .batch import BatchOp, decode_body, loads_relaxed, parse_op
 from .context import CallContext, check_account_access
 from .errors import GraphAPIError, invalid_param, missing_param
 from .params import split_fields
@@ -80,10 +68,9 @@ from .store import (
     encode_cursor,
 )
 
-if TYPE_CHECKING:
-    from .graph import GraphCore
-
 routes = RouteTable()
+
+__all__ = ["advance", "render_request", "render_set", "routes"]
 
 SET_FIELDS = (
     "id",
@@ -106,160 +93,9 @@ REQUEST_FIELDS = ("id", "scope_object_id", "status", "result", "input", "async_r
 REQUEST_DEFAULT_FIELDS = "id,scope_object_id,status"
 STATUSES = ("initial", "in_progress", "success", "error", "canceled")
 NOTIFICATION_MODES = {"OFF": "OFF", "ON_COMPLETE": "ON_COMPLETE", "0": "OFF", "1": "ON_COMPLETE"}
-THROTTLE_BACKOFF_S = 60.0
 KIND_BATCH = "batch"  # async_batch_requests
 KIND_AD_SPECS = "ad_specs"  # asyncadrequestsets
 KIND_CREATIVE = "creative_spec"  # asyncadcreatives
-
-
-def _is_throttle(code: Any) -> bool:
-    return isinstance(code, int) and (code in (4, 17, 32, 613) or 80000 <= code <= 80014)
-
-
-# --- runtime state (kept off the store so tokens never show in /__sim__/store) ---------------------
-@dataclass
-class _SetRuntime:
-    token: str | None
-    proof: str | None
-    version: str
-    base_url: str
-    ops: dict[str, BatchOp]  # request id -> its operation
-    order: list[str]  # request ids in processing order
-    by_name: dict[str, str]  # item name -> request id
-    cursor: float  # virtual time the current slot started (or the set resumes after a throttle)
-    next_index: int = 0
-
-
-@dataclass
-class _AsyncState:
-    sets: dict[str, _SetRuntime] = field(default_factory=dict)
-
-
-_STATE: WeakKeyDictionary[GraphCore, _AsyncState] = WeakKeyDictionary()
-
-
-def _state(core: GraphCore) -> _AsyncState:
-    state = _STATE.get(core)
-    if state is None:
-        state = _STATE[core] = _AsyncState()
-    return state
-
-
-# --- processing over virtual time ------------------------------------------------------------------
-def advance(core: GraphCore, set_node: Node, now: float) -> None:
-    """Bring ``set_node`` and its requests up to virtual time ``now`` (lazy processing)."""
-    runtime = _state(core).sets.get(set_node.id)
-    if runtime is None:
-        return
-    slot = 1.0 / core.config.async_requests_per_s
-    while runtime.next_index < len(runtime.order):
-        request = core.store.get(runtime.order[runtime.next_index])
-        if request is None or request.data["status"] == "canceled":
-            runtime.next_index += 1
-            continue
-        if runtime.cursor > now:
-            break
-        request.data["status"] = "in_progress"
-        finish = runtime.cursor + slot
-        if finish > now:
-            break
-        wait = _execute(core, runtime, request)
-        if wait is not None:  # throttled: stay in progress, retry when access is regained
-            runtime.cursor = max(finish, now) + wait
-            break
-        runtime.cursor = finish
-        runtime.next_index += 1
-    if runtime.next_index >= len(runtime.order):
-        _complete(set_node)
-
-
-def _regain_seconds(headers: Mapping[str, str]) -> float:
-    """How long a throttled set pauses: the longest ``estimated_time_to_regain_access`` (minutes) of the
-    answer's ``X-Business-Use-Case-Usage`` header, at least ``THROTTLE_BACKOFF_S``."""
-    wait = THROTTLE_BACKOFF_S
-    try:
-        usage = json.loads(headers.get("X-Business-Use-Case-Usage", "{}"))
-        for entries in usage.values():
-            for entry in entries:
-                wait = max(wait, 60.0 * float(entry.get("estimated_time_to_regain_access", 0)))
-    except (ValueError, TypeError, AttributeError):
-        pass
-    return wait
-
-
-def _execute(core: GraphCore, runtime: _SetRuntime, request: Node) -> float | None:
-    """Run one request through the core; when it was throttled, the seconds to wait before retrying."""
-    op = runtime.ops[request.id]
-
-    def lookup(name: str) -> Any:
-        parent = core.store.get(runtime.by_name.get(name, ""))
-        if parent is None or parent.data["status"] != "success":
-            raise dependency_error(name)
-        return parent.data["result"]
-
-    try:
-        if op.depends_on:
-            lookup(op.depends_on)
-        call = build_request(
-            op.method,
-            op.relative_url,
-            op.body,
-            lookup,
-            token=runtime.token,
-            proof=runtime.proof,
-            version=runtime.version,
-            base_url=runtime.base_url,
-        )
-    except GraphAPIError as err:
-        _finish(request, False, err.body())
-        return None
-    response = core.call(call, http_request=0, name=op.name)
-    error = response.body.get("error") if isinstance(response.body, dict) else None
-    if isinstance(error, dict) and _is_throttle(error.get("code")):
-        return _regain_seconds(response.headers)
-    ok = 200 <= response.status < 300
-    if ok:
-        scope = _scope_from(call.path, call.params)
-        if scope is not None:
-            request.data["scope_object_id"] = scope
-    _finish(request, ok, response.body)
-    return None
-
-
-def _finish(request: Node, ok: bool, body: Any) -> None:
-    request.data["status"] = "success" if ok else "error"
-    if ok:
-        request.data["result"] = body
-    else:
-        err = body.get("error", {}) if isinstance(body, dict) else {}
-        request.data["result"] = [{"error_code": err.get("code"), "error_message": err.get("message")}]
-
-
-def _complete(set_node: Node) -> None:
-    if (
-        set_node.data["notification_mode"] == "ON_COMPLETE"
-        and set_node.data["notification_status"] == "not_sent"
-    ):
-        set_node.data["notification_status"] = "sent"
-        set_node.data["notification_result"] = (
-            f"simulated: completion notice for {set_node.id} to {set_node.data.get('notification_uri') or '-'} "
-            "not delivered (the simulator makes no outbound requests)"
-        )
-
-
-def _numeric(node_id: Any) -> Any:
-    text = str(node_id).removeprefix("act_")
-    return int(text) if text.isdigit() else text
-
-
-def _scope_from(path: str, params: Mapping[str, Any]) -> Any:
-    """The parent of the object a request creates: the ad set of an ad, the campaign of an ad set."""
-    node, _, edge = path.partition("/")
-    key = {"ads": "adset_id", "adsets": "campaign_id"}.get(edge)
-    value = params.get(key) if key else None
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return _numeric(node) if node else None
 
 
 # --- creating sets ----------------------------------------------------------------------------------
@@ -354,7 +190,7 @@ def _create_set(
     set_node = store.add(
         ASYNC_REQUEST_SET,
         {
-            "owner_id": _numeric(account.id),
+            "owner_id": numeric_id(account.id),
             "name": name,
             "kind": kind,
             "notification_uri": uri,
@@ -382,15 +218,19 @@ def _create_set(
         request_ids.append(node.id)
     set_node.data["request_ids"] = request_ids
     request = ctx.request
-    _state(ctx.core).sets[set_node.id] = _SetRuntime(
-        token=request.token,
-        proof=request.appsecret_proof,
-        version=ctx.version,
-        base_url=request.base_url,
-        ops={request_ids[op.index]: op for op in ops},
-        order=[request_ids[i] for i in order],
-        by_name={op.name: request_ids[op.index] for op in ops if op.name is not None},
-        cursor=ctx.now,
+    track(
+        ctx.core,
+        set_node.id,
+        SetRuntime(
+            token=request.token,
+            proof=request.appsecret_proof,
+            version=ctx.version,
+            base_url=request.base_url,
+            ops={request_ids[op.index]: op for op in ops},
+            order=[request_ids[i] for i in order],
+            by_name={op.name: request_ids[op.index] for op in ops if op.name is not None},
+            cursor=ctx.now,
+        ),
     )
     advance(ctx.core, set_node, ctx.now)
     return {"id": set_node.id}
@@ -420,7 +260,7 @@ def _initial_scope(op: BatchOp) -> Any:
     first, _, rest = path.partition("/")
     if first.startswith("v") and first[1:].replace(".", "").isdigit():
         path = rest
-    return _scope_from(path.strip("/"), dict(decode_body(op.body)))
+    return scope_from(path.strip("/"), dict(decode_body(op.body)))
 
 
 def _spec_op(index: int, relative_url: str, spec: Mapping[str, Any]) -> BatchOp:
@@ -457,7 +297,7 @@ def create_ad_request_set(ctx: CallContext, node: Node | None) -> Any:
     name = str(_required(ctx, "name", 100))
     specs = [_spec(s, "ad_specs") for s in _list_param(ctx, "ad_specs", _required(ctx, "ad_specs", 100))]
     ops = [_spec_op(i, f"{node.id}/ads", spec) for i, spec in enumerate(specs)]
-    scopes = [_numeric(s["adset_id"]) if s.get("adset_id") else _numeric(node.id) for s in specs]
+    scopes = [numeric_id(s["adset_id"]) if s.get("adset_id") else numeric_id(node.id) for s in specs]
     return _create_set(ctx, node, KIND_AD_SPECS, name, ops, specs, scopes)
 
 
@@ -469,7 +309,7 @@ def create_creative_request_set(ctx: CallContext, node: Node | None) -> Any:
     name = str(_required(ctx, "name", 100))
     spec = _spec(_required(ctx, "creative_spec", 100), "creative_spec")
     op = _spec_op(0, f"{node.id}/adcreatives", spec)
-    return _create_set(ctx, node, KIND_CREATIVE, name, [op], [spec], [_numeric(node.id)])
+    return _create_set(ctx, node, KIND_CREATIVE, name, [op], [spec], [numeric_id(node.id)])
 
 
 # --- rendering ---------------------------------------------------------------------------------------
@@ -680,7 +520,7 @@ def update_set(ctx: CallContext, node: Node | None) -> Any:
         node.data["notification_mode"] == "ON_COMPLETE"
         and render_set(ctx, node, "is_completed")["is_completed"]
     ):
-        _complete(node)
+        complete(node)
     return True
 
 

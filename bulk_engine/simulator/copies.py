@@ -33,11 +33,12 @@ true``; the rest follows Meta's public ``/copies`` references, marked [supplemen
 Campaigns): ``POST /<campaign>/copies?migrate_to_advantage_plus=true`` copies and migrates (source kept;
 ``deep_copy`` and the other copy options apply) → ``{"copied_campaign_id", "ad_object_ids"}``;
 ``POST /<campaign>?migrate_to_advantage_plus=true`` migrates in place → ``{"success": true}`` (objects.py's
-update calls :func:`migrate_in_place`; ``validate_only`` checks without migrating; repeating it on a migrated
-campaign is a no-op success). Migrating sets ``smart_promotion_type = GUIDED_CREATION`` and [inference] moves
-the budget of the campaign's single budgeted ad set (ASC allows one ad set) to the campaign, as Advantage+
-campaign budget, so a plain ASC comes out ``ADVANTAGE_PLUS_SALES``. The seeds give no codes for the documented
-refusals, so the simulator answers code 100 with these subcodes (simulator-assigned, stable):
+update runs :func:`migrate_in_place`, registered with its ``on_update_flag``; ``validate_only`` checks without
+migrating; repeating it on a migrated campaign is a no-op success). Migrating sets ``smart_promotion_type =
+GUIDED_CREATION`` and [inference] moves the budget of the campaign's single budgeted ad set (ASC allows one ad
+set) to the campaign, as Advantage+ campaign budget, so a plain ASC comes out ``ADVANTAGE_PLUS_SALES``. The
+seeds give no codes for the documented refusals, so the simulator answers code 100 with these subcodes
+(simulator-assigned, stable):
 
 - ``4990001`` copy-and-migrate of an AAC — "can only be migrated, not copied" (blame
   ``migrate_to_advantage_plus``);
@@ -64,7 +65,7 @@ from bulk_engine.protocol.catalog import (
     SUPPORTED_ADVANTAGE_STRATEGIES,
 )
 
-from . import objects, status
+from . import status
 from .advantage import (
     AAC,
     ASC,
@@ -72,6 +73,8 @@ from .advantage import (
     positive,
 )
 from .errors import GraphAPIError, invalid_param, rule_error
+from .listing import list_edge
+from .objects import on_update_flag
 from .routing import RouteTable
 from .store import AD, ADSET, CAMPAIGN, Node
 
@@ -324,7 +327,7 @@ def _get_copies(ctx: CallContext, node: Node | None) -> Any:
     key = SOURCE_KEYS[node.type]
     owner = node.account_id or node.id
     items = [n for n in ctx.store.children(owner, node.type) if n.get(key) == node.id]
-    return objects.list_edge(ctx, items)
+    return list_edge(ctx, items)
 
 
 for _type in (CAMPAIGN, ADSET, AD):
@@ -373,8 +376,9 @@ def check_migration(ctx: CallContext, campaign: Node, *, copying: bool) -> None:
         )
 
 
+@on_update_flag("migrate_to_advantage_plus")
 def migrate_in_place(ctx: CallContext, node: Node, *, dry_run: bool = False) -> None:
-    """``POST /<campaign>?migrate_to_advantage_plus=true`` (called from objects.py's update)."""
+    """``POST /<campaign>?migrate_to_advantage_plus=true`` (objects.py's update runs this hook)."""
     if node.type != CAMPAIGN:
         raise invalid_param(
             "migrate_to_advantage_plus is only available on campaigns", "migrate_to_advantage_plus"

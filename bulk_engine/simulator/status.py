@@ -30,7 +30,7 @@ What the seeds say, and how the simulator answers it:
   Limits). **§9.3 #1**: §Object Archive and Delete Status says 5,000 — the cap is
   ``SimulatorConfig.archived_limit``. Over it → code 100 / subcode ``1487990``. The count is a counter per
   (account, type) kept on the core and maintained here, so status calls stay O(1).
-- **Edges** (handled by objects.list_edge through :func:`visible_in_edge`): live objects by default; ARCHIVED
+- **Edges** (handled by listing.list_edge through :func:`visible_in_edge`): live objects by default; ARCHIVED
   only when the ``effective_status`` filter contains ``ARCHIVED``; DELETED never, including the children of a
   deleted campaign ("you cannot retrieve the ad sets or ads below that campaign without explicitly specifying
   the IDs"). **§9.3 #9** — with ``DELETED`` in the filter the status doc says "error", while insights can filter

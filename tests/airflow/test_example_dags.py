@@ -53,12 +53,23 @@ def test_per_account_example_maps_one_job_per_account(meta_conn: Any, run_dag: R
     summaries = [xcom(run, "create_per_account", map_index=i)[0] for i in range(len(accounts))]
     assert len({s["job_id"] for s in summaries}) == len(accounts)
     assert all(s["counts"] == {"succeeded": 3, "failed": 0, "skipped": 0} for s in summaries)
+    assert all(s["created"] == {"create_campaign": 1, "create_adset": 2} for s in summaries)
+    # exactly one campaign per account, holding exactly its two ad sets; the stored ``account_id`` field is
+    # the bare number, as Graph returns it
     campaigns = store(meta_conn, "campaign")
-    # the stored ``account_id`` field is the bare number, as Graph returns it
     assert sorted((f"act_{c['account_id']}", strip_key(c["name"])) for c in campaigns) == [
         (a, f"t-{a}") for a in sorted(accounts)
     ]
-    assert sorted(f"act_{a['account_id']}" for a in store(meta_conn, "adset")) == sorted(accounts * 2)
+    campaign_of = {f"act_{c['account_id']}": c["id"] for c in campaigns}
+    adsets = [
+        (f"act_{a['account_id']}", a["campaign_id"], strip_key(a["name"]), a["targeting"]["geo_locations"])
+        for a in store(meta_conn, "adset")
+    ]
+    assert sorted(adsets) == sorted(
+        (a, campaign_of[a], f"t-{a} {country}", {"countries": [country]})
+        for a in accounts
+        for country in ("US", "GB")
+    )
 
 
 def test_status_example_sets_the_status_of_created_objects(meta_conn: Any, run_dag: RunDag) -> None:
@@ -73,11 +84,12 @@ def test_status_example_sets_the_status_of_created_objects(meta_conn: Any, run_d
     assert {a["id"]: a["status"] for a in store(meta_conn, "adset")} == dict.fromkeys(adset_ids, "ACTIVE")
 
 
-def test_status_example_with_no_ids_does_nothing(meta_conn: Any, run_dag: RunDag) -> None:
+def test_status_example_with_no_ids_skips_the_status_task(meta_conn: Any, run_dag: RunDag) -> None:
     run = run_dag("meta_pause_by_ids")
 
     assert str(run.state) == "success"
-    assert xcom(run, "set_status")["counts"] == {"succeeded": 0, "failed": 0, "skipped": 0}
+    assert ti_states(run) == {"has_ids": "success", "set_status": "skipped"}
+    assert meta_conn.run(lambda core: len(core.calls)) == 0
 
 
 def test_every_example_dag_renders_for_a_manual_trigger(airflow_db: Path) -> None:

@@ -6,6 +6,7 @@ CLI under test. Waits are bounded and poll the processes; nothing sleeps for tim
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import queue
@@ -89,6 +90,8 @@ def simulator(*args: str) -> Iterator[Sim]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=TIMEOUT_S)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = TIMEOUT_S) -> tuple[str, str]:
@@ -114,6 +117,8 @@ def finish(proc: subprocess.Popen[str], timeout: float = TIMEOUT_S) -> tuple[str
         raise AssertionError(f"the process did not exit within {timeout} s") from None
     for reader in readers:
         reader.join(timeout=timeout)
+    out.close()
+    err.close()
     return results.get("out", ""), results.get("err", "")
 
 
@@ -214,3 +219,30 @@ def json_lines(text: str) -> list[dict[str, Any]]:
             except json.JSONDecodeError as err:
                 raise AssertionError(f"stdout line {number} is not JSON: {line!r}") from err
     return out
+
+
+def sheet_job(folder: Path, account: str, header: list[str], rows: list[list[str]], job_id: str) -> Path:
+    """``rows`` under ``header`` in ``folder/ads.csv``, and ``folder/job.yaml``: one create task reading that
+    sheet (``ads_csv``) with a traffic campaign and a link-click ad set as its templates."""
+    with (folder / "ads.csv").open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
+    task = {
+        "type": "create",
+        "key": "sheet",
+        "ads_csv": {
+            "file": "ads.csv",
+            "page_id": PAGE,
+            "campaign": {"objective": "OUTCOME_TRAFFIC", "special_ad_categories": []},
+            "ad_set": {
+                "billing_event": "IMPRESSIONS",
+                "optimization_goal": "LINK_CLICKS",
+                "daily_budget": 1500,
+                "targeting": {"geo_locations": {"countries": ["US"]}},
+            },
+        },
+    }
+    job = folder / "job.yaml"
+    job.write_text(yaml.safe_dump({"version": 1, "job_id": job_id, "account_id": account, "tasks": [task]}))
+    return job

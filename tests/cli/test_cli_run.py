@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def test_a_clean_run_exits_0_and_writes_every_report(shared_sim: Sim, tmp_path: 
     for path in (report_path, csv_path, html_path):  # the token never lands in a report
         assert shared_sim.token not in path.read_text()
 
-    rows = list(csv.DictReader(csv_path.open()))
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
     assert len(rows) == 16
     assert {r["op_id"] for r in rows} == {op["op_id"] for op in report["operations"]}
     assert {"op_id", "type", "state", "graph_id", "error_code", "error_subcode", "error_message"} <= set(
@@ -79,7 +80,7 @@ def test_failed_operations_exit_1_with_graph_errors_in_every_report(shared_sim: 
     assert {op["error"]["code"] for op in failed} == {100}
     assert report["failures_by_code"][0]["code"] == 100 and report["failures_by_code"][0]["count"] == 2
 
-    rows = {r["op_id"]: r for r in csv.DictReader(csv_path.open())}
+    rows = {r["op_id"]: r for r in csv.DictReader(io.StringIO(csv_path.read_text()))}
     bad = rows["pause-missing/0:120219999999999991"]
     assert (bad["state"], bad["type"], bad["error_code"], bad["error_subcode"]) == (
         "failed",

@@ -171,7 +171,8 @@ async def test_reports_from_the_spill_equal_the_in_memory_reports_and_hold_no_ou
     assert report["skipped_by_reason"][0]["count"] == 4
     assert report["kinds"]["update"] == {"succeeded": SEEDED - 4, "failed": 3, "skipped": 4}
 
-    rows = list(csv.DictReader(paths.csv.open()))
+    with paths.csv.open() as table:
+        rows = list(csv.DictReader(table))
     assert {r["op_id"]: r["state"] for r in rows} == {op: v[0] for op, v in expected.items()}
 
     html = paths.html.read_text()
@@ -258,7 +259,8 @@ def test_the_html_report_lists_the_first_problems_of_each_group_and_counts_the_r
     assert f"… and {300 - PROBLEMS_PER_GROUP:,} more of this group" in problems  # one group: ids folded out
     saved = load_report(paths.json)
     assert saved["skipped_by_reason"][0]["count"] == 300 and len(saved["operations"]) == 1_300
-    assert len(list(csv.DictReader(paths.csv.open()))) == 1_300
+    with paths.csv.open() as table:
+        assert len(list(csv.DictReader(table))) == 1_300
 
 
 def test_the_spill_file_never_holds_a_secret_and_goes_away(tmp_path: Path) -> None:
@@ -279,7 +281,7 @@ def test_the_spill_file_never_holds_a_secret_and_goes_away(tmp_path: Path) -> No
 
 
 def test_the_throughput_chart_folds_the_last_sliver_of_a_run_into_the_span_before() -> None:
-    from bulk_engine.reporting.html import _rate_spans
+    from bulk_engine.reporting.charts import _rate_spans
 
     samples = [{"t": 0.0, "ops_done": 0}, {"t": 0.25, "ops_done": 10}, {"t": 0.5, "ops_done": 20}]
     samples.append({"t": 0.503, "ops_done": 50})  # forced at the end, 3 ms later: 10,000/s over the sliver

@@ -4,6 +4,7 @@ dry run (reads, validate_only writes, the diff, nothing changed)."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ def test_update_reports_carry_the_per_object_diff(shared_sim: Sim, tmp_path: Pat
     (task,) = data["tasks"]
     assert task["details"]["diff_counts"] == {"changed": 3, "unchanged": 1, "skipped": 0, "failed": 0}
     assert task["details"]["diff"][0]["fields"] == {"daily_budget": {"old": 1500, "new": 1650}}
-    rows = {r["op_id"]: r for r in csv.DictReader(table.open())}
+    rows = {r["op_id"]: r for r in csv.DictReader(io.StringIO(table.read_text()))}
     changed = [r for r in rows.values() if r["type"] == "update" and r["state"] == "succeeded"]
     assert len(changed) == 3 and {r["changes"] for r in changed} == {"daily_budget: 1500 → 1650"}
     (same,) = [r for r in rows.values() if r["state"] == "skipped"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from cli_support import json_lines, run_cli, tree_task, write_job
 
 from bulk_engine import cli
+from bulk_engine.cli import common as cli_common
 
 BROKEN = """\
 version: 1
@@ -149,7 +151,7 @@ def test_report_re_renders_a_saved_report(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "Job saved (completed): 1 succeeded, 2 failed, 1 skipped" in proc.stdout
     assert "failed × 2 with Graph error 100/1885621" in proc.stdout
-    rows = list(csv.DictReader(table.open()))
+    rows = list(csv.DictReader(io.StringIO(table.read_text())))
     assert [r["op_id"] for r in rows] == ["a", "b", "c", "d"]
     assert rows[1]["error_message"] == "'=budget <b>clash</b>"  # never a spreadsheet formula
     page = html.read_text()
@@ -172,7 +174,7 @@ def test_resume_and_journal_say_when_this_version_has_no_journal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """In-process: an installation without ``bulk_engine.persistence`` refuses clearly (exit 2)."""
-    monkeypatch.setattr(cli, "_journal_class", lambda *, resume: None)
+    monkeypatch.setattr(cli_common, "journal_class", lambda *, resume: None)
     monkeypatch.setenv("META_ACCESS_TOKEN", "SOME-TOKEN-VALUE")
     assert cli.main(["resume", "some-job", "--journal", str(tmp_path / "j.db")]) == 2
     assert "not available yet" in capsys.readouterr().err

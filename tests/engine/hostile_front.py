@@ -47,6 +47,7 @@ Used by ``test_hostile_matrix.py`` and ``bench/hostile.py``.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import random
@@ -260,7 +261,7 @@ class HostileFront(_Served):
         async with self._session.request(
             request.method,
             self.upstream_url + request.path_qs,
-            data=body,
+            data=io.BytesIO(body),  # streamed: raw bytes over 1 MiB (a video chunk) warn in aiohttp
             headers=headers,
             allow_redirects=False,
         ) as resp:

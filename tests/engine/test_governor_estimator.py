@@ -251,6 +251,26 @@ async def test_a_step_of_a_two_decimal_reading_is_not_another_worker() -> None:
     assert (loop.governor.headroom(ACT) or 0) > 40_000  # half the room under the ceiling of 100,000
 
 
+async def test_a_batch_planned_before_the_grant_shrank_is_handed_back_to_be_planned_smaller() -> None:
+    """Batches are planned by the headroom of their moment; a reading can then shrink the grant (another
+    worker appeared). A batch waiting for room it will not get until our calls leave the window — nothing
+    of ours in flight brings the reading that would grow the grant again — is handed back (``None``) so
+    the runner plans it within the room now, instead of waiting round after round ("60 min" announced at
+    "usage 0 %": issue 15's CSV job, before the two-decimal step was fixed)."""
+    loop = Loop(tier="standard_access")
+    await loop.batch(1)
+    loop.others(300)  # another worker starts: 0.30 % of 100,000
+    await loop.batch(1)  # its reading: the account is shared, the grant about twice our calls
+    room = loop.governor.headroom(ACT)
+    assert room is not None and 1 <= room < 50
+    assert await loop.governor.acquire_or_shrink(ACT, 50) is None
+    for _ in range(3):  # what acquire() would do: wait, look again, wait — no reading ever comes
+        wait = loop.governor.headroom_wait(ACT, 50)
+        assert wait > 0
+        loop.now[0] += wait
+    assert await loop.governor.acquire_or_shrink(ACT, room) is not None  # a batch within the room goes
+
+
 async def test_without_a_tier_the_quota_is_our_counted_calls_over_the_percentage() -> None:
     loop = Loop(config=GovernorConfig(trust_tier_floors=False))
     await loop.batch(1)

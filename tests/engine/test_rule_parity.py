@@ -1,6 +1,6 @@
 """One rule book, two implementations kept honest (issue "A typed front door", Deliver 4).
 
-The engine checks the documented Graph rules locally (``operations/rules.py``) so a job fails before any call;
+The engine checks the documented Graph rules locally (``operations/rules/``) so a job fails before any call;
 the simulator checks them again (``simulator/validation/``, ``status.py``, ``messages.py``) because it is the
 test oracle and must not trust its client. Two tests keep them one rule book:
 

@@ -79,5 +79,8 @@ def test_a_second_cli_run_of_a_running_job_is_refused_naming_the_holder(
                 first.send_signal(signal.SIGCONT)
                 first.kill()
                 first.wait()
+            for pipe in (first.stdout, first.stderr):
+                if pipe is not None:
+                    pipe.close()
         assert finished["counts"]["succeeded"] == TOTAL
         _assert_exact(info, job, "two-a", journal)

@@ -85,6 +85,8 @@ def simulator() -> Iterator[dict[str, Any]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def write_job(path: Path, job_id: str, account: str, page_id: str) -> Path:
@@ -208,6 +210,8 @@ def run_cli(info: dict[str, Any], job: Path, job_id: str, journal: Journal, cycl
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
     if not cycle.killed:
         assert cycle.returncode == 0, errors.read_text()[-3000:]
     if journal.secret:

@@ -37,6 +37,7 @@ from bulk_engine.persistence import (
 )
 from bulk_engine.persistence import lock as lock_module
 from bulk_engine.persistence import sqlite as sqlite_module
+from bulk_engine.persistence import sqlite_lock as sqlite_lock_module
 from bulk_engine.persistence.lock import JobLock, LockOwner
 from bulk_engine.simulator import FaultConfig
 
@@ -256,7 +257,7 @@ def test_writes_refresh_the_heartbeat_at_most_every_refresh_interval(
         beat = lock_of(journal).heartbeat_at
         journal.mark_sent("j", ["a"])  # within REFRESH_EVERY_S of taking it: no extra write
         assert lock_of(journal).heartbeat_at == beat
-        monkeypatch.setattr(sqlite_module, "REFRESH_EVERY_S", 0.0)
+        monkeypatch.setattr(sqlite_lock_module, "REFRESH_EVERY_S", 0.0)
         journal.mark_sent("j", ["a"])
         assert lock_of(journal).heartbeat_at > beat
         holder.close()

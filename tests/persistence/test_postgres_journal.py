@@ -29,6 +29,7 @@ from bulk_engine.persistence import (
     open_journal,
 )
 from bulk_engine.persistence import postgres as pg_module
+from bulk_engine.persistence import postgres_lock as pg_lock_module
 from bulk_engine.persistence.lock import LockOwner
 from bulk_engine.persistence.postgres import PostgresJournal, PostgresTarget
 
@@ -246,7 +247,8 @@ def test_a_lost_lock_connection_is_taken_again_when_nobody_took_the_lock(
         journal.open_job("j", None, {})
         journal.add_plans("j", [plan("a")])
         _terminate_lock_connection(url, "j")
-        monkeypatch.setattr(pg_module, "REFRESH_EVERY_S", 0.0)  # the next write checks the lock connection
+        # the next write checks the lock connection
+        monkeypatch.setattr(pg_lock_module, "REFRESH_EVERY_S", 0.0)
         with caplog.at_level(logging.WARNING, logger="bulk_engine.journal"):
             journal.mark_sent("j", ["a"])
         assert "the lock's connection was lost; lock taken again" in caplog.text

@@ -7,7 +7,7 @@ we follow that. Where no code is documented the answer is ``code: 100`` with
 ``error_data.blame_field_specs`` naming the field (column "code" shows ``100`` and no subcode). Each
 rule is one entry of :data:`RULES`; ``tests/simulator/test_validation.py`` holds one failing and one
 near-miss passing request per rule, and ``tests/engine/test_rule_parity.py`` holds this table and the
-engine's local one (``operations/rules.py``) to the same ids, codes and blamed fields.
+engine's local one (``operations/rules/``) to the same ids, codes and blamed fields.
 
 One module per object type around a shared core: ``core`` (the table, :func:`fail`, enums, small readers),
 ``campaigns``, ``adsets``, ``creatives``, ``ads`` (creates) and ``updates``; this module is the entry point.

@@ -3,7 +3,7 @@
 Why a command of its own: "give me every ad of this account as a CSV" should not need a job file. The flags
 become a one-task job (``docs/job-files.md`` → ``export``), validated the same way before anything is sent —
 a problem names its flag, the value, the rule and the Graph code (exit 2) — and run through the same session
-as ``run`` (live view, reports, signals, exit codes 0/1/2/3). The token comes from ``$META_ACCESS_TOKEN``.
+as ``run`` (live view, reports, signals, exit codes 0/1/2/3: :func:`~.common.run_one_task`). The token comes from ``$META_ACCESS_TOKEN``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import cli
-from .operations.export import DEFAULT_PAGE_SIZE, EXPORT_EDGES, MAX_PAGE_SIZE
+from bulk_engine.operations.export import DEFAULT_PAGE_SIZE, EXPORT_EDGES, MAX_PAGE_SIZE
+
+from .common import EXIT_USAGE, TOKEN_ENV, emit_json, one_task_job, run_one_task, say
+from .options import account, add_output_options, positive_int
 
 __all__ = ["configure_export", "run_export"]
 
@@ -65,12 +67,12 @@ def _names(text: str) -> list[str]:
 def configure_export(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Export an ad-account edge to CSV or JSON Lines, page by page (cursors), with chosen fields and "
-        f"filters; the page size adapts when Graph asks for less data. Token from ${cli.TOKEN_ENV}. Exit codes: "
+        f"filters; the page size adapts when Graph asks for less data. Token from ${TOKEN_ENV}. Exit codes: "
         "0 exported, 1 the export failed (the previous output file is kept), 2 bad input (nothing sent), "
         "3 interrupted."
     )
     parser.add_argument("edge", metavar="EDGE", help=f"one of {', '.join(EXPORT_EDGES)}")
-    parser.add_argument("--account", type=cli._account, required=True, metavar="act_…", help="the ad account")
+    parser.add_argument("--account", type=account, required=True, metavar="act_…", help="the ad account")
     parser.add_argument(
         "--fields",
         type=_names,
@@ -88,22 +90,33 @@ def configure_export(parser: argparse.ArgumentParser) -> None:
         help="a Graph filter (repeatable, ANDed): name:CONTAIN:spring, id:IN:1,2, or the JSON object",
     )
     parser.add_argument(
-        "--effective-status", type=_names, metavar="S1,S2", help="e.g. ACTIVE,PAUSED (campaigns, adsets, ads)"
+        "--effective-status",
+        type=_names,
+        metavar="S1,S2",
+        help="e.g. ACTIVE,PAUSED (campaigns, adsets, ads)",
     )
     parser.add_argument(
-        "--output", "-o", required=True, metavar="PATH", help="the file to write (.csv / .jsonl)"
+        "--output",
+        "-o",
+        required=True,
+        metavar="PATH",
+        help="the file to write (.csv / .jsonl)",
     )
-    parser.add_argument("--format", choices=("csv", "jsonl"), help="default: from the output's extension")
+    parser.add_argument(
+        "--format",
+        choices=("csv", "jsonl"),
+        help="default: from the output's extension",
+    )
     parser.add_argument(
         "--page-size",
-        type=cli._positive_int,
+        type=positive_int,
         default=DEFAULT_PAGE_SIZE,
         metavar="N",
         help=f"largest page (limit) asked for, at most {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}); it halves "
         "when Graph asks for less data and grows back",
     )
-    parser.add_argument("--max-rows", type=cli._positive_int, metavar="N", help="stop after N rows")
-    cli._add_output_options(parser)
+    parser.add_argument("--max-rows", type=positive_int, metavar="N", help="stop after N rows")
+    add_output_options(parser)
 
 
 def _task(args: argparse.Namespace) -> dict[str, Any]:
@@ -136,57 +149,43 @@ def _flag_issue(issue: Any) -> str:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from .operations import CompileContext, JobFileError, parse_job, run_job
-    from .reporting import RunSession
-    from .reporting.lean import LeanEngine
+    from bulk_engine.operations import JobFileError
 
-    data = {"account_id": args.account, "tasks": [_task(args)]}
     try:
-        spec = parse_job(data, source="bulk-engine export")
+        spec = one_task_job(args, _task(args), "bulk-engine export")
     except JobFileError as err:
         for issue in err.issues:
-            cli._say(args, f"bulk-engine export: {_flag_issue(issue)}", err=True)
+            say(args, f"bulk-engine export: {_flag_issue(issue)}", err=True)
         if args.log_format == "json":
-            cli._emit_json(args, "invalid_job", source=err.source, issues=[i.to_dict() for i in err.issues])
-        return cli.EXIT_USAGE
-    config = cli._engine_config(args)
-    job_id = spec.job_id or spec.fingerprint()[:16]
-    session = RunSession(
-        config=config,
-        job_id=job_id,
-        title=f"bulk-engine export {args.account}/{args.edge} → {args.output}",
-        log_format=args.log_format,
-        time_scale=args.time_scale,
-        expected={},
-        reports=cli._report_paths(args),
-        meta={
-            "source": "bulk-engine export",
-            "graph_url": config.graph_url,
-            "api_version": config.api_version,
-        },
-        resume_hint=None,
-        engine_kwargs={},
-    )
-    done: list[Any] = []
-
-    async def work(engine: Any) -> Any:
-        report = await run_job(LeanEngine(engine), spec, CompileContext(), job_id=job_id)
-        done.append(report)
-        return report
-
-    code = cli._run_session(session, work)
-    details = done[0].tasks[0].details if done else {}
+            emit_json(
+                args,
+                "invalid_job",
+                source=err.source,
+                issues=[i.to_dict() for i in err.issues],
+            )
+        return EXIT_USAGE
+    title = f"bulk-engine export {args.account}/{args.edge} → {args.output}"
+    code, done = run_one_task(args, spec, source="bulk-engine export", title=title)
+    details = done.details if done is not None else {}
     if not details.get("written"):
-        cli._say(args, f"bulk-engine export: nothing written; {args.output} is unchanged", err=True)
+        say(
+            args,
+            f"bulk-engine export: nothing written; {args.output} is unchanged",
+            err=True,
+        )
         return code
     sizes = details.get("page_size", {})
     shrunk = f"; page size went down to {sizes['smallest']}" if sizes.get("shrinks") else ""
     if args.log_format == "json":
-        cli._emit_json(
-            args, "exported", rows=details["rows"], pages=details["pages"], output=details["output"]
+        emit_json(
+            args,
+            "exported",
+            rows=details["rows"],
+            pages=details["pages"],
+            output=details["output"],
         )
     else:
-        cli._say(
+        say(
             args,
             f"exported {details['rows']:,} rows in {details['pages']:,} pages to {details['output']}{shrunk}",
         )
