@@ -12,7 +12,18 @@ simulator in another process (``--latency-ms`` per HTTP request, a quota large e
 Printed per way (medians of ``--repeat``, each repeat against a fresh simulator): HTTP requests, wall, bytes
 of request bodies sent, and the ratios. Every repeat checks the account's library holds the 500 hashes.
 
+Videos (``--videos``, the same simulator and ``--latency-ms``), through the job-file flow a create task's
+``videos:`` runs (``bulk_engine/operations/video_flow.py``: lookup by key, upload, status poll):
+
+* ``chunked``: one 100 MiB file, ``upload_phase=start`` → 25 ``transfer`` requests of the 4 MiB the server
+  asks for (one after the other: each answer names the next offset) → ``finish`` (S003 §Ad Videos);
+* ``source in batches``: 20 files of 4 MiB (80 MiB), each a ``source`` multipart part inside ordinary batches
+  (``attached_files``), as many per request as ``max_upload_bytes`` (32 MiB) holds.
+
+Every repeat checks the library holds one video per file. MiB/s puts the two payloads on one scale.
+
     .venv/bin/python bench/assets.py --images 500 --repeat 3 --latency-ms 50
+    .venv/bin/python bench/assets.py --videos --repeat 3 --latency-ms 50
 """
 
 from __future__ import annotations
@@ -32,10 +43,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 from common import simulator_process
 
 from bulk_engine import BulkEngine, Credentials, EngineConfig, Operation, OpKind
+from bulk_engine.operations import load_job, run_job
 from bulk_engine.protocol.images import Upload
+
+MIB = 1024 * 1024
 
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -127,14 +142,106 @@ def library_size(info: dict[str, Any]) -> int:
     return len(store["objects"]) if isinstance(store, dict) and "objects" in store else len(store)
 
 
+def mp4(size: int, seed: int) -> bytes:
+    """Bytes the engine's sniffer (and the simulator's) take for an MP4: an ``ftyp`` box, then padding."""
+    head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes([seed % 251]) * 64
+    return head + bytes(size - len(head))
+
+
+def write_videos(folder: Path) -> dict[str, Path]:
+    """The two ways' folders: one 100 MiB file (chunked), and twenty 4 MiB files (``source``)."""
+    folders = {}
+    for way, count, size in (("chunked", 1, 100 * MIB), ("source in batches", 20, 4 * MIB)):
+        here = folders[way] = folder / way.split()[0]
+        here.mkdir()
+        for i in range(count):
+            (here / f"v{i:02d}.mp4").write_bytes(mp4(size, seed=i))
+    return folders
+
+
+def video_job(info: dict[str, Any], folder: Path) -> tuple[Any, int]:
+    """A create task uploading the folder's videos (one creative uses the first), and their bytes in all."""
+    files = sorted(folder.glob("*.mp4"))
+    videos = {p.stem: {"file": p.name} for p in files}
+    story = {
+        "page_id": info["page_ids"][0],
+        "video_data": {"video": files[0].stem, "image_url": "https://e.com/t.jpg"},
+    }
+    creative = {"name": "bench", "object_story_spec": story}  # a create task needs one; +1 request both ways
+    task = {"type": "create", "videos": videos, "creatives": {"c": creative}}
+    job = {"version": 1, "account_id": info["ad_account_ids"][0], "tasks": [task]}
+    (folder / "job.yaml").write_text(yaml.safe_dump(job))
+    return load_job(folder / "job.yaml"), sum(p.stat().st_size for p in files)
+
+
+async def upload_videos(info: dict[str, Any], spec: Any, payload: int) -> dict[str, float]:
+    """The job's videos through a create task's video flow; its HTTP requests, wall and request bytes."""
+    config = EngineConfig(credentials=Credentials(access_token=info["access_token"]), graph_url=info["url"])
+    started = time.perf_counter()
+    async with BulkEngine(config) as engine:
+        report = await run_job(engine, spec)
+        sent = engine._transport.bytes_sent if engine._transport is not None else 0
+    wall = time.perf_counter() - started
+    assert report.ok, [(o.op_id, o.reason) for o in report.outcomes if o.state.value != "succeeded"]
+    figures = report.task(report.tasks[0].key).details["videos"]
+    assert figures["uploaded"] == figures["keys"], figures
+    result = report.to_result()
+    return {
+        "http_requests": result.http_requests,
+        "wall_s": wall,
+        "bytes_sent": sent,
+        "mib_per_s": payload / MIB / wall,
+        "payload": payload,
+    }
+
+
+def video_library(info: dict[str, Any]) -> int:
+    with OPENER.open(f"{info['url']}/__sim__/store?type=advideo", timeout=30) as resp:
+        store = json.loads(resp.read())
+    return len(store["objects"]) if isinstance(store, dict) and "objects" in store else len(store)
+
+
+def bench_videos(args: argparse.Namespace, config: dict[str, Any]) -> None:
+    runs: dict[str, list[dict[str, float]]] = {"chunked": [], "source in batches": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        folders = write_videos(Path(tmp))
+        print(
+            f"videos: 1 × 100 MiB chunked (4 MiB transfers) vs 20 × 4 MiB as source parts in batches; "
+            f"latency {args.latency_ms:g} ms per HTTP request"
+        )
+        for _ in range(args.repeat):
+            for way, folder in folders.items():
+                with simulator_process(config=config) as info:
+                    runs[way].append(asyncio.run(upload_videos(info, *video_job(info, folder))))
+                    want = 1 if way == "chunked" else 20
+                    assert video_library(info) == want, "the library must hold every video once"
+    a_way, b_way = runs
+    print(f"\n{f'figure (median of {args.repeat})':<28}{a_way:>16}{b_way:>20}{'ratio':>10}")
+    for key, label in (
+        ("payload", "video bytes"),
+        ("http_requests", "HTTP requests"),
+        ("wall_s", "wall (s)"),
+        ("bytes_sent", "bytes sent"),
+        ("mib_per_s", "MiB/s (payload / wall)"),
+    ):
+        a = statistics.median(r[key] for r in runs[a_way])
+        b = statistics.median(r[key] for r in runs[b_way])
+        fmt = "{:>16.2f}{:>20.2f}" if key in ("wall_s", "mib_per_s") else "{:>16,.0f}{:>20,.0f}"
+        print(f"{label:<28}" + fmt.format(a, b) + f"{b / a if a else float('nan'):>9.2f}×")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=500)
+    parser.add_argument("--videos", action="store_true", help="bench the video uploads instead of images")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--concurrency", type=int, default=8, help="uploads in flight, one-per-request way")
     args = parser.parse_args()
     config = {"quota_override": 10_000_000, "faults": {"latency_ms": args.latency_ms}}
+    if args.videos:
+        bench_videos(args, config)
+        return 0
     runs: dict[str, list[dict[str, float]]] = {"batched": [], "one-per-request": []}
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_images(Path(tmp), args.images)

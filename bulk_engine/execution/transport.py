@@ -29,6 +29,7 @@ request bodies' bytes (benchmarks compare upload strategies with it).
 from __future__ import annotations
 
 import codecs
+import io
 import json
 import os
 import re
@@ -175,7 +176,10 @@ class GraphTransport:
         for key, value in self._form(fields).items():
             data.add_field(key, value)
         for part, file in files.items():
-            data.add_field(part, file.content, filename=file.filename, content_type=file.content_type)
+            # A stream, not raw bytes: aiohttp writes it in chunks (raw bytes over 1 MiB — a video chunk —
+            # warn "might lock the event loop", and fail under -W error); a new one on every attempt.
+            content = io.BytesIO(file.content)
+            data.add_field(part, content, filename=file.filename, content_type=file.content_type)
         writer = data()
         self.bytes_sent += writer.size or 0
         return writer, {}

@@ -70,6 +70,7 @@ __all__ = [
     "ImagePlan",
     "ImageSpec",
     "LocalImage",
+    "copy_path",
     "creative_image_keys",
     "found_hashes",
     "image_source_issues",
@@ -214,7 +215,7 @@ def resolve_images(params: Mapping[str, Any], resolve: Callable[[str], tuple[boo
     if not any(True for _ in creative_image_keys(params)):
         return out
     for path, _, hash_key, url_key in list(_containers(out)):
-        node = _copy_path(out, path)
+        node = copy_path(out, path)
         key = node.pop("image", None)
         if key is None:
             continue
@@ -223,7 +224,7 @@ def resolve_images(params: Mapping[str, Any], resolve: Callable[[str], tuple[boo
     return out
 
 
-def _copy_path(root: dict[str, Any], path: PathParts) -> dict[str, Any]:
+def copy_path(root: dict[str, Any], path: PathParts) -> dict[str, Any]:
     """The container at ``path`` in ``root``, copied on the way down so the spec is never mutated."""
     node: Any = root
     for part in path:

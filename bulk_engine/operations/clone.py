@@ -9,9 +9,13 @@ ads, the ads' creatives) and creates it again in the target account as one depen
    same content hash); a creative's Facebook-hosted ``image_url`` is dropped in favour of its copied hash (S003
    §Ad Account Ad Creatives: "Do not use image URLs returned by Facebook");
 2. videos: "The video_id must be associated with the ad account" (S003 §Video and Carousel Ads) and the seeds
-   document no cross-account video copy, so ``video_map`` ({source video id: video id in the target account,
-   e.g. uploaded to ``/act_<target>/advideos`` beforehand}) remaps them; a creative with an unmapped video is
-   not cloned — it and the ads using it end ``skipped`` with that reason (never silently dropped);
+   document no cross-account video copy. ``video_map`` ({source video id: video id in the target account})
+   remaps them explicitly; any other video is read (``GET <VIDEO_ID>?fields=source,title``: the URL of its
+   file [inference: Graph's Video node has ``source``; S003 shows only the ``source`` parameter]) and uploaded
+   to the target with ``file_url`` (S003 §Ad Videos → Creating), found by its idempotency key before any
+   re-send and waited for until ``ready`` (:mod:`bulk_engine.operations.video_flow`). A creative whose video
+   can be neither mapped nor copied is not cloned — it and the ads using it end ``skipped`` with the reason
+   (never silently dropped);
 3. each creative once (shared creatives stay shared), then the campaign, its ad sets (``campaign_id`` →
    the new campaign) and its ads (``adset_id`` / ``creative_id`` → the new ones).
 
@@ -39,6 +43,7 @@ from bulk_engine.results import OutcomeState
 from .base import EngineLike, TaskEnv
 from .reads import EdgeRead, read_edges, read_nodes
 from .task import TaskReport
+from .video_flow import TaskVideos, upload_task_videos
 
 __all__ = ["CAMPAIGN_COPY_FIELDS", "clone_campaigns"]
 
@@ -176,6 +181,10 @@ async def clone_campaigns(
     assets: dict[str, dict[str, Any]] = {}
     source_account = act.removeprefix("act_")
     videos = {str(k): str(v) for k, v in (video_map or {}).items()}
+    copied, video_ids, video_problems = await _copy_videos(
+        engine, env, report, creatives.items, videos, target_account_id
+    )
+    videos.update(video_ids)
     skipped: dict[str, str] = {}  # op id → reason (not sent)
 
     def op(op_id: str, edge: str, kind: OpKind, params: dict[str, Any]) -> None:
@@ -230,10 +239,11 @@ async def clone_campaigns(
             node = read_creative[0]
             missing = sorted(v for v in _videos(node) if v not in videos)
             if missing:
+                why = "; ".join(video_problems[v] for v in missing if v in video_problems)
                 reason = (
-                    f"creative {creative_id} uses video {', '.join(missing)} of {act}; videos belong to their ad "
-                    f"account (S003 §Video and Carousel Ads) and Graph documents no cross-account copy: upload "
-                    f"it to {target_account_id}/advideos and map it in video_map"
+                    f"creative {creative_id} uses video {', '.join(missing)} of {act}, which could not be copied "
+                    f"to {target_account_id}" + (f" ({why})" if why else "") + "; upload it to "
+                    f"{target_account_id}/advideos and map it in video_map"
                 )
                 used_assets["unmapped_videos"].extend(
                     v for v in missing if v not in used_assets["unmapped_videos"]
@@ -316,6 +326,8 @@ async def clone_campaigns(
             }
         return results
     outcomes = await report.run(engine, ops, env.ctx) if ops else {}
+    if copied is not None:  # after the task's own engine jobs, whose numbering it must not shift
+        copied.fold_into(report)
     for local in env.ctx.skipped:  # left when nothing was run: fold the local skips in here
         report.add(local)
         outcomes[local.op_id] = local
@@ -340,3 +352,55 @@ async def clone_campaigns(
             "assets": assets[source],
         }
     return results
+
+
+async def _copy_videos(
+    engine: EngineLike,
+    env: TaskEnv,
+    report: TaskReport,
+    creatives: Mapping[str, list[dict[str, Any]]],
+    mapped: Mapping[str, str],
+    target_account_id: str,
+) -> tuple[TaskVideos | None, dict[str, str], dict[str, str]]:
+    """Upload to the target, by ``file_url``, every video the creatives use that ``video_map`` does not map.
+
+    Returns the uploads (folded into the report by the caller, last), the target id of each source video
+    copied (a dry run reads the URLs, uploads nothing and stands a placeholder in) and why each other one
+    could not be copied."""
+    needed = sorted(
+        {v for nodes in creatives.values() for node in nodes[:1] for v in _videos(node)} - set(mapped)
+    )
+    if not needed:
+        return None, {}, {}
+    read = await read_nodes(
+        engine, needed, "source,title", env.account_id, report, op_prefix=env.op_id("read", "vid")
+    )
+    urls: dict[str, str] = {}
+    names: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    for video_id in needed:
+        node = (read.items.get(video_id) or [{}])[0]
+        url = node.get("source")
+        if isinstance(url, str) and url.lower().startswith(("http://", "https://")):
+            urls[video_id] = url
+            names[video_id] = str(node.get("title") or f"video {video_id}")
+        else:
+            error = read.errors.get(video_id)
+            problems[video_id] = (
+                f"its source URL could not be read: {error.reason if error else 'none given'}"
+            )
+    if env.ctx.validate_only or not urls:
+        return (
+            None,
+            {v: f"<video {v} uploaded to {target_account_id} from its source URL>" for v in urls},
+            problems,
+        )
+    target = TaskEnv(env.key, target_account_id, env.base_dir, env.ctx)
+    videos = await upload_task_videos(engine, target, {}, urls, names)
+    ids: dict[str, str] = {}
+    for video_id, result in videos.results.items():
+        if result.video_id is None:
+            problems[video_id] = result.reason or "the upload failed"
+        else:
+            ids[video_id] = result.video_id
+    return videos, ids, problems

@@ -35,8 +35,10 @@ from pydantic import Field, PrivateAttr
 
 from bulk_engine.planning.graph import Operation, OpKind
 from bulk_engine.protocol.refs import Ref, iter_refs
-from bulk_engine.results import OutcomeState
+from bulk_engine.results import Outcome, OutcomeState
 
+from .ads_csv import AdsCsvSpec, CsvTree, template_issues
+from .ads_csv_rows import read_ads_csv
 from .assets import (
     ImagePlan,
     ImageSpec,
@@ -62,6 +64,16 @@ from .specs import (
     render_name,
 )
 from .task import TaskBase, TaskReport
+from .video_flow import CHUNKED_OVER_BYTES, TaskVideos, upload_task_videos
+from .videos import (
+    LocalVideo,
+    VideoSpec,
+    creative_video_keys,
+    estimate_video_ops,
+    inspect_video,
+    resolve_videos,
+    video_source_issues,
+)
 
 __all__ = ["CreateTask", "adset_params", "matrix_adset_params"]
 
@@ -115,11 +127,30 @@ class CreateTask(TaskBase):
         default_factory=dict,
         description="Images creatives use by key (`image: <key>`): a local file, a URL or Base64 bytes",
     )
+    videos: dict[str, VideoSpec] = Field(
+        default_factory=dict,
+        description="Videos creatives use by key (`video: <key>` → video_id): a local file, a URL or Base64",
+    )
+    ads_csv: AdsCsvSpec | None = Field(None, description="Ads from a CSV: one row per ad, grouped by name")
+    video_chunk_threshold: int = Field(
+        CHUNKED_OVER_BYTES,
+        ge=1,
+        description="Local videos larger than this many bytes are sent by chunked upload (start, transfer, "
+        "finish); smaller ones as one `source` part in a batch",
+    )
 
     _local: dict[str, LocalImage] | None = PrivateAttr(None)  # found by input_issues, reused by compile
+    _csv: CsvTree | None = PrivateAttr(None)  # the ads_csv sheet read by input_issues (operations/ads_csv.py)
     # the job's top-level ``images`` (JobSpec shares them; this task's own keys win) and their identities
     _job_images: dict[str, ImageSpec] = PrivateAttr(default_factory=dict)
     _job_local: dict[str, LocalImage] = PrivateAttr(default_factory=dict)
+    # the same for videos (operations/videos.py); ``_video_ids``: key → library id (or why it has none), set
+    # by execute once the videos are uploaded and processed, read while the creates are compiled
+    _local_videos: dict[str, LocalVideo] | None = PrivateAttr(None)
+    _job_videos: dict[str, VideoSpec] = PrivateAttr(default_factory=dict)
+    _job_local_videos: dict[str, LocalVideo] = PrivateAttr(default_factory=dict)
+    _videos_done: TaskVideos | None = PrivateAttr(None)
+    _dropped: dict[str, str] = PrivateAttr(default_factory=dict)  # creative op id → why it was not created
 
     def share_images(self, images: dict[str, ImageSpec], local: dict[str, LocalImage] | None = None) -> None:
         """Use the job's top-level images (``local``: their identities, once the job inspected the files)."""
@@ -128,14 +159,37 @@ class CreateTask(TaskBase):
             self._job_local = local
 
     def all_images(self) -> dict[str, ImageSpec]:
-        return {**self._job_images, **self.images}
+        return {**self._job_images, **self.images, **(self._csv.images if self._csv else {})}
+
+    def share_videos(self, videos: dict[str, VideoSpec], local: dict[str, LocalVideo] | None = None) -> None:
+        """Use the job's top-level videos (``local``: their identities, once the job inspected the files)."""
+        self._job_videos = videos
+        if local is not None:
+            self._job_local_videos = local
+
+    def all_videos(self) -> dict[str, VideoSpec]:
+        return {**self._job_videos, **self.videos, **(self._csv.videos if self._csv else {})}
+
+    def local_videos(self, base_dir: Path) -> dict[str, LocalVideo]:
+        """Identities of the task's local videos (the job's and its own; its own keys win)."""
+        if self._local_videos is None:
+            for _ in self._video_input_issues(base_dir):
+                pass
+        assert self._local_videos is not None
+        local = {k: v for k, v in self._job_local_videos.items() if k not in self.videos}
+        local.update(self._local_videos)
+        local.update(self._csv.local_videos if self._csv else {})
+        return local
 
     # --- validation ----------------------------------------------------------------------------------------
     def rule_issues(self) -> Iterator[Issue]:
-        if not self.campaigns and not self.creatives:
+        if not self.campaigns and not self.creatives and self.ads_csv is None:
             yield Issue(("campaigns",), "a create task needs campaigns or creatives", [], "create.empty")
+        yield from template_issues(self.ads_csv) if self.ads_csv is not None else ()
         for key, image in self.images.items():
             yield from image_source_issues(key, image)
+        for key, video in self.videos.items():
+            yield from video_source_issues(key, video)
         for key, creative in self.creatives.items():
             yield from (found.prefixed(("creatives", key)) for found in self._image_key_issues(creative))
             for found in creative_rules(creative.to_params()):
@@ -255,13 +309,23 @@ class CreateTask(TaskBase):
 
     def _image_key_issues(self, creative: AdCreativeSpec) -> Iterator[Issue]:
         images = self.all_images()
-        for path, key in creative_image_keys(creative.to_params()):
+        params = creative.to_params()
+        for path, key in creative_image_keys(params):
             if not isinstance(key, str) or key not in images:
                 yield Issue(
                     path,
                     f"unknown image key; the job and the task define {sorted(images) or 'no images'}",
                     key,
                     "create.image_key",
+                )
+        videos = self.all_videos()
+        for path, key in creative_video_keys(params):
+            if not isinstance(key, str) or key not in videos:
+                yield Issue(
+                    path,
+                    f"unknown video key; the job and the task define {sorted(videos) or 'no videos'}",
+                    key,
+                    "create.video_key",
                 )
 
     def input_issues(self, base_dir: Path) -> Iterator[Issue]:
@@ -274,23 +338,43 @@ class CreateTask(TaskBase):
             elif found is not None:
                 local[key] = found
         self._local = local
+        yield from self._video_input_issues(base_dir)
+        if self.ads_csv is not None:  # the sheet's rows, then the create rules on the trees they make
+            self._csv = read_ads_csv(self.ads_csv, base_dir)
+            yield from self._csv.issues
+            yield from self._csv.located_issues(self._campaign_issues)
+
+    def _video_input_issues(self, base_dir: Path) -> Iterator[Issue]:
+        """Every local video is opened, sized, sniffed and hashed before any call."""
+        local: dict[str, LocalVideo] = {}
+        for key, spec in self.videos.items():
+            found = inspect_video(key, spec, base_dir)
+            if isinstance(found, Issue):
+                yield found
+            elif found is not None:
+                local[key] = found
+        self._local_videos = local
 
     def input_files(self) -> list[str]:
-        return [spec.file for spec in self.images.values() if spec.file is not None]
+        files = [spec.file for spec in self.images.values() if spec.file is not None]
+        files += [spec.file for spec in self.videos.values() if spec.file is not None]
+        sheet = [self.ads_csv.file, *(self._csv.media_files() if self._csv else ())] if self.ads_csv else []
+        return files + sheet
 
     @property
     def needs_reads(self) -> bool:
-        """Local images: the account's library is read (by MD5) before uploading what it lacks."""
-        return any(spec.url is None for spec in self.all_images().values())
+        """Local images: the account's library is read (by MD5) before uploading what it lacks. Videos: they
+        are uploaded (and processed) before the creatives that use them (operations/video_flow.py)."""
+        local_images = any(spec.url is None for spec in self.all_images().values())
+        return self.ads_csv is not None or bool(self.all_videos()) or local_images  # a sheet may name media
 
     def image_plan(self, env: TaskEnv, reused: frozenset[str] = frozenset()) -> ImagePlan:
-        if self._local is None:
-            for _ in self.input_issues(env.base_dir):
-                pass
+        self._read_inputs(env)
         assert self._local is not None
         images = self.all_images()
         local = {k: v for k, v in self._job_local.items() if k not in self.images}  # the task's keys win
         local.update(self._local)
+        local.update(self._csv.local if self._csv else {})
         plan = plan_images(images, local, env.account_id, env.op_id(""))
         plan.reused = reused
         return plan
@@ -300,6 +384,9 @@ class CreateTask(TaskBase):
         if not self.needs_reads:
             return await super().execute(engine, env)
         report = TaskReport.for_env(env, "create")
+        self._read_inputs(env)
+        videos = await self._upload_videos(engine, env) if self.all_videos() else None
+        self._videos_done, self._dropped = videos, {}
         plan = self.image_plan(env)
         lookups = lookup_ops(plan)
         outcomes = await report.run(engine, lookups, env.ctx) if lookups else {}
@@ -308,10 +395,29 @@ class CreateTask(TaskBase):
         await report.run(engine, self._compile(env, plan), env.ctx)
         uploads = [o for o in report.outcomes if o.kind == OpKind.CREATE_IMAGE.value]
         report.details["images"]["upload_failures"] = sum(1 for o in uploads if o.state is not _SUCCEEDED)
+        if videos is not None:
+            videos.fold_into(report)
+        if self._csv is not None:
+            report.details["ads_csv"] = self._csv.summary(env.op_id)
         return report
 
+    async def _upload_videos(self, engine: EngineLike, env: TaskEnv) -> TaskVideos:
+        """Every video the task uses, uploaded (or found by its key) and processed (operations/video_flow.py)."""
+        specs = self.all_videos()
+        urls = {key: spec.url for key, spec in specs.items() if spec.url is not None}
+        names = {key: spec.library_name for key, spec in specs.items() if spec.library_name}
+        local = self.local_videos(env.base_dir)
+        return await upload_task_videos(engine, env, local, urls, names, self.video_chunk_threshold)
+
     # --- compile -------------------------------------------------------------------------------------------
+    def _read_inputs(self, env: TaskEnv) -> None:
+        """The local files (and the ads_csv sheet) read once, if the job was not checked with its inputs."""
+        if self._local is None:
+            for _ in self.input_issues(env.base_dir):
+                pass
+
     def compile(self, env: TaskEnv) -> Iterator[Operation]:
+        self._read_inputs(env)
         return self._compile(env, self.image_plan(env) if self.all_images() else None)
 
     def _creative(
@@ -323,7 +429,32 @@ class CreateTask(TaskBase):
             if env.ctx.validate_only and any(True for _ in iter_refs(params)):
                 env.ctx.skip(op_id, env.account_id, OpKind.CREATE_CREATIVE.value, DRY_RUN_IMAGE)
                 return
+        if any(True for _ in creative_video_keys(params)):
+            with_videos = self._resolve_videos(env, op_id, params)
+            if with_videos is None:
+                return
+            params = with_videos
         yield self._op(env, op_id, "adcreatives", OpKind.CREATE_CREATIVE, params)
+
+    def _resolve_videos(self, env: TaskEnv, op_id: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """``video: <key>`` → the video's id (a placeholder in a plan preview, compiled without the flow);
+        ``None``: a video it uses has no id, so the creative is not created (its outcome says why)."""
+        if self._videos_done is None:
+            return resolve_videos(params, lambda key: f"<video_id of videos.{key}>")
+        found = self._videos_done.resolve(params, op_id, env.account_id)
+        if isinstance(found, Outcome):
+            env.ctx.skipped.append(found)
+            self._dropped[op_id] = found.reason or ""
+            return None
+        return found
+
+    def _creative_dropped(self, env: TaskEnv, ad_id: str, creative_op: str | None) -> bool:
+        """An ad whose creative was not created (its video has no id) is skipped with the reason."""
+        reason = self._dropped.get(creative_op) if creative_op is not None else None
+        if reason is None:
+            return False
+        env.ctx.skip(ad_id, env.account_id, OpKind.CREATE_AD.value, f"its creative was not created: {reason}")
+        return True
 
     def _compile(self, env: TaskEnv, plan: ImagePlan | None) -> Iterator[Operation]:
         dry = env.ctx.validate_only
@@ -335,6 +466,9 @@ class CreateTask(TaskBase):
                 yield upload
         for key, creative in self.creatives.items():
             yield from self._creative(env, env.op_id(f"cr:{key}"), creative, plan)
+        if self._csv is not None:  # the ads_csv trees (operations/ads_csv.py), built like the campaigns below
+            ad_ops = lambda aid, ad, sid: self._ad_ops(env, aid, ad, sid, {}, plan)  # noqa: E731
+            yield from self._csv.ops(env, lambda *op: self._op(env, *op), adset_params, ad_ops, DRY_RUN_SKIP)
         for i, campaign in enumerate(self.campaigns):
             cparams = campaign.to_params()
             for n in range(1, campaign.repeat + 1):
@@ -378,6 +512,8 @@ class CreateTask(TaskBase):
                             "adset_id": Ref(sid),
                             "creative": {"creative_id": Ref(env.op_id(f"cr:{key}"))},
                         }
+                        if self._creative_dropped(env, aid, env.op_id(f"cr:{key}")):
+                            continue
                         if dry:
                             env.ctx.skip(aid, act, OpKind.CREATE_AD.value, DRY_RUN_SKIP)
                         else:
@@ -387,14 +523,18 @@ class CreateTask(TaskBase):
         self, env: TaskEnv, aid: str, ad: AdSpec, sid: str, names: dict[str, Any], plan: ImagePlan | None
     ) -> Iterator[Operation]:
         creative: dict[str, Any]
+        crid: str | None = None
         if ad.creative_spec is not None:
             crid = f"{aid}/cr"
             yield from self._creative(env, crid, ad.creative_spec, plan)
             creative = {"creative_id": Ref(crid)}
         elif ad.creative is not None:
-            creative = {"creative_id": Ref(env.op_id(f"cr:{ad.creative}"))}
+            crid = env.op_id(f"cr:{ad.creative}")
+            creative = {"creative_id": Ref(crid)}
         else:
             creative = {"creative_id": ad.creative_id}
+        if self._creative_dropped(env, aid, crid):
+            return
         if env.ctx.validate_only:
             env.ctx.skip(aid, env.account_id, OpKind.CREATE_AD.value, DRY_RUN_SKIP)
             return
@@ -419,6 +559,7 @@ class CreateTask(TaskBase):
         )
 
     def estimate(self, env: TaskEnv) -> dict[str, int]:
+        self._read_inputs(env)
         counts = {
             OpKind.CREATE_IMAGE.value: len({i.md5 for i in self.image_plan(env).local.values()})
             if self.all_images()
@@ -439,4 +580,15 @@ class CreateTask(TaskBase):
             counts[OpKind.CREATE_ADSET.value] += adsets * campaign.repeat
             counts[OpKind.CREATE_AD.value] += ads * campaign.repeat
             counts[OpKind.CREATE_CREATIVE.value] += inline * campaign.repeat
+        for kind, n in (self._csv.op_counts() if self._csv is not None else {}).items():
+            counts[kind] += n
+        if self.all_images():  # the library lookups by hash (reads, 50 hashes each) before the uploads
+            lookups = len(lookup_ops(self.image_plan(env)))
+            counts[OpKind.READ.value] = counts.get(OpKind.READ.value, 0) + lookups
+        if specs := self.all_videos():  # the video flow's lookups, uploads and status polls
+            urls = {key: spec.url for key, spec in specs.items() if spec.url is not None}
+            local = self.local_videos(env.base_dir)
+            flow = estimate_video_ops(local, urls, self.video_chunk_threshold, env.ctx.validate_only)
+            for kind, n in flow.items():
+                counts[kind] = counts.get(kind, 0) + n
         return {k: v for k, v in counts.items() if v}

@@ -35,6 +35,7 @@ __all__ = [
     "csv_issue",
     "file_sha256",
     "is_file",
+    "iter_cells",
     "iter_rows",
 ]
 
@@ -63,10 +64,26 @@ def iter_rows(path: Path, key: str, *, columns: Sequence[str] = ()) -> Iterator[
     """Rows of ``path`` as ``{column: value}`` (stripped). ``key`` is the column that must exist (or, in a
     headerless file, the name given to the first column); ``columns`` are the other columns recognised in a
     headerless file, in order. Raises :class:`CsvError` when the file cannot be read as a CSV."""
+    header: list[str] | None = None
+    for line, cells in iter_cells(path):
+        if header is None:
+            lowered = [c.lower() for c in cells]
+            if key in lowered:
+                header = lowered
+                continue
+            header = [key, *columns][: max(len(cells), 1)]
+            header += [f"column{i + 1}" for i in range(len(header), len(cells))]
+        values = {name: cells[i] for i, name in enumerate(header) if i < len(cells) and name}
+        yield CsvRow(line, values)
+
+
+def iter_cells(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """``(physical line, stripped cells)`` of every row that is not blank or a ``#`` comment, the header
+    included (for readers that interpret the header themselves). Raises :class:`CsvError` like
+    :func:`iter_rows`."""
     with path.open("rb") as handle:
         lines = _text_lines(handle)
         reader = csv.reader(lines, strict=True)
-        header: list[str] | None = None
         while True:
             start = reader.line_num + 1
             try:
@@ -81,15 +98,7 @@ def iter_rows(path: Path, key: str, *, columns: Sequence[str] = ()) -> Iterator[
             cells = [cell.strip() for cell in row]
             if not any(cells) or cells[0].startswith("#"):
                 continue
-            if header is None:
-                lowered = [c.lower() for c in cells]
-                if key in lowered:
-                    header = lowered
-                    continue
-                header = [key, *columns][: max(len(cells), 1)]
-                header += [f"column{i + 1}" for i in range(len(header), len(cells))]
-            values = {name: cells[i] for i, name in enumerate(header) if i < len(cells) and name}
-            yield CsvRow(line, values)
+            yield line, cells
 
 
 def csv_issue(err: CsvError | OSError, path: Path, field: str = "csv") -> Issue:

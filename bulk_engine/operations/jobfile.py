@@ -55,6 +55,7 @@ from .specs import job_model_config
 from .status import StatusTask
 from .task import ACCOUNT_PATTERN
 from .update import UpdateTask
+from .videos import LocalVideo, VideoSpec, inspect_video, video_source_issues
 
 __all__ = ["TASK_TYPES", "JobSpec", "Task", "job_schema", "load_job", "parse_job"]
 
@@ -88,6 +89,10 @@ class JobSpec(BaseModel):
     images: dict[str, ImageSpec] = Field(
         default_factory=dict,
         description="Images every create task may use by key (`image: <key>`); a task's own `images` win",
+    )
+    videos: dict[str, VideoSpec] = Field(
+        default_factory=dict,
+        description="Videos every create task may use by key (`video: <key>`); a task's own `videos` win",
     )
     tasks: list[Task] = Field(min_length=1)
 
@@ -123,6 +128,7 @@ class JobSpec(BaseModel):
             self._job_digest = job_digest
         digest = self._job_digest.copy()
         shared = [spec.file for spec in self.images.values() if spec.file is not None]
+        shared += [spec.file for spec in self.videos.values() if spec.file is not None]
         for names in (shared, *(task.input_files() for task in self.tasks)):
             for name in names:
                 path = Path(name) if Path(name).is_absolute() else self._base_dir / name
@@ -141,6 +147,7 @@ class JobSpec(BaseModel):
         found: list[Issue] = []
         keys: dict[str, int] = {}
         found.extend(self._image_issues(inputs))
+        found.extend(self._video_issues(inputs))
         for i, task in enumerate(self.tasks):
             key = self.task_key(i)
             if key in keys:
@@ -169,6 +176,20 @@ class JobSpec(BaseModel):
         for task in self.tasks:
             if isinstance(task, CreateTask):
                 task.share_images(self.images, local if inputs else None)
+
+    def _video_issues(self, inputs: bool) -> Iterator[Issue]:
+        """The top-level videos, like the images (operations/videos.py)."""
+        local: dict[str, LocalVideo] = {}
+        for key, spec in self.videos.items():
+            yield from video_source_issues(key, spec)
+            found = inspect_video(key, spec, self._base_dir) if inputs else None
+            if isinstance(found, Issue):
+                yield found
+            elif found is not None:
+                local[key] = found
+        for task in self.tasks:
+            if isinstance(task, CreateTask):
+                task.share_videos(self.videos, local if inputs else None)
 
     def check(self, *, inputs: bool = True) -> None:
         """Raise :class:`JobFileError` listing every issue (nothing is sent before this passes)."""

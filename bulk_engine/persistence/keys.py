@@ -26,7 +26,10 @@ keyed. An image upload that carries its content's identity (``Operation.upload``
 its key is the MD5, which is the image's hash (S003 §Ad Account Ad Images), looked up with ``GET
 act_<id>/adimages?hashes=["<md5>"]`` before it is sent again — so bytes that landed are not uploaded twice,
 and the lookup answers in the upload's own shape (``{"images": {name: {"hash": …}}}``) for the creatives
-that reference it. Updates, deletes, reads, other image creates (the server dedupes images by hash) and
+that reference it. A video upload carries its file too (``create_other``), but is not keyed here: the
+video flow names each video after its key and looks it up by that before any re-send
+(:mod:`bulk_engine.operations.video_flow`) — an ``adimages``-style hash lookup would only be refused. Updates,
+deletes, reads, other image creates (the server dedupes images by hash) and
 migrations are idempotent and simply retried. Every other create (``/copies``, ``create_other``…) is "unkeyed": after an
 unknown outcome it fails with a reason instead of risking a duplicate.
 """
@@ -54,6 +57,7 @@ __all__ = [
     "Safety",
     "hash_text",
     "key_in_name",
+    "keyed_by_content",
     "strip_key",
 ]
 
@@ -109,6 +113,11 @@ def hash_text(text: str, length: int) -> str:
     return "".join(_B32[(value >> (5 * (length - 1 - i))) & 31] for i in range(length))
 
 
+def keyed_by_content(op: Operation) -> bool:
+    """An image upload: keyed by its content's MD5, which is the image's hash in the library."""
+    return op.upload is not None and op.kind is OpKind.CREATE_IMAGE
+
+
 class KeyScheme:
     """Keys of one job. Pure: builds keyed operations, lookup requests, and reads lookup answers."""
 
@@ -127,7 +136,7 @@ class KeyScheme:
 
     # --- classification -------------------------------------------------------------------------
     def safety(self, op: Operation) -> Safety:
-        if op.upload is not None:
+        if keyed_by_content(op):
             return Safety.KEYED  # by its content's MD5 (see the module docstring)
         if op.kind in IDEMPOTENT_KINDS:
             return Safety.IDEMPOTENT
@@ -156,7 +165,7 @@ class KeyScheme:
     # --- keyed operations -----------------------------------------------------------------------
     def apply(self, op: Operation) -> Operation:
         """``op`` carrying its key (unchanged when it cannot be keyed, or carries it already: an upload)."""
-        if self.safety(op) is not Safety.KEYED or op.upload is not None:
+        if self.safety(op) is not Safety.KEYED or keyed_by_content(op):
             return op
         key = self.key(op.op_id)
         params = dict(op.params)
@@ -179,7 +188,7 @@ class KeyScheme:
     # --- lookups --------------------------------------------------------------------------------
     def lookup(self, op: Operation, path: str) -> BatchOp:
         """A GET on the edge the create posted to, filtered down to the object carrying ``op``'s key."""
-        if op.upload is not None:
+        if keyed_by_content(op) and op.upload is not None:
             params: dict[str, Any] = {"hashes": [op.upload.md5], "fields": "hash,name,url"}
             return BatchOp(method="GET", relative_url=path, params=params)
         key = self.key(op.op_id)
@@ -212,7 +221,7 @@ class KeyScheme:
         Raises ``ValueError`` if the answer is not an edge page (``{"data": [...]}``) or has more pages.
         """
         data = _edge_data(body)
-        if op.upload is not None:
+        if keyed_by_content(op) and op.upload is not None:
             md5 = op.upload.md5
             return [md5] if any(isinstance(i, Mapping) and i.get("hash") == md5 for i in data) else []
         key = self.key(op.op_id)

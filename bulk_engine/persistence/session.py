@@ -58,7 +58,7 @@ from .journal import (
     RunState,
     refusal_advice,
 )
-from .keys import KeyCarrier, KeyScheme, Safety, path_text
+from .keys import KeyCarrier, KeyScheme, Safety, keyed_by_content, path_text
 from .lock import LockOwner
 
 __all__ = ["JournalSession", "SessionStats", "load_operations"]
@@ -407,7 +407,7 @@ class JournalSession:
             self.stats.duplicates_seen += 1
             logger.warning("operation %s: %d objects carry its key; keeping the oldest", op.op_id, len(ids))
         self.stats.recovered += 1
-        if op.upload is not None:
+        if keyed_by_content(op) and op.upload is not None:
             return {"images": {op.upload.filename: {"hash": ids[0]}}}
         return ids[0]
 

@@ -160,6 +160,8 @@ class SimulatorConfig(BaseModel):
     video_chunk_bytes: int = Field(4 * 1024 * 1024, ge=1)
     min_video_bytes: int = Field(1024, ge=1)
     video_processing_s: float = Field(0.0, ge=0)
+    # Videos whose title contains one of these end processing in status.video_status "error" (videos.py).
+    video_error_titles: tuple[str, ...] = ()
     sync_copy_limit: int = 3
     max_ads_for_migration: int = 150
     ad_review_s: float = 0.0

@@ -359,6 +359,8 @@ def cli_run(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 @pytest.mark.graph_simulator(quota_override=100_000, faults={"latency_ms": 150})

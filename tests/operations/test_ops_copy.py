@@ -249,7 +249,7 @@ def video_creative(video_id: str) -> dict[str, Any]:
     }
 
 
-async def test_clone_remaps_videos_through_video_map_and_skips_unmapped_ones(start_sim: Any) -> None:
+async def test_clone_copies_unmapped_videos_by_url_and_remaps_mapped_ones(start_sim: Any) -> None:
     sim = await start_sim()
     target = sim.accounts[1]
     video = await upload_video(sim, sim.act)
@@ -265,15 +265,17 @@ async def test_clone_remaps_videos_through_video_map_and_skips_unmapped_ones(sta
     created = await sim.run(tree_job([tree], {"v": video_creative(video), "c": creative()}))
     assert created.ok, [o.reason for o in created.outcomes if o.reason]
     source = str(ids_by_op(created)["t0/c0"])
-    # without a mapping: the video creative and its ad are skipped with the reason; the rest is cloned
+    # without a mapping: the video is read by its source URL and uploaded to the target (file_url), then used
     report = await copy(sim, source_ids=[source], target_account_id=target)
     clone = report.task("cp").details["copies"][source]
-    skipped = [o for o in report.outcomes if o.state.value == "skipped"]
-    assert len(skipped) == 2 and all("video" in (o.reason or "") for o in skipped)
-    assert any("video_map" in (o.reason or "") for o in skipped)
-    assert clone["assets"]["unmapped_videos"] == [video]
-    assert sorted(strip_key(ad.data["name"]) for ad in sim.nodes("ad") if ad.account_id == target) == ["L"]
-    assert set(clone["failed"].values()) and report.counts["failed"] == 0
+    assert not clone["failed"] and report.counts["failed"] == report.counts["skipped"] == 0
+    [copied] = [n for n in sim.nodes("advideo") if n.account_id == target]
+    assert copied.data["file_url"] == sim.node(video).data["source"]
+    assert clone["assets"]["videos"] == {video: copied.id} and clone["assets"]["unmapped_videos"] == []
+    assert sorted(strip_key(ad.data["name"]) for ad in sim.nodes("ad") if ad.account_id == target) == [
+        "L",
+        "V",
+    ]
     # with the video uploaded to the target and mapped, everything is cloned onto the target's video
     target_video = await upload_video(sim, target)
     report = await copy(
@@ -287,8 +289,10 @@ async def test_clone_remaps_videos_through_video_map_and_skips_unmapped_ones(sta
         if n.account_id == target and "video_data" in n.data["object_story_spec"]
     ]
     assert [n.data["object_story_spec"]["video_data"]["video_id"] for n in cloned_video_creatives] == [
-        target_video
+        copied.id,
+        target_video,
     ]
+    assert len([n for n in sim.nodes("advideo") if n.account_id == target]) == 2  # video_map: no upload
 
 
 async def test_copy_dry_run_reads_and_plans_without_writing(start_sim: Any) -> None:
@@ -345,11 +349,10 @@ async def test_clone_dry_run_plans_assets_without_writing(start_sim: Any) -> Non
     )
     plan = report.task("cp").details["copies"][source]
     assert plan["dry_run"] and plan["assets"]["images"] == [image_hash]
-    assert plan["assets"]["unmapped_videos"] == [video]
-    not_planned = {o["type"] for o in plan["objects"] if not o["planned"]}
-    assert not_planned == {"adcreative", "ad"}  # the video creative and its ad, with the reason
-    assert all(o["reason"] for o in plan["objects"] if not o["planned"])
-    assert plan["writes"] == 5  # image copy, creative, campaign, ad set, ad
+    assert plan["assets"]["unmapped_videos"] == []  # the video would be uploaded from its source URL
+    assert "from its source URL" in plan["assets"]["videos"][video]
+    assert all(o["planned"] for o in plan["objects"])
+    assert plan["writes"] == 7  # image copy, 2 creatives, campaign, ad set, 2 ads
     assert len(writes(sim)) == written
 
 
