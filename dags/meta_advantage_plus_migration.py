@@ -14,6 +14,10 @@
 5. ``verify`` fails the run, with the reasons, when a copy did not verify — its source stays ACTIVE — and
    otherwise hands on the sources to pause.
 6. ``switch_over`` pauses those sources (verified copies only).
+7. ``roll_back`` runs only when ``migrate`` or ``verify`` failed (``undo_target`` has ``trigger_rule=one_failed``):
+   it undoes the migration from the migrate task's journal — named by its XCom ``job_id`` and ``journal``, no
+   report needed — pausing every copy it made, so a copy that did not verify never delivers next to its
+   still ACTIVE source; in-place migrations are reported as not reversible.
 
 Each step is idempotent on clear: the operators answer from their journals, ``plan`` rewrites the same file,
 and ``switch_over`` pauses by status update (pausing a paused campaign changes nothing).
@@ -78,6 +82,12 @@ def verify(migrated: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+@task(multiple_outputs=True, trigger_rule="one_failed")
+def undo_target(migrated: dict[str, Any]) -> dict[str, Any]:
+    """What the rollback needs from the migration (each an XCom of its own): its job id and its journal."""
+    return {"job_id": migrated["job_id"], "journal": migrated["journal"]}
+
+
 with DAG(
     "meta_advantage_plus_migration",
     description="Plan, review, migrate, verify, then switch ASC/AAC campaigns over to Advantage+",
@@ -109,9 +119,15 @@ with DAG(
         after_copy="keep_source",
         report_path=REPORT,
     )
-    MetaBulkOperator(
-        task_id="switch_over",
+    checked = verify(migrate.output)
+    MetaBulkOperator(task_id="switch_over", meta_conn_id=CONN_ID, operations=checked, report_path=REPORT)
+    target = undo_target(migrate.output)
+    checked >> target
+    MetaAdvantagePlusMigrationOperator(
+        task_id="roll_back",
         meta_conn_id=CONN_ID,
-        operations=verify(migrate.output),
+        mode="rollback",
+        rollback_job=target["job_id"],
+        rollback_journal=target["journal"],
         report_path=REPORT,
     )

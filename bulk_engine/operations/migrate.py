@@ -11,13 +11,15 @@ Phases of :meth:`MigrateTask.execute`, each one or more journaled engine jobs of
 resumes phase by phase, nothing sent twice):
 
 1. **preflight** reads every campaign (or the plan's), its ad sets and its ad count and classifies it; with
-   ``plan:`` each row's action is checked against what was just read — one refusal, no write at all;
+   ``plan:`` each row's action is checked against what was just read — any refusal (a campaign gone, an
+   action no longer allowed) raises :class:`~.base.JobFileError` before any write (``run`` exits 2);
 2. **migrate**: copy-and-migrate or in place; a copy over the synchronous limit (100/1885194) is done as a
    chunked copy, migrated in place, and the refused ``/copies`` op ends ``succeeded`` "completed by chunked
    copy" (:func:`~.copy.settle_fallback`);
 3. **verify**: read each result's ``smart_promotion_type`` (must be GUIDED_CREATION), ``advantage_state_info``
-   and tree; the full id map (campaign, ad sets, ads) comes from ``ad_object_ids`` — the seed's example lists
-   only the campaign — completed by the copy's ``source_adset_id`` / ``source_ad_id``; a mapped copy missing
+   and tree (:mod:`.migrate_verify`); the full id map (campaign, ad sets, ads) comes from ``ad_object_ids`` — the
+   seed's example lists only the campaign — completed by the copy's ``source_adset_id`` / ``source_ad_id``
+   as the tree read answers them (the map's journal record, ``<key>/map/<source>/<new>/…``); a mapped copy missing
    from the tree, or a live source ad set left uncopied, fails verification (an unverified result that no
    switch-over op reports gets a ``skipped`` ``<key>/unverified/<source>`` saying why: never a silent success);
 4. **switch-over** (``after_copy: pause_source``, the default: ``status_option`` defaults to
@@ -29,30 +31,28 @@ resumes phase by phase, nothing sent twice):
 
 A dry run (``validate_only``) stops after the preflight and sends ``migrate_to_advantage_plus`` with
 ``execution_options=["validate_only"]`` per campaign to migrate; ``mode: rollback`` undoes a migration from
-its report (:mod:`.migrate_rollback`).
+its journal, or its report (:mod:`.migrate_rollback`, :mod:`.migrate_journal`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from bulk_engine.planning.graph import Operation, OpKind
-from bulk_engine.results import Outcome, OutcomeState
+from bulk_engine.results import OutcomeState
 
-from .base import EngineLike, Issue, TaskEnv
+from .base import EngineLike, Issue, JobFileError, TaskEnv
 from .copy import CopyTask, RenameOptions, _is_sync_limit, _mapping_from_result, chunked_copy, settle_fallback
 from .csvinput import count_rows
 from .migrate_eligibility import (
-    LEVERS,
     MAX_ADS_FOR_MIGRATION,
     CampaignFacts,
     Eligibility,
     Readiness,
-    _opt,
     campaign_kind,
     classify,
     plan_action,
@@ -60,31 +60,18 @@ from .migrate_eligibility import (
 )
 from .migrate_plan import apply_plan, plan_issues, read_plan
 from .migrate_readiness import apply_readiness, follow_up, readiness_errors, readiness_op
-from .migrate_record import (
-    MigrationRecord,
-    fail,
-    full_map,
-    map_entry,
-    readiness_dict,
-    tally,
-    verify_problems,
-)
+from .migrate_record import MigrationRecord, drain, fail, map_entry, readiness_dict, tally
+from .migrate_rollback import rollback_migration, rollback_rule_issues
+from .migrate_verify import ADSET_FIELDS, CAMPAIGN_FIELDS, NON_DELETED, verify
 from .reads import EdgeRead, read_edges, read_nodes
 from .specs import job_model_config
-from .status import LIVE_FILTER
 from .task import TaskBase, TaskReport
+
+if TYPE_CHECKING:
+    from bulk_engine.protocol.errors import GraphError
 
 __all__ = ["MigrateTask", "MigrationRecord"]
 
-CAMPAIGN_FIELDS = (
-    "id,name,objective,status,effective_status,smart_promotion_type,existing_customer_budget_percentage,"
-    "special_ad_categories,daily_budget,lifetime_budget,bid_strategy,advantage_state_info"
-)
-ADSET_FIELDS = (
-    "id,name,status,effective_status,daily_budget,lifetime_budget,bid_strategy,bid_amount,targeting,"
-    "existing_customer_budget_percentage"
-)
-NON_DELETED = sorted({*LIVE_FILTER, "ARCHIVED"})
 LIVE = ("ACTIVE", "PAUSED")
 
 
@@ -101,7 +88,8 @@ class MigrateTask(TaskBase):
     include_archived: bool = False
     mode: Literal["copy", "in_place", "rollback"] = Field(
         "copy",
-        description="copy = copy and migrate (source kept); rollback = undo a migration from its report",
+        description="copy = copy and migrate (source kept); rollback = undo a migration from its journal "
+        "(or its report)",
     )
     app_campaigns: Literal["in_place", "skip"] = Field(
         "in_place", description="Advantage+ app campaigns can only be migrated in place"
@@ -120,8 +108,17 @@ class MigrateTask(TaskBase):
         "or apply the changes",
     )
     max_ads: int = Field(MAX_ADS_FOR_MIGRATION, ge=1)
+    rollback_journal: str | None = Field(
+        None,
+        description="mode rollback: the journal (SQLite path or PostgreSQL URL) of the migration to undo",
+    )
+    rollback_job: str | None = Field(
+        None,
+        description="mode rollback: the migration's job id in rollback_journal (default: in the journal the "
+        "rollback runs with)",
+    )
     rollback_report: str | None = Field(
-        None, description="mode rollback: the JSON report of the migration to undo"
+        None, description="mode rollback without a journal: the JSON report of the migration to undo"
     )
     rollback_copies: Literal["pause", "delete"] = Field(
         "pause", description="mode rollback: what happens to the copies"
@@ -132,12 +129,16 @@ class MigrateTask(TaskBase):
         return True
 
     def input_files(self) -> list[str]:
-        return [f for f in (self.plan, self.rollback_report) if f]
+        return [f for f in (self.plan, self.rollback_report) if f and not self.rollback_journal]
 
     def input_issues(self, base_dir: Path) -> Iterator[Issue]:
         if self.plan:
             yield from plan_issues(base_dir / self.plan)
-        if self.rollback_report:
+        if self.rollback_journal and self.rollback_job:
+            from .migrate_journal import journal_issues
+
+            yield from journal_issues(self.rollback_journal, self.rollback_job, base_dir)
+        elif self.rollback_report:
             from .migrate_rollback import report_issues
 
             yield from report_issues(base_dir / self.rollback_report)
@@ -155,13 +156,7 @@ class MigrateTask(TaskBase):
             )
         if self.plan is not None and self.campaign_ids is not None:
             yield Issue(("plan",), "a plan names its campaigns: drop campaign_ids", self.plan, "migrate.plan")
-        if (self.mode == "rollback") != (self.rollback_report is not None):
-            yield Issue(
-                ("rollback_report",),
-                "mode rollback needs rollback_report (the migration's JSON report), and only it takes one",
-                self.rollback_report,
-                "migrate.rollback",
-            )
+        yield from rollback_rule_issues(self)
         if self.after_copy == "pause_source" and not self.verify and self.mode != "rollback":
             yield Issue(
                 ("after_copy",),
@@ -178,25 +173,20 @@ class MigrateTask(TaskBase):
 
     async def execute(self, engine: EngineLike, env: TaskEnv) -> TaskReport:
         if self.mode == "rollback":
-            from .migrate_rollback import rollback_migration
-
             return await rollback_migration(self, engine, env)
         report = TaskReport.for_env(env, "migrate")
+        report.details["account_id"] = env.account_id  # the rollback's account (bulk-engine undo)
         rows = read_plan(env.resolve(self.plan)) if self.plan else None
         ids = [r.campaign_id for r in rows] if rows is not None else self.campaign_ids
-        campaigns, adsets, ads = await self._preflight(engine, env, report, ids)
+        campaigns, adsets, ads, unreadable = await self._preflight(engine, env, report, ids)
         records = self._classify(campaigns, adsets, ads)
-        refused = apply_plan(rows, records, self.plan or "plan", env.account_id) if rows is not None else []
+        if rows is not None:
+            plan_file = str(env.resolve(self.plan or "plan"))
+            refused = apply_plan(rows, records, plan_file, env.account_id, unreadable)
+            if refused:  # bad input found by the reads: nothing written (see migrate_plan)
+                raise JobFileError(refused, plan_file)
         report.details["campaigns"] = records
-        if refused:
-            for record in refused:
-                reason = str((record.error or {}).get("reason")) + ": nothing in this plan was migrated"
-                env.ctx.skip(
-                    env.op_id("plan", record.source_id), env.account_id, OpKind.MIGRATE.value, reason
-                )
-            _drain(report, env)
-            report.details["plan_refused"] = len(refused)
-        elif env.ctx.validate_only and not self.preflight_only:
+        if env.ctx.validate_only and not self.preflight_only:
             await self._validate(engine, env, report, campaigns, adsets, records)
         elif not (self.preflight_only or env.ctx.validate_only):
             await self._migrate(engine, env, report, records)
@@ -208,7 +198,7 @@ class MigrateTask(TaskBase):
             if self.readiness == "apply":
                 await apply_readiness(engine, env, report, ordinary, records)
             if self.verify:
-                copies = await self._verify(engine, env, report, records)
+                copies = await verify(self, engine, env, report, records)
                 await self._switch_over(engine, env, report, records)
                 await follow_up(self, engine, env, report, records, copies)
         report.details["campaigns"] = [r.to_dict() for r in records.values()]
@@ -219,14 +209,19 @@ class MigrateTask(TaskBase):
     # --- preflight --------------------------------------------------------------------------------------------
     async def _preflight(
         self, engine: EngineLike, env: TaskEnv, report: TaskReport, campaign_ids: list[str] | None
-    ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]], dict[str, int]]:
+    ) -> tuple[
+        list[dict[str, Any]], dict[str, list[dict[str, Any]]], dict[str, int], dict[str, GraphError | None]
+    ]:
+        """Campaigns, their ad sets and ad counts as read; the Graph error of each listed id not read."""
         prefix = env.op_id("preflight")
+        unreadable: dict[str, GraphError | None] = {}
         if campaign_ids is not None:
             nodes = await read_nodes(
                 engine, campaign_ids, CAMPAIGN_FIELDS, env.account_id, report, op_prefix=prefix
             )
             campaigns = [n[0] for c in campaign_ids if (n := nodes.items.get(c))]
             report.details["unreadable"] = {c: o.reason for c, o in nodes.errors.items()}
+            unreadable = {c: o.error for c, o in nodes.errors.items()}
         else:
             params: dict[str, Any] = {"fields": CAMPAIGN_FIELDS}
             if self.include_archived:
@@ -277,7 +272,7 @@ class MigrateTask(TaskBase):
         report.details["source_adsets"] = {
             c: [str(a["id"]) for a in adsets[c] if a.get("status") in LIVE] for c in ids
         }
-        return campaigns, adsets, ads
+        return campaigns, adsets, ads, unreadable
 
     def _classify(
         self,
@@ -464,85 +459,6 @@ class MigrateTask(TaskBase):
             else:
                 fail(records[plan.source_id], outcome)
 
-    # --- verify -----------------------------------------------------------------------------------------------
-    async def _verify(
-        self, engine: EngineLike, env: TaskEnv, report: TaskReport, records: dict[str, MigrationRecord]
-    ) -> dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
-        """Read every result (node and tree) and judge it; returns new id → (campaign, ad sets) as read."""
-        targets = {r.new_id: r for r in records.values() if r.state == "migrated" and r.new_id}
-        ready = {cid: r for cid, r in records.items() if r.readiness and r.readiness.get("applied")}
-        ids = [*targets, *(c for c in ready if c not in targets)]
-        if not ids:
-            return {}
-        nodes = await read_nodes(
-            engine, ids, CAMPAIGN_FIELDS, env.account_id, report, op_prefix=env.op_id("verify")
-        )
-        trees = await read_edges(
-            engine,
-            [
-                read
-                for new_id in targets
-                for read in (
-                    EdgeRead(
-                        f"{new_id}/adsets",
-                        f"{new_id}/adsets",
-                        env.account_id,
-                        {"fields": ADSET_FIELDS + ",source_adset_id", "effective_status": NON_DELETED},
-                    ),
-                    EdgeRead(
-                        f"{new_id}/ads",
-                        f"{new_id}/ads",
-                        env.account_id,
-                        {"fields": "id,name,status,adset_id,source_ad_id", "effective_status": NON_DELETED},
-                    ),
-                )
-            ],
-            report,
-            op_prefix=env.op_id("verify", "tree"),
-        )
-        source_adsets: Mapping[str, list[str]] = report.details.get("source_adsets") or {}
-        read: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
-        for object_id in ids:
-            found = nodes.items.get(object_id)
-            node = found[0] if found else {}
-            raw_info = node.get("advantage_state_info")
-            info = dict(raw_info) if isinstance(raw_info, dict) else None
-            record = targets.get(object_id)
-            if record is not None:
-                adsets = trees.items.get(f"{object_id}/adsets", [])
-                ads = trees.items.get(f"{object_id}/ads", [])
-                read[object_id] = (node, adsets)
-                record.smart_promotion_type = _opt(node.get("smart_promotion_type"))
-                record.advantage_state_info = info
-                record.id_map = full_map(record, adsets, ads)
-                record.verify_problems = verify_problems(
-                    record,
-                    node,
-                    adsets,
-                    ads,
-                    source_adsets.get(record.source_id, []),
-                    nodes.errors.get(object_id),
-                )
-                record.verified = not record.verify_problems
-                if info is not None and info.get("advantage_state") == "DISABLED":
-                    off = [k for k in LEVERS if info.get(k) != "ENABLED"]
-                    record.warnings.append(
-                        "migrated, but advantage_state is DISABLED (levers off: " + ", ".join(off) + ")"
-                    )
-            if object_id in ready and record is None:
-                readiness_record = ready[object_id].readiness or {}
-                readiness_record["after"] = info
-                readiness_record["smart_promotion_type_after"] = _opt(node.get("smart_promotion_type"))
-        for record in targets.values():
-            switched = record.action == "copy_and_migrate" and self.after_copy == "pause_source"
-            if record.verified is False and not switched:  # (a switched one's skipped switch op says it)
-                why = f"{record.new_id} not verified: " + "; ".join(record.verify_problems)
-                env.ctx.skip(
-                    env.op_id("unverified", record.source_id), env.account_id, OpKind.READ.value, why
-                )
-        _drain(report, env)
-        return read
-
     # --- switch-over ------------------------------------------------------------------------------------------
     async def _switch_over(
         self, engine: EngineLike, env: TaskEnv, report: TaskReport, records: dict[str, MigrationRecord]
@@ -576,7 +492,7 @@ class MigrateTask(TaskBase):
                         kind=OpKind.UPDATE,
                     )
                 )
-        outcomes = await report.run(engine, ops, env.ctx) if ops else _drain(report, env)
+        outcomes = await report.run(engine, ops, env.ctx) if ops else drain(report, env)
         for record in copies:
             outcome = outcomes.get(env.op_id("switch", record.source_id))
             if outcome is None or record.switch is not None:
@@ -585,15 +501,6 @@ class MigrateTask(TaskBase):
                 record.switch, record.source_paused = f"source paused: {record.new_id} verified", True
             else:
                 record.switch = f"source left ACTIVE: pausing it did not succeed ({outcome.reason})"
-
-
-def _drain(report: TaskReport, env: TaskEnv) -> dict[str, Outcome]:
-    """The local skips pending in ``env.ctx`` folded into ``report`` (no engine job to carry them)."""
-    out = {o.op_id: o for o in env.ctx.skipped}
-    for outcome in env.ctx.skipped:
-        report.add(outcome)
-    env.ctx.skipped.clear()
-    return out
 
 
 def _op(op_id: str, path: str | tuple[str, ...], params: dict[str, Any], env: TaskEnv) -> Operation:

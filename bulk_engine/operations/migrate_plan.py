@@ -12,10 +12,12 @@ Checks, in two passes:
   is not the reviewed preflight's: ``migrate.plan.unknown``), and an ``action`` among ``copy | in_place |
   skip | manual`` that the row's own ``kind`` / ``eligibility`` / ``status`` allow (:func:`~.migrate_eligibility.forbidden_action`) —
   each problem names ``file:line``, the column, the value and the rule (exit 2, nothing sent);
-- **after the preflight reads, before any write** (:func:`row_refusal`): the campaign still exists in the ad
-  account and its *current* state still allows the action (a campaign archived, migrated or given ECBP since
-  the plan was written). One refusal stops every write of the task: a reviewed plan runs as reviewed or not
-  at all.
+- **after the preflight reads, before any write** (:func:`apply_plan`): the campaign still exists in the ad
+  account (else ``migrate.plan.unknown`` with Graph's 100/33, :func:`unknown_row`) and its *current* state
+  still allows the action (a campaign archived, migrated or given ECBP since the plan was written:
+  ``migrate.plan.forbidden``). Any refusal is bad input like the first pass — every problem with its
+  ``file:line``, column, value and rule, raised as :class:`~.base.JobFileError` after the reads and before any
+  write (``bulk-engine run`` exits 2): a reviewed plan runs as reviewed or not at all.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import csv
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bulk_engine.spreadsheet import safe_cell
 
@@ -33,7 +35,19 @@ from .csvinput import CsvError, csv_issue, is_file, iter_rows
 from .migrate_eligibility import PLAN_ACTIONS, TASK_ACTION, Eligibility, forbidden_action
 from .migrate_record import MigrationRecord
 
-__all__ = ["PLAN_COLUMNS", "PlanRow", "apply_plan", "plan_issues", "read_plan", "row_refusal", "write_plan"]
+if TYPE_CHECKING:
+    from bulk_engine.protocol.errors import GraphError
+
+__all__ = [
+    "PLAN_COLUMNS",
+    "PlanRow",
+    "apply_plan",
+    "plan_issues",
+    "read_plan",
+    "row_refusal",
+    "unknown_row",
+    "write_plan",
+]
 
 PLAN_COLUMNS = (
     "campaign_id",
@@ -162,46 +176,61 @@ def _row_problem(row: PlanRow, seen: Mapping[str, int]) -> tuple[str, str, str, 
     return None
 
 
-def row_refusal(row: PlanRow, file: str, kind: str, eligibility: str, status: str | None) -> str | None:
+def row_refusal(row: PlanRow, file: str, kind: str, eligibility: str, status: str | None) -> Issue | None:
     """Why ``row`` cannot run against the campaign as the preflight just read it (``None``: it can)."""
     why = forbidden_action(row.action, kind, eligibility, status)
     if why is None:
         return None
-    return f"{file}:{row.line}: action {row.action!r} no longer allowed: {why} (rule migrate.plan.forbidden)"
+    return Issue(
+        ("plan", "action"),
+        f"no longer allowed for campaign {row.campaign_id} as it reads now: {why}",
+        row.action,
+        "migrate.plan.forbidden",
+        file=file,
+        line=row.line,
+    )
+
+
+def unknown_row(row: PlanRow, file: str, account_id: str, error: GraphError | None) -> Issue:
+    """The row of a campaign the preflight could not read: gone (S003 §Handling Errors → Error Codes: ``100,
+    subcode 33`` — the object "does not exist, cannot be loaded due to missing permissions"), or another
+    account's. Graph's own code and subcode when the read got one."""
+    reason = error.message if error is not None else "not found"
+    return Issue(
+        ("plan", "campaign_id"),
+        f"campaign cannot be read in {account_id} (unknown id, deleted, or another account's): {reason}",
+        row.campaign_id,
+        "migrate.plan.unknown",
+        code=error.code if error is not None else 100,
+        subcode=error.error_subcode if error is not None else 33,
+        file=file,
+        line=row.line,
+    )
 
 
 def apply_plan(
-    rows: Sequence[PlanRow], records: dict[str, MigrationRecord], file: str, account_id: str
-) -> list[MigrationRecord]:
-    """Set each preflight record's action from its plan row; returns the records of the rows the fresh
-    preflight refuses (the module docstring's second pass). Campaigns not in the plan are dropped: untouched."""
-    refused: list[MigrationRecord] = []
+    rows: Sequence[PlanRow],
+    records: dict[str, MigrationRecord],
+    file: str,
+    account_id: str,
+    errors: Mapping[str, GraphError | None],
+) -> list[Issue]:
+    """Set each preflight record's action from its plan row; returns the problems of the rows the fresh
+    preflight refuses (the module docstring's second pass: raised as bad input, before any write).
+    Campaigns not in the plan are dropped: untouched."""
+    refused: list[Issue] = []
     listed = {r.campaign_id for r in rows}
     for cid in [c for c in records if c not in listed]:
         del records[cid]
     for row in rows:
         record = records.get(row.campaign_id)
         if record is None:
-            why = (
-                f"{file}:{row.line}: campaign {row.campaign_id} cannot be read in {account_id} "
-                "(unknown id, deleted, or another account's; rule migrate.plan.unknown)"
-            )
-            records[row.campaign_id] = MigrationRecord(
-                row.campaign_id,
-                "",
-                "unknown",
-                why,
-                state="refused",
-                plan_line=row.line,
-                error={"reason": why},
-            )
-            refused.append(records[row.campaign_id])
+            refused.append(unknown_row(row, file, account_id, errors.get(row.campaign_id)))
             continue
         record.plan_line = row.line
         refusal = row_refusal(row, file, record.kind, record.eligibility, record.source_status)
         if refusal is not None:
-            record.state, record.error = "refused", {"reason": refusal}
-            refused.append(record)
+            refused.append(refusal)
         elif row.action in TASK_ACTION:
             record.action = TASK_ACTION[row.action]
             if record.kind == "AAC":

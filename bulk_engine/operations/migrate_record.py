@@ -10,13 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bulk_engine.results import Outcome, OutcomeState
 
 from .migrate_eligibility import GUIDED_CREATION, Readiness, _opt
 
-__all__ = ["MigrationRecord", "fail", "full_map", "map_entry", "readiness_dict", "tally", "verify_problems"]
+if TYPE_CHECKING:
+    from .base import TaskEnv
+    from .task import TaskReport
+
+__all__ = [
+    "MigrationRecord",
+    "drain",
+    "fail",
+    "full_map",
+    "map_entry",
+    "readiness_dict",
+    "tally",
+    "verify_problems",
+]
 
 
 @dataclass
@@ -130,4 +143,13 @@ def tally(values: Iterator[str] | Any) -> dict[str, int]:
     out: dict[str, int] = {}
     for value in values:
         out[value] = out.get(value, 0) + 1
+    return out
+
+
+def drain(report: TaskReport, env: TaskEnv) -> dict[str, Outcome]:
+    """The local skips pending in ``env.ctx`` folded into ``report`` (no engine job to carry them)."""
+    out = {o.op_id: o for o in env.ctx.skipped}
+    for outcome in env.ctx.skipped:
+        report.add(outcome)
+    env.ctx.skipped.clear()
     return out

@@ -1,9 +1,11 @@
-"""Roll back an Advantage+ migration from its JSON report (``type: migrate``, ``mode: rollback``).
+"""Roll back an Advantage+ migration from its journal, or its JSON report (``type: migrate``, ``mode: rollback``).
 
-Why from the report: it holds, per campaign, what the migration did — the copy's id, whether the switch-over
-paused the source (``source_paused``) and the source's status before (``source_status``) — which is exactly
-what undoing needs; the journal holds the same answers but not the task's conclusions. (The generic
-``bulk-engine undo`` of update/status jobs is a different command; this is the migration's own undo.)
+Why from the journal first: a run killed before its report was written must be undoable too. The journal
+holds, per campaign, every answer the migration got — the copy's id and map, whether the switch-over paused
+the source — read back by :func:`~.migrate_journal.journal_records` (``rollback_job``, in
+``rollback_journal`` or, without it, in the journal this rollback runs with). Without a journal the JSON
+report's records say the same (``rollback_report``). ``bulk-engine undo`` of a migration's journal, report or
+undo file writes this task into its inverse job.
 
 What it does, in two journaled engine jobs after one read of the current statuses:
 
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from bulk_engine.planning.graph import Operation, OpKind
 from bulk_engine.results import OutcomeState
 
-from .base import EngineLike, Issue, TaskEnv
+from .base import EngineLike, Issue, JobFileError, TaskEnv
 from .reads import read_nodes
 from .status import check_transition
 from .task import TaskReport
@@ -36,7 +38,13 @@ from .task import TaskReport
 if TYPE_CHECKING:
     from .migrate import MigrateTask
 
-__all__ = ["NOT_REVERSIBLE", "migration_records", "report_issues", "rollback_migration"]
+__all__ = [
+    "NOT_REVERSIBLE",
+    "migration_records",
+    "report_issues",
+    "rollback_migration",
+    "rollback_rule_issues",
+]
 
 NOT_REVERSIBLE = (
     "migrated in place: not reversible — the campaign kept its id and reads smart_promotion_type "
@@ -83,11 +91,75 @@ def report_issues(path: Path, field: str = "rollback_report") -> Iterator[Issue]
         )
 
 
+def rollback_rule_issues(task: MigrateTask) -> Iterator[Issue]:
+    """A rollback names one migration: ``rollback_job`` (its journal: ``rollback_journal`` or the run's own)
+    or ``rollback_report``; other modes take neither."""
+    sources = [n for n in ("rollback_job", "rollback_report") if getattr(task, n) is not None]
+    if task.mode != "rollback":
+        for name in (*sources, *(["rollback_journal"] if task.rollback_journal else [])):
+            yield Issue((name,), "only mode: rollback takes it", getattr(task, name), "migrate.rollback")
+    elif len(sources) != 1:
+        yield Issue(
+            ("mode",),
+            "mode rollback needs exactly one of rollback_job (the migration's job id in its journal) or "
+            "rollback_report (its JSON report)",
+            task.mode,
+            "migrate.rollback",
+        )
+    elif task.rollback_journal is not None and task.rollback_job is None:
+        yield Issue(
+            ("rollback_journal",), "rollback_journal goes with rollback_job", task.rollback_journal,
+            "migrate.rollback",
+        )  # fmt: skip
+
+
+def _journal_of(engine: Any) -> Any:
+    """The journal the engine under ``engine`` (a wrapper's ``.engine``, …) runs with, or ``None``."""
+    for _ in range(8):
+        journal = getattr(engine, "journal", None)
+        if journal is not None:
+            return journal
+        engine = getattr(engine, "engine", None)
+    return None
+
+
+def _records(task: MigrateTask, engine: EngineLike, env: TaskEnv) -> list[dict[str, Any]]:
+    """The migration's per-campaign records: from its journal when the task names a job, else its report."""
+    if task.rollback_job is None:
+        assert task.rollback_report is not None
+        return migration_records(_load(env.resolve(task.rollback_report)))
+    from .migrate_journal import journal_records
+
+    if task.rollback_journal is not None:
+        from bulk_engine.persistence import is_journal_url, open_journal
+
+        target = task.rollback_journal
+        journal = open_journal(target if is_journal_url(target) else env.resolve(target))
+        try:
+            found = journal_records(journal, task.rollback_job)
+        finally:
+            journal.close()
+    else:
+        journal = _journal_of(engine)
+        if journal is None:
+            why = "rollback_job without rollback_journal reads the run's journal: run with --journal"
+            raise JobFileError([Issue(("rollback_job",), why, task.rollback_job, "migrate.rollback")])
+        found = journal_records(journal, task.rollback_job)
+        if (
+            not found
+        ):  # the journal this run opened holds no migration of that job: nothing to undo is a mistake
+            why = (
+                "the run's journal holds no migration of this job: set rollback_journal to the migration's "
+                "journal, or run with the journal the migration ran with"
+            )
+            raise JobFileError([Issue(("rollback_job",), why, task.rollback_job, "migrate.rollback")])
+    return [record.to_dict() for records in found.values() for record in records]
+
+
 async def rollback_migration(task: MigrateTask, engine: EngineLike, env: TaskEnv) -> TaskReport:
-    """Undo the migration in ``task.rollback_report`` (see the module docstring)."""
-    assert task.rollback_report is not None
+    """Undo the migration ``task`` names (see the module docstring)."""
     report = TaskReport.for_env(env, "migrate")
-    records = migration_records(_load(env.resolve(task.rollback_report)))
+    records = _records(task, engine, env)
     copies = [
         r
         for r in records
@@ -141,12 +213,13 @@ async def rollback_migration(task: MigrateTask, engine: EngineLike, env: TaskEnv
                 lines[source][side] = f"left {node.get('status')}: {why}"
                 env.ctx.skip(op_id, env.account_id, OpKind.UPDATE.value, f"{object_id}: {why}")
             else:
+                dry = {"execution_options": ["validate_only"]} if env.ctx.validate_only else {}
                 ops.append(
                     Operation(
                         op_id=op_id,
                         method="POST",
                         path=object_id,
-                        params={"status": status},
+                        params={"status": status, **dry},
                         account_id=env.account_id,
                         kind=OpKind.UPDATE,
                     )
@@ -171,5 +244,6 @@ async def rollback_migration(task: MigrateTask, engine: EngineLike, env: TaskEnv
         report.add(outcome)
     env.ctx.skipped.clear()
     report.details["rollback"] = [line for line in lines.values() if len(line) > 3]
-    report.details["rollback_of"] = str(task.rollback_report)
+    report.details["rollback_of"] = task.rollback_job or str(task.rollback_report)
+    report.details["rollback_from"] = "journal" if task.rollback_job else "report"
     return report

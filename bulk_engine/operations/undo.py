@@ -38,8 +38,11 @@ after an attempt whose outcome was unknown may have been applied: it is restored
 guard), a field that had no value before (Graph cannot unset a field by update), status changes whose
 prior status was not read (a status task with plain ids and no ``read_current``), a dry run, copies made with ``status_option:
 INHERITED_FROM_SOURCE`` (the status they were made with is unknown, so a change since could not be told),
-created objects whose job file is gone or changed (undo from the journal instead), **migrate** tasks (their
-own ``rollback`` mode takes a migration back) and **creatives**, with ``pause`` and ``delete`` alike. A
+created objects whose job file is gone or changed (undo from the journal instead), **migrate** tasks as updates
+(their switch-over's pauses are never restored alone, which would re-activate a source next to its Advantage+
+copy: the document lists each migration in ``migrations`` and :func:`write_undo_job` with ``rollback=True``
+— ``bulk-engine undo`` — adds a ``migrate`` task in ``mode: rollback`` for it, reading the migration's
+journal or, without one, its report: :mod:`.migrate_rollback`) and **creatives**, with ``pause`` and ``delete`` alike. A
 creative does not deliver, so there is nothing to pause; and it is not deleted, because the status section
 (S003 §Manage Your Ad Object's Status) documents statuses and DELETED for campaigns, ad sets and ads only
 (of a creative, only "name and run status" may change, with no values given: §Update Ads), Graph answers a
@@ -104,12 +107,14 @@ def undo_document(
     *,
     operations: Iterable[Mapping[str, Any]] | None = None,
     job: JobSpec | None = None,
+    report_path: str | None = None,
 ) -> dict[str, Any]:
     """The undo file of a run report: per update / status task, every applied object's ``before`` and
     ``after`` values; per create / copy task, the tops of what it made (``created``).
 
     ``operations`` default to the report's own; ``job`` (the statuses the objects were made with) to the
-    report's ``source`` job file, when its fingerprint is the run's."""
+    report's ``source`` job file, when its fingerprint is the run's. Each migrate task is listed in
+    ``migrations`` with the run's journal (the report's ``journal``) and ``report_path``, the report's file."""
     doc = _empty(report.get("job_id"), report.get("source"))
     if report.get("dry_run"):
         doc["not_undoable"].append({"reason": "a dry run changes nothing: nothing to undo"})
@@ -124,6 +129,16 @@ def undo_document(
         if kind not in _UNDOABLE_TYPES:
             if kind == "migrate":
                 doc["not_undoable"].append({"task": task.get("key"), "reason": MIGRATE_REASON})
+            if kind == "migrate" and _migrated(details):
+                doc["migrations"].append(
+                    {
+                        "key": task.get("key"),
+                        "account_id": _account(task),
+                        "job_id": report.get("job_id"),
+                        "journal": report.get("journal"),
+                        "report": report_path,
+                    }
+                )
             continue
         if isinstance(details, Mapping) and details.get("dry_run"):
             doc["not_undoable"].append({"task": task.get("key"), "reason": "a dry run changes nothing"})
@@ -167,7 +182,7 @@ def undo_document(
     return doc
 
 
-def undo_from_journal(journal: Any, job_id: str) -> dict[str, Any]:
+def undo_from_journal(journal: Any, job_id: str, *, target: str | None = None) -> dict[str, Any]:
     """The undo file of ``job_id`` rebuilt from a journal: each update or status task's writes — their
     targets (the plans) and the object's values read before them (the task's journaled reads) — and each
     succeeded create or copy (its graph id and the status its plan sent). Works for interrupted runs too.
@@ -177,13 +192,16 @@ def undo_from_journal(journal: Any, job_id: str) -> dict[str, Any]:
     next to its Advantage+ copy; a migration is taken back by its own ``mode: rollback``. Writes that did not
     succeed are included when they were sent (``sent``: in flight at a crash; ``failed``: the journal keeps no
     "unknown" flag for an update, so a failure after lost answers cannot be told from a refusal): one that was
-    not applied reads as its old value and is skipped as unchanged, so including it is safe."""
+    not applied reads as its old value and is skipped as unchanged, so including it is safe.
+
+    Each migrate task is listed in ``migrations`` with ``target``, where its rollback reads the journal (a
+    path; ``""``: the journal the undo runs with; ``None``: unknown)."""
     doc = _empty(job_id, None)
     prefix = f"{job_id}/"
     reads: dict[tuple[str, str], dict[str, Any]] = {}
     writes: list[tuple[str, str, str, dict[str, Any]]] = []
     made: dict[str, list[Made]] = {}
-    migrations: set[str] = set()
+    migrations: dict[str, str] = {}  # task key → ad account
     for engine_job in (j for j in journal.job_ids() if j.startswith(prefix)):
         task_key = engine_job[len(prefix) :].split("/", 1)[0]
         for rec in journal.iter_ops(engine_job):
@@ -199,7 +217,7 @@ def undo_from_journal(journal: Any, job_id: str) -> dict[str, Any]:
                     params = {k: v for k, v in op.params.items() if k != "execution_options"}
                     writes.append((task_key, rec.account_id, str(op.path), params))
             elif rec.kind == "migrate":
-                migrations.add(task_key)
+                migrations.setdefault(task_key, rec.account_id)
             elif (rec.kind in LEVEL_BY_KIND or rec.kind == CREATIVE_KIND) and rec.status.value == "succeeded":
                 if rec.graph_id:
                     status = status_sent(decode_plan(json.loads(rec.plan)).params)
@@ -228,6 +246,8 @@ def undo_from_journal(journal: Any, job_id: str) -> dict[str, Any]:
     doc["tasks"] = list(tasks.values())
     for task_key in sorted(migrations):
         doc["not_undoable"].append({"task": task_key, "reason": MIGRATE_REASON})
+        entry = {"key": task_key, "account_id": migrations[task_key], "job_id": job_id, "journal": target}
+        doc["migrations"].append(entry)
     kept = {k: v for k, v in made.items() if k not in migrations}
     types = {k: "copy" if any(m.kind.startswith("copy") for m in v) else "create" for k, v in kept.items()}
     add_created(doc, kept, types)
@@ -235,14 +255,18 @@ def undo_from_journal(journal: Any, job_id: str) -> dict[str, Any]:
 
 
 def write_undo_job(
-    doc: Mapping[str, Any], folder: Path, *, created: CreatedMode = "pause"
+    doc: Mapping[str, Any], folder: Path, *, created: CreatedMode = "pause", rollback: bool = False
 ) -> tuple[Path, list[dict[str, Any]]]:
     """Write the inverse job (``undo.json`` and one CSV per update task) into ``folder``; the job file and
     what cannot be undone (the document's list plus fields without a prior value). ``created``: what becomes
-    of the objects a create or copy made — ``pause`` (status PAUSED) or ``delete`` (status DELETED)."""
+    of the objects a create or copy made — ``pause`` (status PAUSED) or ``delete`` (status DELETED) — and of
+    a migration's copies. ``rollback``: each migration of the document gets its rollback task (first: its
+    copies are paused before anything else is restored)."""
     folder.mkdir(parents=True, exist_ok=True)
     notes: list[dict[str, Any]] = list(doc.get("not_undoable") or ())
     tasks: list[dict[str, Any]] = []
+    if rollback:
+        tasks, notes = rollback_tasks(doc, notes, created)
     for n, (key, account_id, level, objects) in enumerate(_groups(doc, CREATED_MODES[created])):
         rows, fields = _rows(objects, key, notes)
         if not rows:
@@ -269,7 +293,58 @@ def write_undo_job(
 
 # --- helpers -------------------------------------------------------------------------------------------------
 def _empty(job_id: Any, source: Any) -> dict[str, Any]:
-    return {"undo_version": UNDO_VERSION, "job_id": job_id, "source": source, "tasks": [], "not_undoable": []}
+    return {
+        "undo_version": UNDO_VERSION,
+        "job_id": job_id,
+        "source": source,
+        "tasks": [],
+        "not_undoable": [],
+        "migrations": [],
+    }
+
+
+def rollback_tasks(
+    doc: Mapping[str, Any], notes: list[dict[str, Any]], created: CreatedMode
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One ``migrate`` task in ``mode: rollback`` per migration of ``doc`` — from its journal when it is
+    known (``journal``: a file, or ``""`` for the undo run's own), else from its report — and the notes
+    left (a migration rolled back is no longer "not undone")."""
+    tasks: list[dict[str, Any]] = []
+    done: set[Any] = set()
+    for entry in doc.get("migrations") or ():
+        task: dict[str, Any] = {
+            "type": "migrate",
+            "key": _key(f"undo-{entry.get('key')}"),
+            "mode": "rollback",
+            "rollback_copies": created,
+        }
+        journal, report = entry.get("journal"), entry.get("report")
+        if journal == "" or (journal and "://" not in journal and Path(journal).is_file()):
+            task["rollback_job"] = str(entry.get("job_id"))
+            if journal:
+                task["rollback_journal"] = str(Path(journal).resolve())
+        elif report:
+            task["rollback_report"] = str(Path(report).resolve())
+        else:
+            notes.append(
+                {
+                    "task": entry.get("key"),
+                    "reason": "a migration: neither its journal nor its report is known",
+                }
+            )
+            continue
+        if entry.get("account_id"):
+            task["account_id"] = entry["account_id"]
+        tasks.append(task)
+        done.add(entry.get("key"))
+    left = [n for n in notes if not (n.get("task") in done and n.get("reason") == MIGRATE_REASON)]
+    return tasks, left
+
+
+def _migrated(details: Any) -> bool:
+    """A migrate task's report that made or migrated something (not a preflight, dry run or rollback)."""
+    campaigns = details.get("campaigns") if isinstance(details, Mapping) else None
+    return any(isinstance(c, Mapping) and c.get("new_id") for c in campaigns or ())
 
 
 def _before_after(fields: Any) -> dict[str, dict[str, Any]]:

@@ -58,7 +58,8 @@ _CREATIVE_REASON = (
     "operations.undo)"
 )
 MIGRATE_REASON = (
-    "a migration is taken back by the migrate task's own mode: rollback (not by bulk-engine undo)"
+    "a migration is not undone as updates: it is taken back by a migrate task in mode: rollback "
+    "(bulk-engine undo adds one)"
 )
 
 

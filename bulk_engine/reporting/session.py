@@ -363,7 +363,9 @@ class RunSession:
                 per_task[str(op.get("state"))] = per_task.get(str(op.get("state")), 0) + 1
         source.apply(summary, counts=kept is not None or spill is not None)  # else the recorder's counts
         for task in source.head.get("tasks") or ():
-            extra = withheld.get(str(task.get("key"))) if isinstance(task, dict) else None
+            if not isinstance(task, dict):
+                continue
+            extra = withheld.get(str(task.get("key")))
             if extra and isinstance(task.get("counts"), dict):
                 for state, n in extra.items():
                     task["counts"][state] = task["counts"].get(state, 0) + n
@@ -380,8 +382,9 @@ class RunSession:
     def exit_code(self, report: Mapping[str, Any]) -> int:
         if self.interrupted:
             return EXIT_INTERRUPTED
-        if isinstance(self.failure, BAD_INPUT) and not report.get("http_requests"):
-            return EXIT_USAGE  # e.g. a journal of another job: refused before anything was sent
+        if isinstance(self.failure, BAD_INPUT) and not _wrote(report):
+            # e.g. a journal of another job, a stale migration plan: refused before any write
+            return EXIT_USAGE
         counts = report.get("counts") or {}
         if report.get("status") != "completed" or counts.get("failed") or counts.get("skipped"):
             return EXIT_FAILED
@@ -489,6 +492,13 @@ class RunSession:
         if written:
             self.view.message("Reports: " + ", ".join(str(p) for p in written), event="reports")
         return code
+
+
+def _wrote(report: Mapping[str, Any]) -> bool:
+    """Whether the run may have changed anything: requests went out and some operation was not a read (a
+    bad input found by reads alone, e.g. a plan row whose campaign is gone, still exits 2)."""
+    kinds = report.get("kinds") or {}
+    return bool(report.get("http_requests")) and any(kind != "read" for kind in kinds)
 
 
 def _no_graph_answer(summary: OperationsSummary | None) -> bool:

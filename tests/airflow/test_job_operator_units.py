@@ -21,7 +21,8 @@ from airflow_provider.operators import (
 )
 from airflow_provider.operators.base import Resume, job_id_for
 from airflow_provider.operators.job import as_list, as_mapping
-from bulk_engine import JobValidationError, Outcome, OutcomeState
+from bulk_engine import JobValidationError, MemoryJournal, Outcome, OutcomeState, SqliteJournal
+from bulk_engine.operations import JobFileError
 
 
 @pytest.mark.parametrize(
@@ -103,6 +104,79 @@ def test_migration_operator_builds_plan_and_rollback_jobs(tmp_path: Path) -> Non
     assert rollback.mode == "rollback" and rollback.rollback_copies == "pause"
     with pytest.raises(JobValidationError, match="rollback_report"):
         MetaAdvantagePlusMigrationOperator(task_id="rb", mode="rollback").build_job()
+
+
+def rollback_issues(**fields: Any) -> list[tuple[str, str]]:
+    """(rule, last field of the path) of every issue the rollback operator's job is refused with."""
+    with pytest.raises(JobFileError) as raised:
+        MetaAdvantagePlusMigrationOperator(task_id="rb", **fields).build_job()
+    return [(i.rule, str(i.path[-1])) for i in raised.value.issues]
+
+
+def test_migration_rollback_from_the_journal_is_checked_like_a_job_file(tmp_path: Path) -> None:
+    """``rollback_job`` / ``rollback_journal`` are templated and reach the task as in a job file, under the
+    engine's rules: one rollback source, the journal with the job, the journal found (before any call)."""
+    fields = MetaAdvantagePlusMigrationOperator.template_fields
+    assert {"rollback_job", "rollback_journal", "rollback_report"} <= set(fields)
+    op = MetaAdvantagePlusMigrationOperator(
+        task_id="rb", mode="rollback", rollback_job="airflow-1", rollback_journal="m.sqlite"
+    )
+    assert {k: op.task_fields()[k] for k in ("mode", "rollback_job", "rollback_journal")} == {
+        "mode": "rollback",
+        "rollback_job": "airflow-1",
+        "rollback_journal": "m.sqlite",
+    }
+    missing = str(tmp_path / "missing.sqlite")
+    rollback = {"mode": "rollback", "rollback_job": "airflow-1"}
+    assert rollback_issues(**rollback, rollback_journal=missing) == [
+        ("migrate.rollback.missing", "rollback_journal")
+    ]
+    SqliteJournal(tmp_path / "other.sqlite").close()  # a journal, without that migration
+    empty = rollback_issues(**rollback, rollback_journal=str(tmp_path / "other.sqlite"))
+    assert empty == [("migrate.rollback.empty", "rollback_job")]
+    report = tmp_path / "m.json"
+    report.write_text(
+        json.dumps({"tasks": [{"type": "migrate", "details": {"campaigns": [{"source_id": "1"}]}}]})
+    )
+    assert ("migrate.rollback", "mode") in rollback_issues(**rollback, rollback_report=str(report))
+    assert ("migrate.rollback", "rollback_journal") in rollback_issues(
+        mode="rollback", rollback_report=str(report), rollback_journal=missing
+    )
+    assert ("migrate.rollback", "rollback_job") in rollback_issues(rollback_job="airflow-1")  # not a rollback
+
+
+def test_a_rollback_from_its_own_journal_needs_the_migration_in_it() -> None:
+    """``rollback_job`` alone reads the journal the task runs with: without that migration in it (a journal
+    file per task) the task fails before any call, saying to set ``rollback_journal``."""
+    op = MetaAdvantagePlusMigrationOperator(task_id="rb", mode="rollback", rollback_job="airflow-1")
+    spec = op.build_job()
+    with pytest.raises(JobFileError, match="set rollback_journal") as raised:
+        op.check_journal(spec, MemoryJournal())
+    assert [(i.rule, i.path) for i in raised.value.issues] == [
+        ("migrate.rollback.empty", ("tasks", 0, "rollback_job"))
+    ]
+    migrate = MetaAdvantagePlusMigrationOperator(task_id="m", campaign_ids="1")
+    migrate.check_journal(migrate.build_job(), MemoryJournal())  # not a rollback: nothing to check
+
+
+def test_a_rollback_journal_naming_the_shared_journal_means_the_tasks_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The migrate task's XCom ``journal`` is, with ``journal_conn_id``, the shared journal's location (no
+    password): given back as ``rollback_journal`` it means the journal the rollback runs with."""
+    monkeypatch.setenv("AIRFLOW_CONN_META_JOURNAL", "postgresql://bulk:s3cret@127.0.0.1:5999/journals")
+    location = "postgresql://bulk@127.0.0.1:5999/journals?schema=meta_bulk"
+
+    def passed(target: str, **kwargs: Any) -> str | None:
+        op = MetaAdvantagePlusMigrationOperator(
+            task_id="rb", mode="rollback", rollback_job="j", rollback_journal=target, **kwargs
+        )
+        return op.task_fields()["rollback_journal"]
+
+    assert passed(location, journal_conn_id="meta_journal") is None
+    other = location.replace("meta_bulk", "team_b")
+    assert passed(other, journal_conn_id="meta_journal") == other  # another schema: read there
+    assert passed(location) == location  # no shared journal: the URL as given
 
 
 def test_job_ids_differ_per_map_index_and_are_stable() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 import yaml
 from cli_support import run_cli
 
@@ -162,3 +163,142 @@ async def test_a_deep_copy_completed_by_the_chunked_fallback_exits_0(tmp_path: P
         [replaced] = [op for op in report["operations"] if op["op_id"] == f"cp/copy/{ids['plain']}"]
         assert replaced["state"] == "succeeded" and replaced["result"]["completed_by"] == "chunked copy"
         assert len(replaced["result"]["ad_object_ids"]) == 6 and replaced["graph_id"]
+
+
+def _plan_job(tmp_path: Path, act: str) -> Path:
+    job = tmp_path / "migrate.yaml"
+    job.write_text(
+        yaml.safe_dump({"account_id": act, "tasks": [{"type": "migrate", "key": "m", "plan": "plan.csv"}]})
+    )
+    return job
+
+
+async def test_a_plan_row_whose_campaign_is_gone_exits_2_before_any_write(tmp_path: Path) -> None:
+    """Since the review one row's campaign vanished (its id is unknown to the account: the preflight's read
+    gets Graph's 100/33) and another's was deleted (its edited in_place no longer allowed): the run stops as bad input — file:line, column, value,
+    rule, the Graph code — before any write, even for the row that is fine."""
+    async with SimulatorServer() as sim:
+        info = sim.info()
+        act, token = info["ad_account_ids"][0], info["access_token"]
+        ids = await seed(sim, {n: ("AUTOMATED_SHOPPING_ADS", 1) for n in ("asc", "gone", "deleted")})
+        plan = tmp_path / "plan.csv"
+        done = await _cli(
+            "migrate-plan", "--account", act, "-o", str(plan), "--graph-url", sim.url, token=token
+        )
+        assert done.returncode == 0, done.stderr
+        text = plan.read_text(encoding="utf-8")
+        lines = {row.split(",")[1]: n for n, row in enumerate(text.splitlines(), 1)}
+        rows = [
+            row.replace(",copy,", ",in_place,") if row.startswith(ids["deleted"]) else row
+            for row in text.replace(ids["gone"], "999000111").splitlines()  # an id the account lacks
+        ]
+        plan.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        sim.core.store.get(ids["deleted"]).data["status"] = "DELETED"  # since the review
+        before = len(sim.core.calls)
+        done = await _cli("run", str(_plan_job(tmp_path, act)), "--graph-url", sim.url, token=token)
+        assert done.returncode == 2, done.stdout + done.stderr
+        output = done.stdout + done.stderr
+        assert f'{plan}:{lines["gone"]}: plan.campaign_id = "999000111"' in output
+        assert "does not exist" in output and "rule migrate.plan.unknown" in output
+        assert "[Graph code 100/33]" in output
+        assert f'{plan}:{lines["deleted"]}: plan.action = "in_place"' in output
+        assert "is DELETED" in output and "rule migrate.plan.forbidden" in output
+        assert all(c.method == "GET" for c in sim.core.calls[before:])
+        assert sim.core.store.get(ids["asc"]).data["smart_promotion_type"] == "AUTOMATED_SHOPPING_ADS"
+
+
+class KilledAfter:
+    """The real engine, killed (as by SIGKILL: no report) right after the first engine job whose operation
+    ids contain ``marker`` completed — its answers are journaled."""
+
+    def __init__(self, engine: BulkEngine, marker: str) -> None:
+        self.engine, self.marker = engine, marker
+
+    async def run(self, job: Any, *, job_id: str | None = None, fingerprint: str | None = None) -> Any:
+        ops = list(job)
+        result = await self.engine.run(ops, job_id=job_id, fingerprint=fingerprint)
+        if any(self.marker in o.op_id for o in ops):
+            raise KeyboardInterrupt(f"killed after {job_id}")
+        return result
+
+
+@pytest.mark.parametrize("killed_after", ["/switch/", "/migrate-copy/", "/chunk/"])
+async def test_undo_rolls_back_a_migration_killed_before_its_report(
+    tmp_path: Path, killed_after: str
+) -> None:
+    """Killed after the switch-over (sources paused), or before the verification — right after the chunked
+    copy was migrated, or right after its pieces were copied (a copy made, not migrated): no report exists, and ``bulk-engine undo JOURNAL --job`` rolls the migration back from the journal alone — copies
+    paused, paused sources active again — with the map the journal holds (the store's, exactly)."""
+    from bulk_engine.operations import parse_job, run_job
+    from bulk_engine.operations.migrate_journal import journal_records
+    from bulk_engine.persistence import SqliteJournal
+
+    async with SimulatorServer() as sim:
+        info = sim.info()
+        act, token = info["ad_account_ids"][0], info["access_token"]
+        ids = await seed(sim, {"asc": ("AUTOMATED_SHOPPING_ADS", 1), "large": ("AUTOMATED_SHOPPING_ADS", 3)})
+        store = sim.core.store
+        spec = parse_job({"account_id": act, "job_id": "move", "tasks": [{"type": "migrate", "key": "m"}]})
+        config = EngineConfig(credentials=Credentials(access_token=token), graph_url=sim.url)
+        journal_path = tmp_path / "jobs.db"
+        with SqliteJournal(journal_path) as journal:
+            async with BulkEngine(config, journal=journal) as engine:
+                with pytest.raises(KeyboardInterrupt):
+                    await run_job(KilledAfter(engine, killed_after), spec)
+            records = {r.source_id: r for r in journal_records(journal, "move")["m"]}
+        copies = {s: str(r.new_id) for s, r in records.items()}
+        assert set(copies) == set(ids.values()) and all(copies.values())
+        source_key = {"campaign": "source_campaign_id", "adset": "source_adset_id", "ad": "source_ad_id"}
+        for source, record in records.items():  # the journal's map is the store's
+            tree = [
+                copies[source],
+                *(n.id for t in ("adset", "ad") for n in store.children(copies[source], t)),
+            ]
+            assert sorted(e["copied_id"] for e in record.id_map) == sorted(tree)
+            for entry in record.id_map:
+                assert store.get(entry["copied_id"]).data[source_key[entry["type"]]] == entry["source_id"]
+        paused = killed_after == "/switch/"
+        assert {store.get(s).status for s in ids.values()} == {"PAUSED" if paused else "ACTIVE"}
+        before = len(sim.core.calls)
+        done = await _cli(
+            "undo", str(journal_path), "--job", "move", "--graph-url", sim.url,
+            "--report", str(tmp_path / "undo.json"), token=token,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert {store.get(s).status for s in ids.values()} == {"ACTIVE"}
+        assert {store.get(c).status for c in copies.values()} == {"PAUSED"}
+        writes = [c for c in sim.core.calls[before:] if c.method == "POST"]
+        assert len(writes) == 2 + (2 if paused else 0)  # each copy paused, each paused source re-activated
+        undo = json.loads((tmp_path / "undo.json").read_text(encoding="utf-8"))
+        [task] = undo["tasks"]
+        assert task["details"]["rollback_from"] == "journal" and task["details"]["rollback_of"] == "move"
+
+
+async def test_undo_of_a_migration_report_rolls_it_back(tmp_path: Path) -> None:
+    """``bulk-engine undo REPORT`` of a finished migration (and the undo file written next to it) adds the
+    migration's rollback to the inverse job: from the journal the report names."""
+    async with SimulatorServer() as sim:
+        info = sim.info()
+        act, token = info["ad_account_ids"][0], info["access_token"]
+        ids = await seed(sim, {"asc": ("AUTOMATED_SHOPPING_ADS", 1)})
+        job = tmp_path / "migrate.yaml"
+        job.write_text(yaml.safe_dump({"account_id": act, "tasks": [{"type": "migrate", "key": "m"}]}))
+        report = tmp_path / "out" / "job.json"
+        done = await _cli(
+            "run", str(job), "--graph-url", sim.url, "--report", str(report),
+            "--journal", str(tmp_path / "jobs.db"), token=token,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        store = sim.core.store
+        [copy] = [
+            n for n in store.children(act, "campaign") if n.data.get("source_campaign_id") == ids["asc"]
+        ]
+        assert store.get(ids["asc"]).status == "PAUSED" and copy.status == "ACTIVE"
+        undo_file = report.with_name("job.undo.json")
+        assert json.loads(undo_file.read_text(encoding="utf-8"))["migrations"][0]["key"] == "m"
+        done = await _cli("undo", str(undo_file), "--graph-url", sim.url, token=token)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert store.get(ids["asc"]).status == "ACTIVE" and store.get(copy.id).status == "PAUSED"
+        inverse = json.loads((tmp_path / "out" / "job.undo-job" / "undo.json").read_text(encoding="utf-8"))
+        [task] = inverse["tasks"]
+        assert task["mode"] == "rollback" and task["rollback_job"] and task["rollback_journal"]

@@ -14,7 +14,8 @@ from ops_support import GEO, Sim, adset, campaign, tree_job
 from test_ops_migrate import make_asc
 
 from bulk_engine import BulkEngine, Credentials, EngineConfig, MemoryJournal, Operation
-from bulk_engine.operations import JobFileError, JobReport, parse_job, run_job
+from bulk_engine.operations import CompileContext, JobFileError, JobReport, parse_job, run_job
+from bulk_engine.operations.migrate_journal import journal_records
 from bulk_engine.operations.migrate_plan import PLAN_COLUMNS, write_plan
 from bulk_engine.reporting import render_html
 from bulk_engine.reporting.migration import migration_map_rows, write_migration_csv
@@ -157,15 +158,22 @@ async def test_a_plan_the_account_no_longer_allows_writes_nothing(start_sim: Any
         handle.write("999000111,gone,ASC,eligible,,copy,,ACTIVE,,1,\n")
     sim.node(ids["large"]).data["existing_customer_budget_percentage"] = 20  # changed since the review
     before = len(sim.server.core.calls)
-    report = await sim.run({"tasks": [{"type": "migrate", "key": "m", "plan": str(plan)}]})
+    with pytest.raises(JobFileError) as raised:  # bad input found by the reads: refused before any write
+        await sim.run({"tasks": [{"type": "migrate", "key": "m", "plan": str(plan)}]})
     assert all(c.method == "GET" for c in sim.server.core.calls[before:])
-    refused = {o.op_id: o.reason or "" for o in report.outcomes if o.state.value == "skipped"}
-    assert set(refused) == {"m/plan/999000111", f"m/plan/{ids['large']}"}
-    assert f"{plan}:8:" in refused["m/plan/999000111"] and "unknown id" in refused["m/plan/999000111"]
-    assert (
-        "blocked" in refused[f"m/plan/{ids['large']}"]
-        and "nothing in this plan" in refused[f"m/plan/{ids['large']}"]
+    issues = {i.line: i for i in raised.value.issues}
+    assert set(issues) == {6, 8} and all(i.file == str(plan) for i in issues.values())
+    gone, blocked = issues[8], issues[6]
+    assert (gone.field_path, gone.value, gone.rule, gone.code, gone.subcode) == (
+        "plan.campaign_id", "999000111", "migrate.plan.unknown", 100, 33
+    )  # fmt: skip
+    assert "does not exist" in gone.message
+    assert (blocked.field_path, blocked.value, blocked.rule) == (
+        "plan.action",
+        "copy",
+        "migrate.plan.forbidden",
     )
+    assert ids["large"] in blocked.message and "blocked" in blocked.message
     assert sim.node(ids["asc"]).data["smart_promotion_type"] == "AUTOMATED_SHOPPING_ADS"
 
 
@@ -312,7 +320,7 @@ async def test_a_migrated_campaign_still_disabled_gets_its_readiness_applied(sta
     the documented change and reads the state again."""
 
     def disable_placements(ops: list[Operation]) -> None:
-        if any(o.op_id.startswith("m/verify/") and "/tree/" not in o.op_id for o in ops):
+        if any(o.op_id.startswith("m/verify/") for o in ops):
             for node in sim.nodes("campaign"):
                 if node.data.get("source_campaign_id"):
                     for child in sim.children(node.id, "adset"):
@@ -365,6 +373,76 @@ async def test_rollback_restores_statuses_exactly(start_sim: Any, tmp_path: Path
     assert not [o for o in again.outcomes if o.kind == "update"]
 
 
+def _entries(id_map: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return sorted((e["type"], e["source_id"], e["copied_id"]) for e in id_map)
+
+
+def journal_maps(journal: MemoryJournal, job_id: str = "migration") -> dict[str, list[tuple[str, str, str]]]:
+    """Source campaign → its old → new map, as the journal alone holds it."""
+    return {r.source_id: _entries(r.id_map) for r in journal_records(journal, job_id)["m"]}
+
+
+def report_maps(report: JobReport) -> dict[str, list[tuple[str, str, str]]]:
+    return {r["source_id"]: _entries(r["id_map"]) for r in by_name(report).values() if r["id_map"]}
+
+
+async def test_the_journal_holds_the_map_and_the_rollback_reads_it(start_sim: Any) -> None:
+    """The id map is journaled (the copy's answer and the map record, the tree read of each result): read
+    back from the journal it is the report's; ``mode: rollback`` with ``rollback_job`` (no journal named: the
+    one it runs with) restores every status exactly, without the report."""
+    sim = await start_sim()
+    await seed_account(sim, big_ads=2)
+    before = statuses(sim)
+    journal = MemoryJournal()
+    migrated = await run_hooked(sim, {"tasks": [{"type": "migrate", "key": "m"}]}, Hooked, journal=journal)
+    assert journal_maps(journal) == report_maps(migrated) and len(journal_maps(journal)) == 4
+    map_ops = [o.op_id for o in migrated.outcomes if o.op_id.startswith("m/map/")]
+    new_asc = by_name(migrated)["asc"]["new_id"]
+    assert f"m/map/{by_name(migrated)['asc']['source_id']}/{new_asc}/ads/p0" in map_ops
+    job = {"job_id": "rollback", "tasks": [{"type": "migrate", "key": "rb", "mode": "rollback",
+                                            "rollback_job": "migration"}]}  # fmt: skip
+    migrated_statuses = statuses(sim)
+    spec = parse_job({"account_id": sim.act, **job, "job_id": "dry"})
+    async with engine_for(sim, journal) as engine:  # a dry run of the rollback: Graph checks, nothing changes
+        dry = await run_job(engine, spec, CompileContext(validate_only=True))
+    assert statuses(sim) == migrated_statuses and dry.counts["failed"] == 0
+    assert len([o for o in dry.outcomes if o.kind == "update" and o.state.value == "succeeded"]) == 6
+    undone = await run_hooked(sim, job, Hooked, journal=journal)
+    assert {k: v for k, v in statuses(sim).items() if k in before} == before
+    assert undone.task("rb").details["rollback_from"] == "journal"
+    assert undone.counts == {"succeeded": 6 + 3 + 3, "failed": 0, "skipped": 1}  # + aac: not reversible
+    wrong = {"job_id": "rb2", "tasks": [{"type": "migrate", "mode": "rollback", "rollback_job": "not-a-job"}]}
+    async with engine_for(
+        sim, journal
+    ) as engine:  # a job the journal never ran: refused, not "nothing to undo"
+        with pytest.raises(JobFileError, match="holds no migration of this job"):
+            await run_job(engine, parse_job({"account_id": sim.act, **wrong}))
+    assert {k: v for k, v in statuses(sim).items() if k in before} == before
+
+
+@pytest.mark.parametrize(
+    ("fields", "rule_path"),
+    [
+        ({"mode": "rollback"}, "mode"),
+        ({"mode": "rollback", "rollback_job": "j", "rollback_report": "r.json"}, "mode"),
+        ({"rollback_job": "j"}, "rollback_job"),
+        ({"mode": "rollback", "rollback_report": "r.json", "rollback_journal": "j.db"}, "rollback_journal"),
+    ],
+)
+def test_a_rollback_names_one_migration(fields: dict[str, Any], rule_path: str, tmp_path: Path) -> None:
+    (tmp_path / "r.json").write_text(json.dumps({"tasks": []}), encoding="utf-8")
+    with pytest.raises(JobFileError) as raised:
+        parse_job({"account_id": "act_1", "tasks": [{"type": "migrate", **fields}]}, base_dir=tmp_path)
+    assert any(i.rule == "migrate.rollback" and i.path[-1] == rule_path for i in raised.value.issues)
+
+
+def test_a_rollback_journal_is_checked_before_any_call(tmp_path: Path) -> None:
+    task = {"type": "migrate", "mode": "rollback", "rollback_job": "j", "rollback_journal": "missing.db"}
+    with pytest.raises(JobFileError) as raised:
+        parse_job({"account_id": "act_1", "tasks": [task]}, base_dir=tmp_path)
+    assert [i.rule for i in raised.value.issues] == ["migrate.rollback.missing"]
+
+
 async def test_kill_and_resume_at_every_phase_sends_nothing_twice(start_sim: Any) -> None:
     """Killed right after each engine job of the migration (its answers journaled), then run again: the same
     result as an uninterrupted run, one copy per source, one pause per source."""
@@ -400,6 +478,7 @@ async def test_kill_and_resume_at_every_phase_sends_nothing_twice(start_sim: Any
         }
         assert got == shape, kill_after
         assert resumed.ok, kill_after
+        assert journal_maps(journal) == report_maps(resumed), kill_after  # one map: the journal's
         assert len(sim.nodes("campaign")) == len(reference.nodes("campaign")), kill_after  # no duplicate copy
         for name in ("asc", "large"):
             assert posts_to(sim, ids[name]) == 1, (kill_after, name)  # one pause, never two

@@ -871,7 +871,7 @@ async def test_a_write_refused_by_graph_is_not_undone(start_sim: Any) -> None:
     ],
 )
 def test_the_undo_file_is_named_in_one_place(report: str, undo: str) -> None:
-    from bulk_engine.cli_undo import undo_file_path
+    from bulk_engine.cli.undo_file import undo_file_path
     from bulk_engine.operations.undo import undo_file_name
 
     assert undo_file_name(report) == undo
