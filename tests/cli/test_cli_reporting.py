@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -237,3 +238,38 @@ def test_every_report_file_is_written_whole_and_for_its_owner_only(tmp_path: Pat
     paths.append(write_html(report, tmp_path / "r.html"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv", "r.html", "r.json"]  # no temporary left
     assert {p.stat().st_mode & 0o777 for p in paths} == {0o600}
+
+
+class _JobDone:
+    """What the operations layer hands the session when a job completes (``JobReport``): its ``to_dict()``."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
+
+
+async def test_a_task_is_timed_in_wall_seconds_like_the_header_on_a_scaled_clock() -> None:
+    """At 600x (the demo) an engine job's ``elapsed_s`` is engine-clock seconds — 849 s for a 7 s run. A
+    task's ``elapsed_s`` (the HTML report's Tasks table) is the wall time it took, like the header's; before,
+    it summed the engine seconds and showed 849 s beside a 7.4 s header."""
+    from bulk_engine.operations.task import TaskReport
+    from bulk_engine.results import JobResult
+
+    class EngineAt600x:
+        async def run(
+            self, job: Any, *, job_id: str | None = None, fingerprint: str | None = None
+        ) -> JobResult:
+            list(job)
+            return JobResult(job_id or "j", (), 1, 2, 0, 0, elapsed_s=1200.0)
+
+    task = TaskReport("ctm", "create")
+    started = time.monotonic()
+    await task.run(EngineAt600x(), [])
+    await task.run(EngineAt600x(), [])
+    assert 0.0 <= task.elapsed_s <= time.monotonic() - started
+    page = render_html({"tasks": [task.to_dict()]})
+    table = page[page.index('<table id="tasks">') :]
+    table = table[: table.index("</table>")]
+    assert "<th>wall s</th>" in table and "1,200" not in table and "2,400" not in table
