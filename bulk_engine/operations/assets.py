@@ -46,7 +46,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -75,6 +75,7 @@ __all__ = [
     "found_hashes",
     "image_source_issues",
     "inspect_image",
+    "inspect_local",
     "lookup_ops",
     "plan_images",
     "resolve_images",
@@ -141,6 +142,32 @@ def image_source_issues(key: str, spec: ImageSpec) -> Iterator[Issue]:
         found = image_problem(len(data), data[:SNIFF_BYTES])
         if found is not None:
             yield _issue(found[0], (*here, "bytes_b64"), found[1], spec.bytes_b64)
+
+
+Spec = TypeVar("Spec")
+Local = TypeVar("Local")
+
+
+def inspect_local(
+    specs: Mapping[str, Spec],
+    inspect: Callable[[str, Spec, Path], Local | Issue | None] | None,
+    base_dir: Path,
+    sources: Callable[[str, Spec], Iterator[Issue]] | None = None,
+) -> tuple[list[Issue], dict[str, Local]]:
+    """A map of images or videos checked key by key: its ``sources`` issues, then (with ``inspect``) its local
+    file opened, sized and sniffed. Returns the issues in that order and the identities of the local ones
+    (the job's top-level maps, a create task's own, for images and videos alike)."""
+    issues: list[Issue] = []
+    local: dict[str, Local] = {}
+    for key, spec in specs.items():
+        if sources is not None:
+            issues.extend(sources(key, spec))
+        found = inspect(key, spec, base_dir) if inspect is not None else None
+        if isinstance(found, Issue):
+            issues.append(found)
+        elif found is not None:
+            local[key] = found
+    return issues, local
 
 
 def inspect_image(key: str, spec: ImageSpec, base_dir: Path) -> LocalImage | Issue | None:

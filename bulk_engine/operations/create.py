@@ -47,6 +47,7 @@ from .assets import (
     found_hashes,
     image_source_issues,
     inspect_image,
+    inspect_local,
     lookup_ops,
     plan_images,
     resolve_images,
@@ -330,14 +331,8 @@ class CreateTask(TaskBase):
 
     def input_issues(self, base_dir: Path) -> Iterator[Issue]:
         """Every local image is opened, sized and sniffed (and its MD5 computed) before any call."""
-        local: dict[str, LocalImage] = {}
-        for key, spec in self.images.items():
-            found = inspect_image(key, spec, base_dir)
-            if isinstance(found, Issue):
-                yield found
-            elif found is not None:
-                local[key] = found
-        self._local = local
+        found, self._local = inspect_local(self.images, inspect_image, base_dir)
+        yield from found
         yield from self._video_input_issues(base_dir)
         if self.ads_csv is not None:  # the sheet's rows, then the create rules on the trees they make
             self._csv = read_ads_csv(self.ads_csv, base_dir)
@@ -346,14 +341,8 @@ class CreateTask(TaskBase):
 
     def _video_input_issues(self, base_dir: Path) -> Iterator[Issue]:
         """Every local video is opened, sized, sniffed and hashed before any call."""
-        local: dict[str, LocalVideo] = {}
-        for key, spec in self.videos.items():
-            found = inspect_video(key, spec, base_dir)
-            if isinstance(found, Issue):
-                yield found
-            elif found is not None:
-                local[key] = found
-        self._local_videos = local
+        found, self._local_videos = inspect_local(self.videos, inspect_video, base_dir)
+        yield from found
 
     def input_files(self) -> list[str]:
         files = [spec.file for spec in self.images.values() if spec.file is not None]

@@ -39,7 +39,7 @@ from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
 from bulk_engine.planning.graph import Operation
 
-from .assets import ImageSpec, LocalImage, image_source_issues, inspect_image
+from .assets import ImageSpec, image_source_issues, inspect_image, inspect_local
 from .base import CompileContext, Issue, JobFileError, TaskEnv
 from .canonical import canonical_chunks
 from .copy import CopyTask
@@ -55,7 +55,7 @@ from .specs import job_model_config
 from .status import StatusTask
 from .task import ACCOUNT_PATTERN
 from .update import UpdateTask
-from .videos import LocalVideo, VideoSpec, inspect_video, video_source_issues
+from .videos import VideoSpec, inspect_video, video_source_issues
 
 __all__ = ["TASK_TYPES", "JobSpec", "Task", "job_schema", "load_job", "parse_job"]
 
@@ -165,28 +165,18 @@ class JobSpec(BaseModel):
 
     def _image_issues(self, inputs: bool) -> Iterator[Issue]:
         """The top-level images: their sources, and (``inputs``) their files; shared with the create tasks."""
-        local: dict[str, LocalImage] = {}
-        for key, spec in self.images.items():
-            yield from image_source_issues(key, spec)
-            found = inspect_image(key, spec, self._base_dir) if inputs else None
-            if isinstance(found, Issue):
-                yield found
-            elif found is not None:
-                local[key] = found
+        inspect = inspect_image if inputs else None
+        found, local = inspect_local(self.images, inspect, self._base_dir, image_source_issues)
+        yield from found
         for task in self.tasks:
             if isinstance(task, CreateTask):
                 task.share_images(self.images, local if inputs else None)
 
     def _video_issues(self, inputs: bool) -> Iterator[Issue]:
         """The top-level videos, like the images (operations/videos.py)."""
-        local: dict[str, LocalVideo] = {}
-        for key, spec in self.videos.items():
-            yield from video_source_issues(key, spec)
-            found = inspect_video(key, spec, self._base_dir) if inputs else None
-            if isinstance(found, Issue):
-                yield found
-            elif found is not None:
-                local[key] = found
+        inspect = inspect_video if inputs else None
+        found, local = inspect_local(self.videos, inspect, self._base_dir, video_source_issues)
+        yield from found
         for task in self.tasks:
             if isinstance(task, CreateTask):
                 task.share_videos(self.videos, local if inputs else None)
