@@ -20,15 +20,14 @@ import hashlib
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cli_support import ROOT, cli_env, sheet_job
+from killed_cli import run_killed
 from pngs import png
 
 from bulk_engine.cli.resume import complete_recovered_videos, unfinished_video_tasks
@@ -105,41 +104,22 @@ def cli_run(
     transfer, an image lookup), SIGKILL at the n-th following line of ``event`` (``"batch_sent"``, or
     ``"create_image"`` for an image upload's outcome). Returns the exit code (``None``: killed) and the JSON lines seen.
     """
-    env = {**cli_env(info["access_token"]), "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "bulk_engine", "run", str(job), "--graph-url", info["url"]]
-    command += ["--journal", str(journal), "--log-format", "json", "--time-scale", f"{SCALE:g}"]
-    command += ["--report", str(journal) + ".report.json"]
-    errors = (journal.parent / "cli.stderr").open("a")
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
-    watchdog = threading.Timer(90, proc.kill)
-    watchdog.start()
-    armed, count, events = False, 0, []
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if not line.startswith("{"):
-                continue
-            event = json.loads(line)
-            events.append(event)
+    args = ["run", str(job), "--graph-url", info["url"], "--journal", str(journal), "--log-format", "json"]
+    args += ["--time-scale", f"{SCALE:g}", "--report", str(journal) + ".report.json"]
+    kill_when = None
+    if kill is not None:
+        part, kind, n = kill
+        armed, count = False, 0
+
+        def kill_when(event: dict[str, Any]) -> bool:
+            nonlocal armed, count
             is_upload = event.get("event") == "operation" and event.get("kind") == "create_image"
-            if kill is None:
-                continue
-            armed = armed or (event.get("event") == "operation" and kill[0] in str(event.get("op_id")))
-            if armed and (event.get("event") == kill[1] or (kill[1] == "create_image" and is_upload)):
+            armed = armed or (event.get("event") == "operation" and part in str(event.get("op_id")))
+            if armed and (event.get("event") == kind or (kind == "create_image" and is_upload)):
                 count += 1
-                if count >= kill[2]:
-                    proc.send_signal(signal.SIGKILL)
-                    proc.wait()
-                    return None, events
-        return proc.wait(timeout=90), events
-    finally:
-        watchdog.cancel()
-        errors.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+            return count >= n
+
+    return run_killed(args, info["access_token"], journal.parent / "cli.stderr", kill_when, timeout_s=90)
 
 
 def store_facts(core: Any) -> dict[str, Any]:

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
-import os
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from killed_cli import run_killed
 from ops_support import PAGE, adset, campaign, write
 from pngs import png
 
@@ -314,9 +311,6 @@ async def test_uploads_with_unknown_outcomes_are_looked_up_by_hash_not_sent_twic
         assert link["image_hash"] == md5_of(tmp_path / "img" / f"p{i}.png")
 
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
 def _matches(event: dict[str, Any], kind: str) -> bool:
     if kind == "upload_done":  # an upload's outcome: its batch was answered, others may be in flight
         return event.get("event") == "operation" and event.get("kind") == "create_image"
@@ -333,34 +327,19 @@ def cli_run(
     """``bulk-engine run JOB --journal J --log-format json`` (or ``resume JOB_ID``); SIGKILLed right after its
     n-th line of ``kill_after = (event, n)`` (``None``: runs to the end). Returns the exit code (``None``:
     killed)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("META_")}
-    env.update(META_ACCESS_TOKEN=info["access_token"], PYTHONUNBUFFERED="1")
     verb = ["resume", resume] if resume is not None else ["run", str(job)]
-    command = [sys.executable, "-m", "bulk_engine", *verb, "--graph-url", info["url"]]
-    command += ["--journal", str(journal), "--log-format", "json", "--report", str(journal) + ".report.json"]
-    errors = (journal.parent / "cli.stderr").open("a")
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
-    watchdog = threading.Timer(60, proc.kill)
-    watchdog.start()
-    try:
-        assert proc.stdout is not None
-        seen = 0
-        for line in proc.stdout:
-            if kill_after is not None and line.startswith("{") and _matches(json.loads(line), kill_after[0]):
-                seen += 1
-                if seen >= kill_after[1]:
-                    proc.send_signal(signal.SIGKILL)
-                    proc.wait()
-                    return None
-        return proc.wait(timeout=60)
-    finally:
-        watchdog.cancel()
-        errors.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+    args = [*verb, "--graph-url", info["url"], "--journal", str(journal), "--log-format", "json"]
+    args += ["--report", str(journal) + ".report.json"]
+    kill = None
+    if kill_after is not None:
+        kind, n = kill_after
+        seen = itertools.count(1)
+
+        def kill(event: dict[str, Any]) -> bool:
+            return _matches(event, kind) and next(seen) >= n
+
+    code, _ = run_killed(args, info["access_token"], journal.parent / "cli.stderr", kill)
+    return code
 
 
 @pytest.mark.graph_simulator(quota_override=100_000, faults={"latency_ms": 150})

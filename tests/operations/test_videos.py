@@ -8,10 +8,8 @@ import base64
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -20,6 +18,7 @@ import pytest
 import yaml
 from aiohttp import web
 from hostile_front import HostileFront, _answer
+from killed_cli import ROOT, run_killed
 from ops_support import PAGE, adset, campaign, write
 
 from bulk_engine import BulkEngine
@@ -206,47 +205,26 @@ async def test_a_video_that_fails_processing_fails_its_creatives_and_skips_their
     assert len(sim.nodes("ad")) == 3
 
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
 def cli_run(
     info: dict[str, Any], job: Path, journal: Path, kill_at: tuple[str, str] | None
 ) -> tuple[int | None, list[str]]:
     """``bulk-engine run JOB --journal J --log-format json``, SIGKILLed at the first JSON line of event
     ``kill_at[1]`` once a line's ``op_id`` contained ``kill_at[0]`` (``None``: runs to the end). Returns the
     exit code (``None``: killed) and the op ids of the lines seen."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("META_")}
-    env.update(META_ACCESS_TOKEN=info["access_token"], PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-m", "bulk_engine", "run", str(job), "--graph-url", info["url"]]
-    command += ["--journal", str(journal), "--log-format", "json", "--report", str(journal) + ".report.json"]
-    errors = (journal.parent / "cli.stderr").open("a")
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
-    watchdog = threading.Timer(60, proc.kill)
-    watchdog.start()
-    seen: list[str] = []
-    armed = False
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if not line.startswith("{"):
-                continue
-            event = json.loads(line)
-            op_id = str(event.get("op_id") or "")
-            seen.append(op_id)
-            armed = armed or (kill_at is not None and kill_at[0] in op_id)
-            if armed and kill_at is not None and event.get("event") == kill_at[1]:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                return None, seen
-        return proc.wait(timeout=60), seen
-    finally:
-        watchdog.cancel()
-        errors.close()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+    args = ["run", str(job), "--graph-url", info["url"], "--journal", str(journal), "--log-format", "json"]
+    args += ["--report", str(journal) + ".report.json"]
+    kill = None
+    if kill_at is not None:
+        part, kind = kill_at
+        armed = False
+
+        def kill(event: dict[str, Any]) -> bool:
+            nonlocal armed
+            armed = armed or part in str(event.get("op_id") or "")
+            return armed and event.get("event") == kind
+
+    code, events = run_killed(args, info["access_token"], journal.parent / "cli.stderr", kill)
+    return code, [str(event.get("op_id") or "") for event in events]
 
 
 @pytest.mark.graph_simulator(video_chunk_bytes=4 * MB, faults={"latency_ms": 60})
